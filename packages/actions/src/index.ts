@@ -1,0 +1,2 @@
+// fail2ban-compatible action files for net2ban: read, render and run safely
+export {};

@@ -1,0 +1,2 @@
+// net2ban agent: runs fail2ban-compatible actions for the bans it receives
+export {};

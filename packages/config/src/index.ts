@@ -1,0 +1,2 @@
+// net2ban.cfg reader (Python ConfigParser semantics), per-section resolver and client export
+export {};

@@ -1,0 +1,2 @@
+// net2banctl: send bans, manage clients and render actions for net2ban
+export {};

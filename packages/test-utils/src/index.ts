@@ -1,0 +1,2 @@
+// Test fixtures for net2ban: broker, namespaces, temp dirs
+export {};
