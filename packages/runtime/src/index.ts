@@ -1,0 +1,2 @@
+// Shared wiring of the net2ban daemons.
+export {};
