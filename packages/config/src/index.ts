@@ -1,2 +1,20 @@
 // net2ban.cfg reader (Python ConfigParser semantics), per-section resolver and client export
-export {};
+export {
+  DEFAULT_MAX_INTERPOLATION_DEPTH,
+  INI_FLAVORS,
+  type IniDocument,
+  type IniEntry,
+  type IniFlavor,
+  type IniOptions,
+  type IniProblem,
+  type IniSection,
+  IniSyntaxError,
+  InterpolationDepthError,
+  InterpolationError,
+  InterpolationMissingOptionError,
+  type InterpolationSite,
+  InterpolationSyntaxError,
+  interpolate,
+  parseIni,
+  serializeIni,
+} from "./ini.js";
