@@ -363,18 +363,19 @@ function parseFail2ban(text: string, fileName: string): IniDocument {
         line: lineNo,
         message: `option name missing before "${value[0]}": ${quoteLine(line)}`,
       });
-      optionName = undefined;
-      continue;
     }
-    optionName = rstrip(value.slice(0, delimiter), PY3_SPACE).toLowerCase();
-    if (current.has(optionName)) {
+    // Python goes on with an empty name after that error (so a second one is a duplicate), but an
+    // empty name never takes continuation lines.
+    const key = rstrip(value.slice(0, delimiter), PY3_SPACE).toLowerCase();
+    if (current.has(key)) {
       problems.push({
         line: lineNo,
-        message: `option "${optionName}" appears twice in [${sectionName ?? DEFAULT_SECTION}]`,
+        message: `option "${key}" appears twice in [${sectionName ?? DEFAULT_SECTION}]`,
       });
       throw new IniSyntaxError(fileName, problems);
     }
-    current.set(optionName, { line: lineNo, parts: [strip(value.slice(delimiter + 1), PY3_SPACE)] });
+    current.set(key, { line: lineNo, parts: [strip(value.slice(delimiter + 1), PY3_SPACE)] });
+    optionName = key === "" ? undefined : key;
   }
 
   if (problems.length > 0) throw new IniSyntaxError(fileName, problems);
