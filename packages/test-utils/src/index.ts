@@ -1,2 +1,23 @@
-// Test fixtures for net2ban: broker, namespaces, temp dirs
-export {};
+// Test fixtures for net2ban: the shared test broker, private broker nodes for fault tests, temp dirs, waits.
+
+export {
+  brokerUrl,
+  type CleanupOptions,
+  cleanupQueues,
+  DEFAULT_TEST_AMQP_URL,
+  listQueueNames,
+  requireBroker,
+  uniquePrefix,
+} from "./broker.js";
+export { type LogEntry, type LogLevel, type MemoryLogger, memoryLogger } from "./logger.js";
+export { freePort } from "./ports.js";
+export {
+  killPrivateNode,
+  type PrivateNode,
+  type PrivateNodeOptions,
+  restartPrivateNode,
+  startPrivateNode,
+  stopPrivateNode,
+} from "./private-node.js";
+export { type TempDir, tempDir } from "./temp.js";
+export { sleep, type WaitForOptions, WaitTimeoutError, waitFor } from "./wait.js";

@@ -1,2 +1,38 @@
-// RabbitMQ transport for net2ban: connection recovery, confirmed publishes, acked consumers
-export {};
+// RabbitMQ transport for net2ban: connection recovery, confirmed publishes, acked consumers.
+// Apps take a `Broker` as a parameter; `connectBroker` makes the amqplib-backed one.
+
+export { DEFAULT_RECONNECT_POLICY, type ReconnectPolicy, reconnectDelayMs } from "./backoff.js";
+export { connectBroker, resolveBrokerOptions } from "./broker.js";
+export {
+  BrokerClosedError,
+  BrokerUnavailableError,
+  type ConnectAttempt,
+  PublishBatchError,
+  PublishError,
+  type PublishFailure,
+  QueueMismatchError,
+  QueueOperationError,
+  TransportError,
+} from "./errors.js";
+export {
+  DEAD_LETTER_SUFFIX,
+  DEFAULT_DELIVERY_LIMIT,
+  deadLetterQueueName,
+  queueDeclaration,
+} from "./queues.js";
+export type {
+  Broker,
+  BrokerEvent,
+  BrokerEventInfo,
+  BrokerOptions,
+  Consumer,
+  ConsumerOptions,
+  Delivery,
+  PublishItem,
+  PublishOptions,
+  QueueInfo,
+  QueueSpec,
+  TransportLogger,
+  Verdict,
+} from "./types.js";
+export { redactUrl } from "./url.js";

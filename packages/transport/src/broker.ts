@@ -1,0 +1,708 @@
+// The amqplib implementation of Broker: one connection to one node of the URL list at a time,
+// reconnected with backoff and jitter; queues and consumers are restored on every new connection.
+//
+// amqplib 2.x has opt-in recovery, but it reconnects to one fixed URL; net2ban must fail over between
+// the nodes of a cluster, so the loop lives here (same backoff shape, same setup-after-connect idea).
+
+import amqp, { type Channel, type ChannelModel, type ConsumeMessage, type Options } from "amqplib";
+import {
+  assertBoolean,
+  assertBuffer,
+  assertFunction,
+  assertInteger,
+  assertNonEmptyString,
+  assertNumber,
+  assertObject,
+  assertPem,
+} from "./asserts.js";
+import {
+  DEFAULT_RECONNECT_POLICY,
+  type ReconnectPolicy,
+  reconnectDelayMs,
+  reconnectStaggerMs,
+} from "./backoff.js";
+import {
+  BrokerClosedError,
+  BrokerUnavailableError,
+  describeError,
+  PublishBatchError,
+  PublishError,
+  QueueMismatchError,
+  QueueOperationError,
+} from "./errors.js";
+import { ConfirmPublisher, type PublishProperties } from "./publisher.js";
+import {
+  assertQueueName,
+  assertQueueSpec,
+  deadLetterDeclaration,
+  declarationsFor,
+  parseQueueMismatch,
+  type QueueDeclaration,
+} from "./queues.js";
+import { Subscription, type SubscriptionLink } from "./subscription.js";
+import { withTimeout } from "./timeouts.js";
+import type {
+  Broker,
+  BrokerEvent,
+  BrokerEventInfo,
+  BrokerOptions,
+  Consumer,
+  ConsumerOptions,
+  Delivery,
+  PublishItem,
+  PublishOptions,
+  QueueInfo,
+  QueueSpec,
+  TransportLogger,
+  Verdict,
+} from "./types.js";
+import { assertBrokerUrl, redactUrl, withHeartbeat } from "./url.js";
+
+interface Settings {
+  urls: string[];
+  socketOptions: Record<string, unknown>;
+  heartbeatSeconds: number;
+  logger: TransportLogger;
+  recover: boolean;
+  operationTimeoutMs: number;
+  reconnect: ReconnectPolicy;
+  startIndex: number;
+  random: () => number;
+}
+
+/** Checks BrokerOptions and fills in the defaults. */
+export function resolveBrokerOptions(options: BrokerOptions): Settings {
+  assertObject(options, "options");
+  const { urls, tls, connectionName, logger } = options;
+  if (!Array.isArray(urls) || urls.length === 0) {
+    throw new TypeError(`"options.urls" expected a non-empty array of amqp(s):// URLs`);
+  }
+  urls.forEach((url, i) => {
+    assertBrokerUrl(url, `options.urls[${i}]`);
+  });
+  assertObject(logger, "options.logger");
+  for (const level of ["debug", "info", "warn", "error"] as const)
+    assertFunction(logger[level], `options.logger.${level}`);
+  const heartbeatSeconds = options.heartbeatSeconds ?? 30;
+  assertInteger(heartbeatSeconds, "options.heartbeatSeconds", 0, 3600);
+  const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+  assertInteger(connectTimeoutMs, "options.connectTimeoutMs", 1, 600_000);
+  const operationTimeoutMs = options.operationTimeoutMs ?? 30_000;
+  assertInteger(operationTimeoutMs, "options.operationTimeoutMs", 1, 3_600_000);
+  const recover = options.recover ?? false;
+  assertBoolean(recover, "options.recover");
+  const random = options.random ?? Math.random;
+  assertFunction(random, "options.random");
+  const startIndex = options.startIndex ?? Math.floor(random() * urls.length);
+  assertInteger(startIndex, "options.startIndex", 0, Number.MAX_SAFE_INTEGER);
+
+  const reconnect: ReconnectPolicy = { ...DEFAULT_RECONNECT_POLICY };
+  if (options.reconnect !== undefined) {
+    assertObject(options.reconnect, "options.reconnect");
+    const r = options.reconnect;
+    if (r.initialDelayMs !== undefined)
+      assertInteger(r.initialDelayMs, "options.reconnect.initialDelayMs", 0, 3_600_000);
+    if (r.maxDelayMs !== undefined) assertInteger(r.maxDelayMs, "options.reconnect.maxDelayMs", 0, 3_600_000);
+    if (r.factor !== undefined) assertNumber(r.factor, "options.reconnect.factor", 1, 10);
+    if (r.jitter !== undefined) assertNumber(r.jitter, "options.reconnect.jitter", 0, 1);
+    Object.assign(reconnect, Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)));
+    reconnect.maxDelayMs = Math.max(reconnect.maxDelayMs, reconnect.initialDelayMs);
+  }
+
+  const socketOptions: Record<string, unknown> = { timeout: connectTimeoutMs, noDelay: true };
+  if (connectionName !== undefined) {
+    assertNonEmptyString(connectionName, "options.connectionName");
+    socketOptions["clientProperties"] = { connection_name: connectionName };
+  }
+  if (tls !== undefined) {
+    assertObject(tls, "options.tls");
+    for (const key of ["ca", "cert", "key"] as const) {
+      const pem = tls[key];
+      if (pem === undefined) continue;
+      assertPem(pem, `options.tls.${key}`);
+      socketOptions[key] = pem;
+    }
+  }
+  return {
+    urls: [...urls],
+    socketOptions,
+    heartbeatSeconds,
+    logger,
+    recover,
+    operationTimeoutMs,
+    reconnect,
+    startIndex: startIndex % urls.length,
+    random,
+  };
+}
+
+/**
+ * Connects to the first reachable URL. With `recover: false` it rejects with BrokerUnavailableError
+ * after one pass over the URLs; with `recover: true` it waits (logging each failure) until one answers.
+ */
+export async function connectBroker(options: BrokerOptions): Promise<Broker> {
+  const broker = new AmqpBroker(resolveBrokerOptions(options));
+  await broker.start();
+  return broker;
+}
+
+/** Operations that may close a channel on error (declare, passive check) run one at a time on this one. */
+class AdminChannel {
+  readonly #model: ChannelModel;
+  readonly #logger: TransportLogger;
+  #channel: Promise<Channel> | null = null;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(model: ChannelModel, logger: TransportLogger) {
+    this.#model = model;
+    this.#logger = logger;
+  }
+
+  run<T>(operation: (channel: Channel) => Promise<T>): Promise<T> {
+    const result = this.#queue.then(async () => operation(await this.#open()));
+    this.#queue = result.catch(() => {});
+    return result;
+  }
+
+  #open(): Promise<Channel> {
+    if (this.#channel !== null) return this.#channel;
+    const opening = this.#model.createChannel().then((channel) => {
+      channel.on("close", () => {
+        if (this.#channel === opening) this.#channel = null;
+      });
+      // Expected after a failed passive check or a mismatched declare: the next operation opens a new one.
+      channel.on("error", (error: Error) => {
+        this.#logger.debug({ err: describeError(error) }, "RabbitMQ closed the queue-management channel");
+      });
+      channel.on("handler-error", (error: Error, event: string) => {
+        this.#logger.error({ err: describeError(error), event }, "error in a channel listener");
+      });
+      return channel;
+    });
+    opening.catch(() => {
+      if (this.#channel === opening) this.#channel = null;
+    });
+    this.#channel = opening;
+    return opening;
+  }
+}
+
+/** One live connection and the channels on it. */
+class Link implements SubscriptionLink {
+  readonly model: ChannelModel;
+  readonly url: string;
+  readonly publisher: ConfirmPublisher;
+  readonly admin: AdminChannel;
+  readonly #declaredDeadQueues = new Set<string>();
+  readonly #broker: AmqpBroker;
+  closed = false;
+
+  constructor(
+    broker: AmqpBroker,
+    model: ChannelModel,
+    url: string,
+    publisher: ConfirmPublisher,
+    logger: TransportLogger,
+  ) {
+    this.#broker = broker;
+    this.model = model;
+    this.url = url;
+    this.publisher = publisher;
+    this.admin = new AdminChannel(model, logger);
+  }
+
+  async deadLetter(spec: QueueSpec, message: ConsumeMessage, reason: string): Promise<void> {
+    const declaration = deadLetterDeclaration(spec);
+    if (!this.#declaredDeadQueues.has(declaration.name)) {
+      await this.#broker.declare(this, declaration);
+      this.#declaredDeadQueues.add(declaration.name);
+    }
+    const p = message.properties;
+    const extra: Options.Publish = {};
+    if (p.contentType !== undefined) extra.contentType = p.contentType;
+    if (p.contentEncoding !== undefined) extra.contentEncoding = p.contentEncoding;
+    if (p.correlationId !== undefined) extra.correlationId = p.correlationId;
+    if (p.timestamp !== undefined) extra.timestamp = p.timestamp;
+    if (p.type !== undefined) extra.type = p.type;
+    if (p.appId !== undefined) extra.appId = p.appId;
+    const properties: PublishProperties = {
+      messageId: typeof p.messageId === "string" ? p.messageId : undefined,
+      headers: { ...(p.headers ?? {}), "x-net2ban-reason": reason, "x-net2ban-from": spec.name },
+      extra,
+    };
+    await this.publisher.send(declaration.name, message.content, properties);
+  }
+}
+
+type State = "connecting" | "connected" | "reconnecting" | "lost" | "closing" | "closed";
+
+interface LinkWaiter {
+  resolve: (link: Link) => void;
+  reject: (error: Error) => void;
+}
+
+class AmqpBroker implements Broker {
+  readonly #settings: Settings;
+  readonly #logger: TransportLogger;
+  #state: State = "connecting";
+  #link: Link | null = null;
+  #cursor: number;
+  #lastFailures: { url: string; error: unknown }[] = [];
+  #lostError: BrokerUnavailableError | null = null;
+  #waiters: LinkWaiter[] = [];
+  readonly #queues = new Map<string, QueueSpec>();
+  readonly #subscriptions = new Set<Subscription>();
+  readonly #listeners = new Map<BrokerEvent, Set<(info: BrokerEventInfo) => void>>();
+  #pause: { timer: NodeJS.Timeout; resolve: () => void } | null = null;
+  #reconnecting: Promise<void> | null = null;
+  #closing: Promise<void> | null = null;
+
+  constructor(settings: Settings) {
+    this.#settings = settings;
+    this.#logger = settings.logger;
+    this.#cursor = settings.startIndex;
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.#connectRounds();
+    } catch (error) {
+      this.#state = "closed";
+      throw error;
+    }
+  }
+
+  // --- Broker API -----------------------------------------------------------------------------------
+
+  async assertQueue(spec: QueueSpec): Promise<void> {
+    assertQueueSpec(spec, "spec");
+    const copy = normaliseSpec(spec);
+    const link = await this.#requireLink("assertQueue");
+    await this.#declareSpec(link, copy);
+    this.#queues.set(copy.name, copy);
+  }
+
+  async publish(queue: string, body: Buffer, opts: PublishOptions = {}): Promise<void> {
+    assertQueueName(queue, "queue");
+    assertBuffer(body, "body");
+    assertObject(opts, "opts");
+    if (opts.messageId !== undefined) assertNonEmptyString(opts.messageId, "opts.messageId");
+    if (opts.headers !== undefined) assertObject(opts.headers, "opts.headers");
+    await this.#publishChecked(queue, body, opts);
+  }
+
+  async publishAll(items: PublishItem[]): Promise<void> {
+    if (!Array.isArray(items))
+      throw new TypeError(`"items" expected an array of { queue, body, messageId? }`);
+    items.forEach((item, i) => {
+      assertObject(item, `items[${i}]`);
+      assertQueueName(item.queue, `items[${i}].queue`);
+      assertBuffer(item.body, `items[${i}].body`);
+      if (item.messageId !== undefined) assertNonEmptyString(item.messageId, `items[${i}].messageId`);
+      if (item.headers !== undefined) assertObject(item.headers, `items[${i}].headers`);
+    });
+    // Pipelined: every message is written before any confirm is awaited.
+    const outcomes = await Promise.allSettled(
+      items.map((item) =>
+        this.#publishChecked(item.queue, item.body, { messageId: item.messageId, headers: item.headers }),
+      ),
+    );
+    const failures: PublishError[] = [];
+    outcomes.forEach((outcome, i) => {
+      if (outcome.status === "fulfilled") return;
+      const error = outcome.reason;
+      failures.push(
+        error instanceof PublishError
+          ? error
+          : new PublishError(items[i]!.queue, "connection-lost", describeError(error), {
+              messageId: items[i]!.messageId,
+              cause: error,
+            }),
+      );
+    });
+    if (failures.length > 0) throw new PublishBatchError(failures, items.length);
+  }
+
+  async consume(
+    options: ConsumerOptions,
+    handler: (delivery: Delivery) => Promise<Verdict>,
+  ): Promise<Consumer> {
+    assertObject(options, "options");
+    assertInteger(options.prefetch, "options.prefetch", 1, 65_535);
+    assertQueueSpec(options.queue, "options.queue");
+    assertFunction(handler, "handler");
+    const spec = normaliseSpec(options.queue);
+    const link = await this.#requireLink("consume");
+    await this.#declareSpec(link, spec);
+    this.#queues.set(spec.name, spec);
+    const subscription = new Subscription(spec, options.prefetch, handler, this.#logger, (s) =>
+      this.#subscriptions.delete(s),
+    );
+    this.#subscriptions.add(subscription);
+    try {
+      await subscription.subscribe(link);
+    } catch (error) {
+      // The connection may have been replaced meanwhile, and the reconnect already resubscribed it.
+      const current = this.#link;
+      if (current !== null && subscription.isSubscribedOn(current)) return subscription;
+      await subscription.cancel();
+      throw error;
+    }
+    return subscription;
+  }
+
+  async queueInfo(name: string): Promise<QueueInfo | null> {
+    assertQueueName(name, "name");
+    const link = await this.#requireLink("queueInfo");
+    try {
+      const ok = await this.#bounded(
+        link.admin.run((channel) => channel.checkQueue(name)),
+        `queueInfo of "${name}"`,
+      );
+      return { messageCount: ok.messageCount, consumerCount: ok.consumerCount };
+    } catch (error) {
+      if (replyCode(error) === 404) return null;
+      throw error instanceof BrokerUnavailableError
+        ? error
+        : new QueueOperationError(name, "passive check", error);
+    }
+  }
+
+  async deleteQueue(name: string): Promise<void> {
+    assertQueueName(name, "name");
+    const link = await this.#requireLink("deleteQueue");
+    try {
+      await this.#bounded(
+        link.admin.run((channel) => channel.deleteQueue(name)),
+        `deleteQueue of "${name}"`,
+      );
+    } catch (error) {
+      throw error instanceof BrokerUnavailableError ? error : new QueueOperationError(name, "delete", error);
+    }
+    this.#queues.delete(name);
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  on(event: BrokerEvent, listener: (info: BrokerEventInfo) => void): void {
+    if (event !== "connected" && event !== "disconnected") {
+      throw new TypeError(
+        `"event" expected "connected" or "disconnected", got ${JSON.stringify(String(event))}`,
+      );
+    }
+    assertFunction(listener, "listener");
+    let set = this.#listeners.get(event);
+    if (set === undefined) {
+      set = new Set();
+      this.#listeners.set(event, set);
+    }
+    set.add(listener);
+  }
+
+  // --- used by Link ---------------------------------------------------------------------------------
+
+  /** Declares one queue on the link, mapping broker refusals to QueueMismatchError / QueueOperationError. */
+  async declare(link: Link, declaration: QueueDeclaration): Promise<void> {
+    try {
+      await this.#bounded(
+        link.admin.run((channel) =>
+          channel.assertQueue(declaration.name, {
+            durable: true,
+            ...(declaration.arguments === undefined ? {} : { arguments: declaration.arguments }),
+          }),
+        ),
+        `declare of "${declaration.name}"`,
+      );
+    } catch (error) {
+      if (error instanceof BrokerUnavailableError) throw error;
+      if (replyCode(error) === 406) {
+        throw new QueueMismatchError(declaration.name, parseQueueMismatch(describeError(error)), {
+          cause: error,
+        });
+      }
+      throw new QueueOperationError(declaration.name, "declare", error);
+    }
+  }
+
+  // --- internals ------------------------------------------------------------------------------------
+
+  async #declareSpec(link: Link, spec: QueueSpec): Promise<void> {
+    for (const declaration of declarationsFor(spec)) await this.declare(link, declaration);
+  }
+
+  async #publishChecked(queue: string, body: Buffer, opts: PublishOptions): Promise<void> {
+    const { operationTimeoutMs } = this.#settings;
+    const timeout = () =>
+      new PublishError(
+        queue,
+        "timeout",
+        `not confirmed within ${operationTimeoutMs} ms (it may still arrive)`,
+        {
+          messageId: opts.messageId,
+        },
+      );
+    let link: Link;
+    try {
+      link = await this.#requireLink("publish");
+    } catch (error) {
+      if (error instanceof BrokerClosedError) {
+        throw new PublishError(queue, "closed", error.message, { messageId: opts.messageId, cause: error });
+      }
+      if (error instanceof BrokerUnavailableError) {
+        throw new PublishError(queue, "connection-lost", error.message, {
+          messageId: opts.messageId,
+          cause: error,
+        });
+      }
+      throw error;
+    }
+    await withTimeout(
+      link.publisher.send(queue, body, { messageId: opts.messageId, headers: opts.headers }),
+      operationTimeoutMs,
+      timeout,
+    );
+  }
+
+  /** The live link, waiting for a reconnect (bounded by operationTimeoutMs) when recovering. */
+  #requireLink(operation: string): Promise<Link> {
+    if (this.#link !== null) return Promise.resolve(this.#link);
+    if (this.#state === "closing" || this.#state === "closed")
+      return Promise.reject(new BrokerClosedError(operation));
+    if (this.#state === "lost" && this.#lostError !== null) return Promise.reject(this.#lostError);
+    const waiting = new Promise<Link>((resolve, reject) => {
+      this.#waiters.push({ resolve, reject });
+    });
+    const { operationTimeoutMs } = this.#settings;
+    return withTimeout(waiting, operationTimeoutMs, () => {
+      const failures =
+        this.#lastFailures.length > 0
+          ? this.#lastFailures
+          : this.#settings.urls.map((url) => ({ url, error: new Error("not connected") }));
+      return new BrokerUnavailableError(
+        failures.map((f) => ({
+          url: f.url,
+          error: `${describeError(f.error)}; ${operation} waited ${operationTimeoutMs} ms`,
+        })),
+      );
+    });
+  }
+
+  #bounded<T>(promise: Promise<T>, what: string): Promise<T> {
+    const { operationTimeoutMs } = this.#settings;
+    return withTimeout(
+      promise,
+      operationTimeoutMs,
+      () => new Error(`${what}: no reply from RabbitMQ within ${operationTimeoutMs} ms`),
+    );
+  }
+
+  /** Passes over the URL list until one connects; between passes it waits with backoff (recover) or gives up. */
+  async #connectRounds(): Promise<void> {
+    const { urls, recover, reconnect, random } = this.#settings;
+    let failedRounds = 0;
+    for (;;) {
+      const failures: { url: string; error: unknown }[] = [];
+      for (let i = 0; i < urls.length; i++) {
+        if (this.#isClosing()) throw new BrokerClosedError("connect");
+        const url = urls[this.#cursor]!;
+        this.#cursor = (this.#cursor + 1) % urls.length;
+        try {
+          await this.#open(url);
+          return;
+        } catch (error) {
+          if (error instanceof BrokerClosedError) throw error;
+          failures.push({ url, error });
+          this.#logger.warn(
+            { url: redactUrl(url), err: describeError(error) },
+            "RabbitMQ connection attempt failed",
+          );
+        }
+      }
+      this.#lastFailures = failures;
+      if (!recover) throw new BrokerUnavailableError(failures);
+      failedRounds += 1;
+      const delayMs = reconnectDelayMs(failedRounds, reconnect, random);
+      this.#logger.warn(
+        { delayMs, rounds: failedRounds, urls: urls.map(redactUrl) },
+        `RabbitMQ unreachable; retrying in ${delayMs} ms`,
+      );
+      await this.#sleep(delayMs);
+    }
+  }
+
+  /** Connects to one URL and restores channels, queues and consumers on it. */
+  async #open(url: string): Promise<void> {
+    const { heartbeatSeconds, socketOptions } = this.#settings;
+    const model = await amqp.connect(withHeartbeat(url, heartbeatSeconds), socketOptions);
+    let link: Link | null = null;
+    let closedDuringSetup: Error | undefined;
+    model.on("error", (error: Error) => {
+      this.#logger.warn({ url: redactUrl(url), err: describeError(error) }, "RabbitMQ connection error");
+    });
+    model.on("handler-error", (error: Error, event: string) => {
+      this.#logger.error({ err: describeError(error), event }, "error in a connection listener");
+    });
+    model.on("blocked", (reason: string) => {
+      this.#logger.warn({ url: redactUrl(url), reason }, "RabbitMQ blocked publishing (resource alarm)");
+    });
+    model.on("unblocked", () => {
+      this.#logger.info({ url: redactUrl(url) }, "RabbitMQ unblocked publishing");
+    });
+    model.on("close", (error?: Error) => {
+      if (link === null) {
+        closedDuringSetup = error ?? new Error("connection closed");
+        return;
+      }
+      link.closed = true;
+      this.#onLinkClosed(link, error);
+    });
+    const abandon = async (error: unknown): Promise<never> => {
+      await model.close().catch(() => {});
+      throw error;
+    };
+
+    let candidate: Link;
+    try {
+      const publisher = new ConfirmPublisher(await model.createConfirmChannel(), this.#logger);
+      candidate = new Link(this, model, url, publisher, this.#logger);
+      for (const spec of this.#queues.values()) {
+        try {
+          await this.#declareSpec(candidate, spec);
+        } catch (error) {
+          // A mismatch will not heal by reconnecting: report it and keep the rest of the connection useful.
+          if (!(error instanceof QueueMismatchError)) throw error;
+          this.#logger.error({ queue: spec.name, err: error.message }, "queue could not be declared again");
+        }
+      }
+      for (const subscription of this.#subscriptions) {
+        try {
+          await subscription.subscribe(candidate);
+        } catch (error) {
+          if (closedDuringSetup !== undefined) throw error;
+          this.#logger.error(
+            { queue: subscription.spec.name, err: describeError(error) },
+            "consumer could not resubscribe",
+          );
+        }
+      }
+    } catch (error) {
+      return abandon(error);
+    }
+    if (closedDuringSetup !== undefined) return abandon(closedDuringSetup);
+    if (this.#isClosing()) return abandon(new BrokerClosedError("connect"));
+
+    link = candidate;
+    this.#link = link;
+    this.#state = "connected";
+    this.#lostError = null;
+    this.#lastFailures = [];
+    const info = { url: redactUrl(url) };
+    this.#logger.info(info, `Connected to RabbitMQ at ${info.url}`);
+    for (const waiter of this.#waiters.splice(0)) waiter.resolve(link);
+    this.#emit("connected", info);
+  }
+
+  #onLinkClosed(link: Link, error: Error | undefined): void {
+    if (this.#link !== link) return;
+    this.#link = null;
+    const info: BrokerEventInfo = { url: redactUrl(link.url), ...(error === undefined ? {} : { error }) };
+    if (this.#isClosing()) return;
+    this.#logger.warn(
+      { url: info.url, err: error === undefined ? undefined : describeError(error) },
+      "Connection to RabbitMQ lost",
+    );
+    this.#emit("disconnected", info);
+    if (!this.#settings.recover) {
+      this.#state = "lost";
+      this.#lostError = new BrokerUnavailableError([{ url: link.url, error: error ?? "connection closed" }], {
+        lost: true,
+      });
+      for (const waiter of this.#waiters.splice(0)) waiter.reject(this.#lostError);
+      return;
+    }
+    this.#state = "reconnecting";
+    this.#reconnecting ??= this.#reconnect();
+  }
+
+  async #reconnect(): Promise<void> {
+    try {
+      await this.#sleep(reconnectStaggerMs(this.#settings.reconnect, this.#settings.random));
+      await this.#connectRounds();
+    } catch (error) {
+      if (!(error instanceof BrokerClosedError)) {
+        this.#logger.error({ err: describeError(error) }, "RabbitMQ reconnect loop stopped");
+      }
+    } finally {
+      this.#reconnecting = null;
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    if (this.#isClosing()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#pause = null;
+        resolve();
+      }, ms);
+      this.#pause = { timer, resolve };
+    });
+  }
+
+  #isClosing(): boolean {
+    return this.#state === "closing" || this.#state === "closed";
+  }
+
+  #emit(event: BrokerEvent, info: BrokerEventInfo): void {
+    for (const listener of this.#listeners.get(event) ?? []) {
+      try {
+        listener(info);
+      } catch (error) {
+        this.#logger.error({ event, err: describeError(error) }, "a broker event listener threw");
+      }
+    }
+  }
+
+  async #close(): Promise<void> {
+    if (this.#state === "closed") return;
+    this.#state = "closing";
+    if (this.#pause !== null) {
+      clearTimeout(this.#pause.timer);
+      this.#pause.resolve();
+      this.#pause = null;
+    }
+    for (const waiter of this.#waiters.splice(0))
+      waiter.reject(new BrokerClosedError("waiting for a connection"));
+    await Promise.allSettled([...this.#subscriptions].map((s) => s.cancel()));
+    const link = this.#link;
+    if (link !== null) {
+      await withTimeout(
+        link.publisher.settled(),
+        this.#settings.operationTimeoutMs,
+        () => new Error("confirms pending"),
+      ).catch(() => {
+        this.#logger.warn({}, "closing with publishes still unconfirmed");
+      });
+      this.#link = null;
+      await link.model.close().catch(() => {});
+    }
+    await this.#reconnecting;
+    this.#state = "closed";
+    this.#logger.debug({}, "RabbitMQ connection closed");
+  }
+}
+
+function normaliseSpec(spec: QueueSpec): QueueSpec {
+  return {
+    name: spec.name,
+    ...(spec.queueType === undefined ? {} : { queueType: spec.queueType }),
+    ...(spec.deliveryLimit === undefined ? {} : { deliveryLimit: spec.deliveryLimit }),
+  };
+}
+
+function replyCode(error: unknown): number | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "number" ? code : undefined;
+}

@@ -1,0 +1,51 @@
+// Broker URLs: masking passwords for logs and errors, checking them, adding the heartbeat we negotiate.
+
+/** `amqp://user:***@host:port/vhost`: safe for logs and error messages. Unparseable input is not echoed. */
+export function redactUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return "<unparseable broker URL>";
+  }
+  if (parsed.password !== "") parsed.password = "***";
+  return parsed.toString();
+}
+
+/** Checks one broker URL; the error names the argument and shows the URL with its password masked. */
+export function assertBrokerUrl(value: unknown, argument: string): asserts value is string {
+  if (typeof value !== "string" || value.length === 0) {
+    throw new TypeError(`"${argument}" expected an amqp:// or amqps:// URL, got ${typeof value}`);
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new TypeError(`"${argument}" expected an amqp:// or amqps:// URL, got an unparseable string`);
+  }
+  if (parsed.protocol !== "amqp:" && parsed.protocol !== "amqps:") {
+    throw new TypeError(`"${argument}" expected an amqp:// or amqps:// URL, got ${redactUrl(value)}`);
+  }
+  if (parsed.hostname === "") {
+    throw new TypeError(`"${argument}" expected a URL with a host, got ${redactUrl(value)}`);
+  }
+}
+
+/**
+ * amqplib only takes the heartbeat from the URL query, so it is appended there unless the URL already
+ * asks for one (an operator's explicit `?heartbeat=` wins). The rest of the URL is left byte for byte,
+ * because re-serialising would re-encode credentials.
+ */
+export function withHeartbeat(url: string, heartbeatSeconds: number): string {
+  const parsed = new URL(url);
+  if (parsed.searchParams.has("heartbeat")) return url;
+  const hashAt = url.indexOf("#");
+  const base = hashAt === -1 ? url : url.slice(0, hashAt);
+  const separator = base.includes("?") ? "&" : "?";
+  return `${base}${separator}heartbeat=${heartbeatSeconds}`;
+}
+
+/** Whether the URL asks for TLS. */
+export function isTlsUrl(url: string): boolean {
+  return new URL(url).protocol === "amqps:";
+}
