@@ -13,7 +13,7 @@ export function assertString(value: unknown, argument: string): asserts value is
   }
 }
 
-export function assertObject(value: unknown, argument: string): asserts value is Record<string, unknown> {
+export function assertObject<T>(value: T, argument: string): asserts value is T & object {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new TypeError(`"${argument}" expected an object, got ${describe(value)}`);
   }

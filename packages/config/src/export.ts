@@ -1,0 +1,70 @@
+// The original's `net2banctl get_client`: the net2ban.cfg one client needs, and nothing of the
+// server's or the other clients' secrets.
+
+import { basename } from "node:path";
+import { isDeepStrictEqual } from "node:util";
+import { assertObject, assertString } from "./assert.js";
+import { ConfigError } from "./errors.js";
+import { type IniEntry, interpolate } from "./ini.js";
+import { clientConfig, type Net2banConfig, parseConfig } from "./resolve.js";
+import { CONFIG_KEYS, isConfigKey, type SectionKind } from "./schema.js";
+
+/**
+ * Writes `[global]` (with `mode = client`), `[keygen]` and the client's own section, keeping the
+ * source's key order and raw values. Two things differ from a plain copy, both so that the file
+ * stands alone: [DEFAULT] entries a section relies on are written into it, and a value holding
+ * `%(name)s` is written expanded. The result is re-read and must give the client the same settings.
+ */
+export function exportClientConfig(config: Net2banConfig, clientName: string): string {
+  assertObject(config, "config");
+  assertString(clientName, "clientName");
+  const client = clientConfig(config, clientName);
+  const { document } = config;
+
+  const expand = (section: string, key: string, entry: IniEntry): string => {
+    if (!entry.value.includes("%(")) return entry.value;
+    const lookup = (name: string) =>
+      name === "__name__"
+        ? section
+        : (document.sections.get(section)?.entries.get(name)?.value ?? document.defaults.get(name)?.value);
+    return interpolate(entry.value, lookup, { fileName: basename(config.path) || config.path, section, key });
+  };
+
+  const writeSection = (name: string, kind: SectionKind, extra: Map<string, string> = new Map()): string => {
+    const lines = [`[${name}]`];
+    const own = document.sections.get(name)?.entries ?? new Map<string, IniEntry>();
+    const write = (key: string, value: string) => {
+      const [first, ...rest] = value.split("\n");
+      lines.push(`${key} = ${first ?? ""}`, ...rest.map((line) => `    ${line}`));
+    };
+    for (const [key, entry] of own) {
+      write(key, kind === "global" && key === "mode" ? "client" : expand(name, key, entry));
+    }
+    // [DEFAULT] is not exported (it may hold the server's key): copy in what this section reads from it.
+    for (const [key, entry] of document.defaults) {
+      if (own.has(key) || !isConfigKey(key) || !CONFIG_KEYS[key].sections.includes(kind)) continue;
+      write(key, kind === "global" && key === "mode" ? "client" : expand(name, key, entry));
+    }
+    for (const [key, value] of extra) if (!own.has(key) && !document.defaults.has(key)) write(key, value);
+    return `${lines.join("\n")}\n`;
+  };
+
+  const text = [
+    writeSection("global", "global", new Map([["mode", "client"]])),
+    writeSection("keygen", "keygen", new Map([["keylen", String(config.keygenLength)]])),
+    writeSection(client.name, "client"),
+  ].join("\n");
+
+  // A value that cannot be written back as it was read (e.g. one ending in " ;x" after expansion)
+  // would silently give the client other keys; refuse instead.
+  const reread = parseConfig(text, config.path).config;
+  const same =
+    isDeepStrictEqual(clientConfig(reread, client.name), client) &&
+    isDeepStrictEqual(reread.broker, config.broker) &&
+    reread.mode === "client";
+  if (!same) {
+    const display = basename(config.path) || config.path;
+    throw new ConfigError([`${display}: [${client.name}]: cannot be exported faithfully; check its values`]);
+  }
+  return text;
+}

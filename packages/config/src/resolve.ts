@@ -1,0 +1,375 @@
+// Turns a parsed net2ban.cfg into the typed Net2banConfig the apps run on: per-section lookup with
+// the original's fallbacks, validation collecting every problem, and client listing.
+
+import { basename } from "node:path";
+import { assertObject, assertString } from "./assert.js";
+import { ConfigError } from "./errors.js";
+import {
+  type IniDocument,
+  type IniEntry,
+  IniSyntaxError,
+  InterpolationError,
+  interpolate,
+  parseIni,
+} from "./ini.js";
+import {
+  CONFIG_KEYS,
+  type ConfigKey,
+  type ConfigValue,
+  DEFAULT_ACTIONS_DIRS,
+  isConfigKey,
+  MAX_QUEUE_NAME_BYTES,
+  RESERVED_SECTIONS,
+  type SectionKind,
+} from "./schema.js";
+
+/** What one end of a conversation needs: the server's input side or one client. */
+export interface PeerConfig {
+  /** Section name: "server" or the client's name. */
+  name: string;
+  key: string;
+  secret: string;
+  rounds: number;
+  authkey: string;
+  validWindowSeconds: number;
+  protocol: 1 | 2;
+  /** Server: `[server] input`; client: `queue_prefix` + name. */
+  queue: string;
+  queueType: "classic" | "quorum";
+}
+
+export interface BrokerConfig {
+  /** Nodes of one cluster, tried in order. */
+  urls: string[];
+  tls?: { ca?: string; cert?: string; key?: string };
+  heartbeatSeconds: number;
+  prefetch: number;
+}
+
+export interface Net2banConfig {
+  /** The file as given to parseConfig/loadConfig. */
+  path: string;
+  mode: "server" | "client";
+  broker: BrokerConfig;
+  queuePrefix: string;
+  keygenLength: number;
+  /** Candidates in order; the agent uses the first that exists. */
+  actionsDirs: string[];
+  stateDir: string;
+  actionTimeoutSeconds: number;
+  log: { target: "stdout" | "syslog"; level: string };
+  /** Absent when the file has no [server] section (an exported client file). */
+  server?: PeerConfig;
+  /** In file order. */
+  clients: PeerConfig[];
+  /** The raw parse, for export. */
+  document: IniDocument;
+}
+
+export interface ParsedConfig {
+  config: Net2banConfig;
+  warnings: string[];
+}
+
+type Found<T> = { state: "missing" } | { state: "invalid" } | { state: "ok"; value: T; section: string };
+
+export function sectionKind(name: string): SectionKind {
+  return (RESERVED_SECTIONS as readonly string[]).includes(name) ? (name as SectionKind) : "client";
+}
+
+function placesFor(sections: readonly SectionKind[]): string {
+  const labels = sections.map((s) => (s === "client" ? "client sections" : `[${s}]`));
+  return labels.length <= 1 ? (labels[0] ?? "") : `${labels.slice(0, -1).join(", ")} and ${labels.at(-1)}`;
+}
+
+/** Reads typed values out of one document, collecting problems instead of stopping at the first. */
+class Reader {
+  readonly errors: string[] = [];
+  readonly warnings: string[] = [];
+
+  constructor(
+    readonly document: IniDocument,
+    readonly display: string,
+  ) {}
+
+  error(line: string): void {
+    const full = `${this.display}: ${line}`;
+    if (!this.errors.includes(full)) this.errors.push(full);
+  }
+
+  warn(line: string): void {
+    const full = `${this.display}: ${line}`;
+    if (!this.warnings.includes(full)) this.warnings.push(full);
+  }
+
+  /** The entry a section sees for `key`: its own, else [DEFAULT] (Python's has_option/get). */
+  entry(section: string, key: string): { entry: IniEntry; from: string } | undefined {
+    const own = this.document.sections.get(section)?.entries.get(key);
+    if (own !== undefined) return { entry: own, from: section };
+    const fallback = this.document.defaults.get(key);
+    return fallback === undefined ? undefined : { entry: fallback, from: "DEFAULT" };
+  }
+
+  /**
+   * The value as Python 2's ConfigParser.get returns it: raw unless it contains "%(" (Py2 leaves a
+   * lone "%" or "%%" alone then), else expanded from the section and [DEFAULT].
+   */
+  expanded(section: string, key: string): string | undefined {
+    const found = this.entry(section, key);
+    if (found === undefined) return undefined;
+    const raw = found.entry.value;
+    if (!raw.includes("%(")) return raw;
+    const lookup = (name: string) =>
+      name === "__name__" ? section : (this.entry(section, name)?.entry.value ?? undefined);
+    try {
+      return interpolate(raw, lookup, { fileName: this.display, section, key });
+    } catch (error) {
+      if (!(error instanceof InterpolationError)) throw error;
+      this.errors.includes(error.message) || this.errors.push(error.message);
+      return undefined;
+    }
+  }
+
+  /** Looks `key` up in each section in turn; the first that has it decides (valid or not). */
+  read<K extends ConfigKey>(key: K, sections: readonly string[]): Found<ConfigValue<K>> {
+    for (const section of sections) {
+      const found = this.entry(section, key);
+      if (found === undefined) continue;
+      const raw = this.expanded(section, key);
+      if (raw === undefined) return { state: "invalid" };
+      const result = CONFIG_KEYS[key].schema.safeParse(raw);
+      if (result.success) return { state: "ok", value: result.data as ConfigValue<K>, section };
+      this.error(`[${found.from}] ${key}: ${result.error.issues[0]?.message ?? "invalid value"}`);
+      return { state: "invalid" };
+    }
+    return { state: "missing" };
+  }
+
+  /** As read(), falling back to the key's documented default. */
+  readOrDefault<K extends ConfigKey>(key: K, sections: readonly string[]): ConfigValue<K> | undefined {
+    const found = this.read(key, sections);
+    if (found.state === "ok") return found.value;
+    if (found.state === "invalid") return undefined;
+    const fallback = (CONFIG_KEYS[key] as { default?: string }).default;
+    if (fallback === undefined) return undefined;
+    return CONFIG_KEYS[key].schema.parse(fallback) as ConfigValue<K>;
+  }
+
+  /** As read(), but a missing value is an error naming the section that needed it. */
+  require<K extends ConfigKey>(
+    key: K,
+    sections: readonly string[],
+    hint: string,
+  ): ConfigValue<K> | undefined {
+    const found = this.read(key, sections);
+    if (found.state === "ok") return found.value;
+    if (found.state === "missing") this.error(`[${sections[0]}] ${key}: missing; ${hint}`);
+    return undefined;
+  }
+
+  /** Warns about keys a section does not read: unknown ones and ones that belong elsewhere. */
+  checkKeys(): void {
+    for (const key of this.document.defaults.keys()) {
+      if (!isConfigKey(key)) this.warn(`[DEFAULT] ${key}: unknown key, ignored`);
+    }
+    for (const section of this.document.sections.values()) {
+      const kind = sectionKind(section.name);
+      for (const key of section.entries.keys()) {
+        if (!isConfigKey(key)) {
+          this.warn(`[${section.name}] ${key}: unknown key, ignored`);
+        } else if (!CONFIG_KEYS[key].sections.includes(kind)) {
+          this.warn(
+            `[${section.name}] ${key}: only read in ${placesFor(CONFIG_KEYS[key].sections)}, ignored`,
+          );
+        }
+      }
+    }
+  }
+}
+
+function resolvePeer(reader: Reader, name: string, queue: string | undefined): PeerConfig | undefined {
+  const chain = [name, "global"];
+  const where = name === "server" ? "[server] or [global]" : `[${name}] or [global]`;
+  const key = reader.require(
+    "key",
+    [name],
+    `set this ${name === "server" ? "server's" : "client's"} key here`,
+  );
+  const secret = reader.require("secret", chain, `set it in ${where}`);
+  const rounds = reader.require("rounds", chain, `set it in ${where}`);
+  const authkey = reader.require("authkey", chain, `set it in ${where}`);
+  const validWindowSeconds = reader.readOrDefault("valid_wtime", chain);
+  const protocol = reader.readOrDefault("protocol", chain);
+  const queueType = reader.readOrDefault("queue_type", chain);
+  if (
+    key === undefined ||
+    secret === undefined ||
+    rounds === undefined ||
+    authkey === undefined ||
+    validWindowSeconds === undefined ||
+    protocol === undefined ||
+    queueType === undefined ||
+    queue === undefined
+  ) {
+    return undefined;
+  }
+  return {
+    name,
+    key,
+    secret,
+    rounds,
+    authkey,
+    validWindowSeconds,
+    protocol: protocol === "1" ? 1 : 2,
+    queue,
+    queueType,
+  };
+}
+
+function checkQueueName(reader: Reader, section: string, queue: string): void {
+  if (Buffer.byteLength(queue, "utf8") > MAX_QUEUE_NAME_BYTES) {
+    reader.error(
+      `[${section}]: queue name ${JSON.stringify(queue)} is longer than ${MAX_QUEUE_NAME_BYTES} bytes`,
+    );
+  } else if (queue.startsWith("amq.")) {
+    reader.error(
+      `[${section}]: queue name ${JSON.stringify(queue)} starts with "amq.", which RabbitMQ reserves`,
+    );
+  }
+}
+
+function resolveBroker(reader: Reader): BrokerConfig | undefined {
+  const url = reader.read("url", ["global"]);
+  let urls: string[] | undefined;
+  if (url.state === "ok") {
+    urls = url.value;
+  } else if (url.state === "missing") {
+    const host = reader.require("server", ["global"], "set server (the RabbitMQ host) or url");
+    if (host !== undefined) urls = [`amqp://guest:guest@${host}:5672/`];
+  }
+  const tls: { ca?: string; cert?: string; key?: string } = {};
+  for (const [key, field] of [
+    ["tls_ca", "ca"],
+    ["tls_cert", "cert"],
+    ["tls_key", "key"],
+  ] as const) {
+    const value = reader.readOrDefault(key, ["global"]);
+    if (value === undefined) continue;
+    if (urls !== undefined && !urls.some((u) => u.startsWith("amqps:"))) {
+      reader.warn(`[global] ${key}: the broker URL is not amqps://, ignored`);
+      continue;
+    }
+    tls[field] = value;
+  }
+  const heartbeatSeconds = reader.readOrDefault("heartbeat", ["global"]);
+  const prefetch = reader.readOrDefault("prefetch", ["global"]);
+  if (urls === undefined || heartbeatSeconds === undefined || prefetch === undefined) return undefined;
+  const broker: BrokerConfig = { urls, heartbeatSeconds, prefetch };
+  if (Object.keys(tls).length > 0) broker.tls = tls;
+  return broker;
+}
+
+/**
+ * Parses and validates net2ban.cfg text. `fileName` becomes `config.path`; messages use its base
+ * name. Throws ConfigError listing every problem; unknown keys only produce warnings.
+ */
+export function parseConfig(text: string, fileName: string): ParsedConfig {
+  assertString(text, "text");
+  assertString(fileName, "fileName");
+  const display = basename(fileName) || fileName;
+  let document: IniDocument;
+  try {
+    document = parseIni(text, { fileName: display, flavor: "python2" });
+  } catch (error) {
+    if (error instanceof IniSyntaxError) {
+      throw new ConfigError(
+        error.problems.map((p) => `${display}:${p.line}: ${p.message}`),
+        [],
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+
+  const reader = new Reader(document, display);
+  reader.checkKeys();
+
+  const hasGlobal = document.sections.has("global");
+  if (!hasGlobal) reader.error("[global]: missing section");
+  for (const name of document.sections.keys()) {
+    const reserved = RESERVED_SECTIONS.find((r) => r === name.toLowerCase() && r !== name);
+    if (reserved !== undefined) {
+      reader.warn(`[${name}]: section names are case-sensitive; read as a client, not as [${reserved}]`);
+    }
+  }
+
+  const mode = hasGlobal ? reader.require("mode", ["global"], 'set it to "server" or "client"') : undefined;
+  const broker = hasGlobal ? resolveBroker(reader) : undefined;
+  const queuePrefix = reader.readOrDefault("queue_prefix", ["global"]);
+  const keygenLength = reader.readOrDefault("keylen", ["keygen"]);
+  const actionsDir = reader.read("actions_dir", ["global"]);
+  const stateDir = reader.readOrDefault("state_dir", ["global"]);
+  const actionTimeoutSeconds = reader.readOrDefault("action_timeout", ["global"]);
+  const logTarget = reader.readOrDefault("log", ["global"]);
+  const logLevel = reader.readOrDefault("log_level", ["global"]);
+
+  let server: PeerConfig | undefined;
+  if (document.sections.has("server")) {
+    const input = reader.readOrDefault("input", ["server"]);
+    if (input !== undefined) checkQueueName(reader, "server", input);
+    server = resolvePeer(reader, "server", input);
+  } else if (mode === "server") {
+    reader.error("[server]: missing section; mode = server needs its input queue and key");
+  }
+
+  const clients: PeerConfig[] = [];
+  for (const name of document.sections.keys()) {
+    if (sectionKind(name) !== "client") continue;
+    const queue = queuePrefix === undefined ? undefined : queuePrefix + name;
+    if (queue !== undefined) {
+      checkQueueName(reader, name, queue);
+      if (server !== undefined && server.queue === queue) {
+        reader.error(`[server] input: ${JSON.stringify(queue)} is also the queue of [${name}]`);
+      }
+    }
+    const peer = resolvePeer(reader, name, queue);
+    if (peer !== undefined) clients.push(peer);
+  }
+
+  if (reader.errors.length > 0) throw new ConfigError(reader.errors, reader.warnings);
+  // Every value below was checked above: reaching here with one undefined would be a bug in this file.
+  const config: Net2banConfig = {
+    path: fileName,
+    mode: mode!,
+    broker: broker!,
+    queuePrefix: queuePrefix!,
+    keygenLength: keygenLength!,
+    actionsDirs: actionsDir.state === "ok" ? [actionsDir.value] : [...DEFAULT_ACTIONS_DIRS],
+    stateDir: stateDir!,
+    actionTimeoutSeconds: actionTimeoutSeconds!,
+    log: { target: logTarget!, level: logLevel! },
+    clients,
+    document,
+  };
+  if (server !== undefined) config.server = server;
+  return { config, warnings: reader.warnings };
+}
+
+/** Client names in file order (the original's `net2banctl list_clients`). */
+export function listClients(config: Net2banConfig): string[] {
+  assertObject(config, "config");
+  return config.clients.map((c) => c.name);
+}
+
+/** One client's settings; ConfigError naming the known clients if there is no such section. */
+export function clientConfig(config: Net2banConfig, name: string): PeerConfig {
+  assertObject(config, "config");
+  assertString(name, "name");
+  const found = config.clients.find((c) => c.name === name);
+  if (found !== undefined) return found;
+  const known = config.clients.map((c) => c.name);
+  const display = basename(config.path) || config.path;
+  throw new ConfigError([
+    `${display}: no client named ${JSON.stringify(name)}; ${known.length > 0 ? `known: ${known.join(", ")}` : "the file defines no clients"}`,
+  ]);
+}

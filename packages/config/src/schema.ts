@@ -1,0 +1,247 @@
+// Every net2ban.cfg key: the sections that read it, its default, and the zod schema that turns the
+// raw string into a typed value or into the one-line complaint an operator sees.
+
+import { isIPv6 } from "node:net";
+import { z } from "zod";
+
+/** The kinds of section a key can be read from; `client` is every section but the three named ones. */
+export type SectionKind = "global" | "server" | "client" | "keygen";
+
+export const RESERVED_SECTIONS = ["global", "server", "keygen"] as const;
+
+/** Where the agent looks for action files when `actions_dir` is not set: the first that exists. */
+export const DEFAULT_ACTIONS_DIRS: readonly string[] = [
+  "/etc/net2ban/action.d",
+  "/usr/share/net2ban/actions",
+];
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** RabbitMQ refuses queue names over 255 bytes and reserves the `amq.` prefix. */
+export const MAX_QUEUE_NAME_BYTES = 255;
+// PBKDF2 in node:crypto takes at most 2^31 - 1 iterations; timers overflow past 2^31 - 1 ms.
+const MAX_INT32 = 2_147_483_647;
+
+function rule<T>(check: (raw: string) => T | { problem: string }): z.ZodType<T, string> {
+  return z.string().transform((raw, ctx) => {
+    const result = check(raw);
+    if (typeof result === "object" && result !== null && "problem" in result) {
+      ctx.addIssue({ code: "custom", message: result.problem });
+      return z.NEVER;
+    }
+    return result as T;
+  });
+}
+
+const got = (raw: string) => JSON.stringify(raw);
+
+function integer(min: number, max: number): z.ZodType<number, string> {
+  const expected = min === 0 ? "a non-negative integer" : "a positive integer";
+  return rule((raw) => {
+    if (!/^[0-9]+$/.test(raw)) return { problem: `expected ${expected}, got ${got(raw)}` };
+    const value = Number(raw);
+    if (value < min) return { problem: `expected ${expected}, got ${got(raw)}` };
+    if (value > max) return { problem: `expected at most ${max}, got ${got(raw)}` };
+    return value;
+  });
+}
+
+function oneOf<const T extends string>(allowed: readonly T[], foldCase: boolean): z.ZodType<T, string> {
+  const list = allowed.map((a) => JSON.stringify(a));
+  const expected = list.length === 2 ? `${list[0]} or ${list[1]}` : `one of ${list.join(", ")}`;
+  return rule((raw) => {
+    const value = foldCase ? raw.toLowerCase() : raw;
+    return (allowed as readonly string[]).includes(value)
+      ? (value as T)
+      : { problem: `expected ${expected}, got ${got(raw)}` };
+  });
+}
+
+// Keys, secrets and passwords are never echoed back in messages.
+const secretText = rule((raw) => (raw === "" ? { problem: "must not be empty" } : raw));
+
+const absolutePath = rule((raw) =>
+  raw.startsWith("/") ? raw : { problem: `expected an absolute path, got ${got(raw)}` },
+);
+
+/** The URL as an operator may see it in a message: any password replaced by `***`. */
+export function redactUrl(raw: string): string {
+  return raw.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@/]*@/i, "$1***@");
+}
+
+const brokerHost = rule((raw) => {
+  const host = raw.startsWith("[") && raw.endsWith("]") ? raw.slice(1, -1) : raw;
+  if (isIPv6(host)) return `[${host}]`;
+  if (/^[A-Za-z0-9_.-]+$/.test(host) && !host.startsWith(".") && !host.startsWith("-")) return host;
+  return { problem: `expected a host name or IP address of the RabbitMQ server, got ${got(raw)}` };
+});
+
+const brokerUrls = rule((raw) => {
+  const urls = raw.split(",").map((u) => u.trim());
+  for (const url of urls) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = undefined;
+    }
+    if (
+      parsed === undefined ||
+      (parsed.protocol !== "amqp:" && parsed.protocol !== "amqps:") ||
+      parsed.hostname === ""
+    ) {
+      return { problem: `expected amqp:// or amqps:// URLs separated by commas, got ${got(redactUrl(url))}` };
+    }
+  }
+  return urls;
+});
+
+const lowerCased = rule((raw) => raw.toLowerCase());
+const inputQueue = rule((raw) => (raw === "" ? { problem: "must not be empty" } : raw.toLowerCase()));
+
+export interface KeySpec<T> {
+  sections: readonly SectionKind[];
+  schema: z.ZodType<T, string>;
+  /** The default as written in the file, or undefined when the key is required or has no default. */
+  default?: string;
+  /** One line for docs and `--help`-style listings. */
+  summary: string;
+}
+
+const GLOBAL: readonly SectionKind[] = ["global"];
+const PEER_WITH_GLOBAL: readonly SectionKind[] = ["global", "server", "client"];
+const PEER: readonly SectionKind[] = ["server", "client"];
+
+function spec<T>(s: KeySpec<T>): KeySpec<T> {
+  return s;
+}
+
+/**
+ * The keys net2ban reads. Peer keys (`PEER_WITH_GLOBAL`) are looked up in the peer's own section,
+ * then [global], then the default; [DEFAULT] entries count as present in every section, as in Python.
+ */
+export const CONFIG_KEYS = {
+  server: spec({
+    sections: GLOBAL,
+    schema: brokerHost,
+    summary: "host or IP of the RabbitMQ server (port 5672, guest/guest)",
+  }),
+  url: spec({
+    sections: GLOBAL,
+    schema: brokerUrls,
+    summary: "amqp:// or amqps:// broker URL(s), comma-separated nodes of one cluster",
+  }),
+  mode: spec({
+    sections: GLOBAL,
+    schema: oneOf(["server", "client"], true),
+    summary: "what this host runs: server or client",
+  }),
+  queue_prefix: spec({
+    sections: GLOBAL,
+    schema: lowerCased,
+    default: "net2ban_",
+    summary: "a client's queue is this prefix + its section name",
+  }),
+  rounds: spec({
+    sections: PEER_WITH_GLOBAL,
+    schema: integer(1, MAX_INT32),
+    summary: "PBKDF2 rounds for the session key",
+  }),
+  secret: spec({
+    sections: PEER_WITH_GLOBAL,
+    schema: secretText,
+    summary: "shared secret (PBKDF2 salt), same on both ends",
+  }),
+  authkey: spec({
+    sections: PEER_WITH_GLOBAL,
+    schema: secretText,
+    summary: "HMAC-SHA256 key of every message",
+  }),
+  valid_wtime: spec({
+    sections: PEER_WITH_GLOBAL,
+    schema: integer(1, MAX_INT32),
+    default: "3600",
+    summary: "seconds a message stays valid",
+  }),
+  protocol: spec({
+    sections: PEER_WITH_GLOBAL,
+    schema: oneOf(["1", "2"], false),
+    default: "2",
+    summary: "message format: 1 (original) or 2",
+  }),
+  queue_type: spec({
+    sections: PEER_WITH_GLOBAL,
+    schema: oneOf(["classic", "quorum"], true),
+    default: "classic",
+    summary: "RabbitMQ queue type",
+  }),
+  key: spec({ sections: PEER, schema: secretText, summary: "this peer's own key (PBKDF2 password)" }),
+  input: spec({
+    sections: ["server"],
+    schema: inputQueue,
+    default: "input_net2ban",
+    summary: "the server's input queue",
+  }),
+  keylen: spec({
+    sections: ["keygen"],
+    schema: integer(1, 4096),
+    default: "40",
+    summary: "length of keys made by net2banctl gen_random",
+  }),
+  actions_dir: spec({
+    sections: GLOBAL,
+    schema: absolutePath,
+    summary: "directory of action files (default: first existing of the candidates)",
+  }),
+  state_dir: spec({
+    sections: GLOBAL,
+    schema: absolutePath,
+    default: "/var/lib/net2ban",
+    summary: "directory for state kept across restarts",
+  }),
+  tls_ca: spec({ sections: GLOBAL, schema: absolutePath, summary: "CA certificate file for amqps://" }),
+  tls_cert: spec({ sections: GLOBAL, schema: absolutePath, summary: "client certificate file for amqps://" }),
+  tls_key: spec({ sections: GLOBAL, schema: absolutePath, summary: "client private key file for amqps://" }),
+  heartbeat: spec({
+    sections: GLOBAL,
+    schema: integer(0, 65_535),
+    default: "30",
+    summary: "AMQP heartbeat in seconds (0 disables)",
+  }),
+  prefetch: spec({
+    sections: GLOBAL,
+    schema: integer(1, 65_535),
+    default: "16",
+    summary: "unacknowledged messages per consumer",
+  }),
+  log: spec({
+    sections: GLOBAL,
+    schema: oneOf(["stdout", "syslog"], true),
+    default: "stdout",
+    summary: "where logs go",
+  }),
+  log_level: spec({
+    sections: GLOBAL,
+    schema: oneOf(LOG_LEVELS, true),
+    default: "info",
+    summary: "pino log level",
+  }),
+  action_timeout: spec({
+    sections: GLOBAL,
+    schema: integer(1, 2_147_483),
+    default: "60",
+    summary: "seconds before an action command is killed",
+  }),
+} as const;
+
+export type ConfigKey = keyof typeof CONFIG_KEYS;
+export type ConfigValue<K extends ConfigKey> = z.output<(typeof CONFIG_KEYS)[K]["schema"]>;
+
+export function isConfigKey(name: string): name is ConfigKey {
+  return Object.hasOwn(CONFIG_KEYS, name);
+}
+
+/** The per-peer keys: may be set in [server] and in each client section. */
+export const PEER_KEYS: readonly ConfigKey[] = (Object.keys(CONFIG_KEYS) as ConfigKey[]).filter((k) =>
+  CONFIG_KEYS[k].sections.includes("client"),
+);
