@@ -20,4 +20,4 @@ export {
   stopPrivateNode,
 } from "./private-node.js";
 export { type TempDir, tempDir } from "./temp.js";
-export { sleep, type WaitForOptions, WaitTimeoutError, waitFor } from "./wait.js";
+export { sleep, type Truthy, type WaitForOptions, WaitTimeoutError, waitFor } from "./wait.js";

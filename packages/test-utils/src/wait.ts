@@ -7,6 +7,9 @@ export interface WaitForOptions {
   intervalMs?: number;
 }
 
+/** The values `if (value)` lets through. */
+export type Truthy<T> = Exclude<T, false | 0 | "" | null | undefined>;
+
 export class WaitTimeoutError extends Error {
   override name = "WaitTimeoutError";
 }
@@ -18,13 +21,13 @@ export class WaitTimeoutError extends Error {
 export async function waitFor<T>(
   predicate: () => T | Promise<T>,
   { what, timeoutMs = 10_000, intervalMs = 50 }: WaitForOptions,
-): Promise<NonNullable<T>> {
+): Promise<Truthy<T>> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
     try {
       const value = await predicate();
-      if (value) return value as NonNullable<T>;
+      if (value) return value as Truthy<T>;
     } catch (error) {
       lastError = error;
     }

@@ -36,6 +36,7 @@ import {
   assertQueueSpec,
   deadLetterDeclaration,
   declarationsFor,
+  describeDeclaration,
   parseQueueMismatch,
   type QueueDeclaration,
 } from "./queues.js";
@@ -419,9 +420,11 @@ class AmqpBroker implements Broker {
     } catch (error) {
       if (error instanceof BrokerUnavailableError) throw error;
       if (replyCode(error) === 406) {
-        throw new QueueMismatchError(declaration.name, parseQueueMismatch(describeError(error)), {
-          cause: error,
-        });
+        const detail = {
+          ...parseQueueMismatch(describeError(error)),
+          declaredAs: describeDeclaration(declaration),
+        };
+        throw new QueueMismatchError(declaration.name, detail, { cause: error });
       }
       throw new QueueOperationError(declaration.name, "declare", error);
     }

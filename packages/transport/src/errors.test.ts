@@ -77,17 +77,19 @@ describe("PublishError", () => {
 });
 
 describe("QueueMismatchError", () => {
-  it("says what differs and what to do", () => {
+  it("says what differs, how net2ban declares the queue, and what to do", () => {
     const error = new QueueMismatchError("q1", {
-      argument: "x-queue-type",
-      requested: "quorum",
+      argument: "x-dead-letter-exchange",
+      requested: "",
       existing: "none",
+      declaredAs: "a durable quorum queue (delivery limit 20)",
     });
     expect(error.message).toBe(
-      'queue "q1" already exists with x-queue-type = none (net2ban asked for quorum); delete the queue or change the configuration to match',
+      "queue \"q1\" already exists with other settings (x-dead-letter-exchange is none there, net2ban asks for ''); " +
+        "net2ban declares it as a durable quorum queue (delivery limit 20); delete the queue or change the configuration to match",
     );
-    expect(new QueueMismatchError("q1", {}).message).toMatch(
-      /^queue "q1" already exists with other arguments;/,
+    expect(new QueueMismatchError("q1", {}).message).toBe(
+      'queue "q1" already exists with other settings; delete the queue or change the configuration to match',
     );
   });
 });

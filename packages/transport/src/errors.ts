@@ -95,17 +95,26 @@ export class PublishBatchError extends PublishError {
 }
 
 export interface QueueMismatchDetail {
-  /** The queue argument that differs, e.g. `x-queue-type` or `durable`. */
+  /** The first queue argument the broker found different, e.g. `x-queue-type` or `durable`. */
   argument?: string;
   /** What net2ban asked for. */
   requested?: string;
   /** What the existing queue has. */
   existing?: string;
+  /** How net2ban declares the queue, e.g. "a durable quorum queue (delivery limit 20)". */
+  declaredAs?: string;
+}
+
+function shown(value: string | undefined): string {
+  if (value === undefined) return "?";
+  return value === "" ? "''" : value;
 }
 
 /**
  * The queue exists with other arguments or another type (PRECONDITION_FAILED on declare).
  * RabbitMQ cannot change a queue's type in place: the operator has to delete it or align the config.
+ * The broker names only the first argument it found different, which for a classic-vs-quorum clash may be
+ * a dead-letter argument rather than x-queue-type, so the message also says how net2ban declares the queue.
  */
 export class QueueMismatchError extends TransportError {
   override name = "QueueMismatchError";
@@ -117,10 +126,11 @@ export class QueueMismatchError extends TransportError {
   constructor(queue: string, detail: QueueMismatchDetail, options?: { cause?: unknown }) {
     const what =
       detail.argument === undefined
-        ? "other arguments"
-        : `${detail.argument} = ${detail.existing ?? "?"} (net2ban asked for ${detail.requested ?? "?"})`;
+        ? "other settings"
+        : `other settings (${detail.argument} is ${shown(detail.existing)} there, net2ban asks for ${shown(detail.requested)})`;
+    const declared = detail.declaredAs === undefined ? "" : `; net2ban declares it as ${detail.declaredAs}`;
     super(
-      `queue "${queue}" already exists with ${what}; delete the queue or change the configuration to match`,
+      `queue "${queue}" already exists with ${what}${declared}; delete the queue or change the configuration to match`,
       options?.cause === undefined ? undefined : { cause: options.cause },
     );
     this.queue = queue;

@@ -6,6 +6,7 @@ import {
   assertQueueSpec,
   deadLetterDeclaration,
   declarationsFor,
+  describeDeclaration,
   parseQueueMismatch,
   queueDeclaration,
 } from "./queues.js";
@@ -40,6 +41,20 @@ describe("queueDeclaration", () => {
     expect(dead).toEqual({ name: "q.dead", arguments: { "x-queue-type": "quorum" } });
     expect(main?.name).toBe("q");
     expect(deadLetterDeclaration({ name: "q" })).toEqual({ name: "q.dead", arguments: undefined });
+  });
+});
+
+describe("describeDeclaration", () => {
+  it("says in words how net2ban declares a queue, for mismatch errors", () => {
+    expect(describeDeclaration(queueDeclaration({ name: "q" }))).toBe(
+      "a durable classic queue without arguments",
+    );
+    expect(describeDeclaration(queueDeclaration({ name: "q", queueType: "quorum", deliveryLimit: 5 }))).toBe(
+      "a durable quorum queue (delivery limit 5)",
+    );
+    expect(describeDeclaration(deadLetterDeclaration({ name: "q", queueType: "quorum" }))).toBe(
+      "a durable quorum queue",
+    );
   });
 });
 

@@ -77,6 +77,17 @@ export function declarationsFor(spec: QueueSpec): QueueDeclaration[] {
     : [queueDeclaration(spec)];
 }
 
+/** How a declaration reads to an operator, for QueueMismatchError. */
+export function describeDeclaration(declaration: QueueDeclaration): string {
+  const args = declaration.arguments;
+  if (args === undefined) return "a durable classic queue without arguments";
+  if (args["x-queue-type"] !== "quorum") return "a durable queue with arguments";
+  const limit = args["x-delivery-limit"];
+  return limit === undefined
+    ? "a durable quorum queue"
+    : `a durable quorum queue (delivery limit ${String(limit)})`;
+}
+
 const MISMATCH =
   /inequivalent arg '([^']+)' for queue '(?:[^']|'(?! in vhost))*' in vhost '[^']*': received (.+?) but current is (.+)$/;
 

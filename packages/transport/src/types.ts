@@ -14,7 +14,13 @@ export interface BrokerOptions {
   /** One or more amqp(s):// URLs (nodes of one cluster), tried in turn from a random one. */
   urls: string[];
   /** PEM contents for amqps:// URLs; the TLS server name is the URL's host. */
-  tls?: { ca?: Buffer | string; cert?: Buffer | string; key?: Buffer | string } | undefined;
+  tls?:
+    | {
+        ca?: Buffer | string | undefined;
+        cert?: Buffer | string | undefined;
+        key?: Buffer | string | undefined;
+      }
+    | undefined;
   /** Heartbeat asked of the broker, in seconds (default 30); a `?heartbeat=` in a URL wins. */
   heartbeatSeconds?: number | undefined;
   /** Shown by `rabbitmqctl list_connections name client_properties`. */
