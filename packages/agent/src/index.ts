@@ -1,2 +1,10 @@
-// net2ban agent: runs fail2ban-compatible actions for the bans it receives
-export {};
+// @net2ban/agent: the agent as a library (tests, embedding) and its command line.
+export { type AgentOptions, Net2banAgent } from "./agent.js";
+export { agentName, pickActionsDir, run } from "./cli.js";
+export {
+  actionFileName,
+  decodeActionContent,
+  MAX_ACTION_FILE_BYTES,
+  UpdateRefusedError,
+  writeActionFile,
+} from "./update.js";

@@ -1,2 +1,18 @@
-// Shared wiring of the net2ban daemons.
-export {};
+// Shared wiring of the net2ban daemons and CLIs: logger, config and broker start-up, signals, exit codes.
+export { type DaemonArgsSpec, type ParsedDaemonArgs, parseDaemonArgs } from "./args.js";
+export { describeError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodeFor, UsageError } from "./cli-errors.js";
+export {
+  connectFromConfig,
+  type DaemonArgs,
+  type DaemonContext,
+  handleSignals,
+  loadDaemonContext,
+  type SignalHandlers,
+} from "./daemon.js";
+export {
+  createLogger,
+  createSyslogFormatter,
+  type Logger,
+  type LoggerOptions,
+  REDACT_PATHS,
+} from "./logger.js";

@@ -1,2 +1,3 @@
-// net2ban server: authenticates bans from the input queue and fans them out to every agent
-export {};
+// @net2ban/server: the server as a library (tests, embedding) and its command line.
+export { run } from "./cli.js";
+export { Net2banServer, ServerConfigError, type ServerOptions } from "./server.js";

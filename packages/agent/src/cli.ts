@@ -1,0 +1,96 @@
+// net2ban-agent command line: parse arguments, start the agent, run actionstop and exit on SIGTERM.
+import { existsSync } from "node:fs";
+import { hostname } from "node:os";
+import { ActionEngine } from "@net2ban/actions";
+import { ConfigError, clientConfig, type Net2banConfig } from "@net2ban/config";
+import {
+  connectFromConfig,
+  describeError,
+  EXIT_OK,
+  exitCodeFor,
+  handleSignals,
+  loadDaemonContext,
+  parseDaemonArgs,
+} from "@net2ban/runtime";
+import { Net2banAgent } from "./agent.js";
+
+/** The agent's name: --name, else the only client section of its (exported) config. */
+export function agentName(config: Net2banConfig, explicit: string | undefined): string {
+  if (explicit !== undefined) return clientConfig(config, explicit).name;
+  const [only, ...others] = config.clients;
+  if (only === undefined)
+    throw new ConfigError([`${config.path}: no client section: which agent is this?`], []);
+  if (others.length > 0) {
+    throw new ConfigError(
+      [
+        `${config.path}: ${config.clients.length} client sections: pass --name (one of ${config.clients.map((c) => c.name).join(", ")})`,
+      ],
+      [],
+    );
+  }
+  return only.name;
+}
+
+/** The first actions_dir candidate that exists, as the original fell back to /usr/share/net2ban/actions. */
+export function pickActionsDir(
+  config: Net2banConfig,
+  exists: (path: string) => boolean = existsSync,
+): string {
+  const found = config.actionsDirs.find((dir) => exists(dir));
+  if (found === undefined) {
+    throw new ConfigError(
+      [`${config.path}: actions_dir: none of ${config.actionsDirs.join(", ")} exists`],
+      [],
+    );
+  }
+  return found;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  try {
+    const args = await parseDaemonArgs(argv, {
+      script: "net2ban-agent",
+      description: "Runs the fail2ban actions that the net2ban server sends to this host.",
+      examples: [
+        ["net2ban-agent --config /etc/net2ban/net2ban.cfg", "run with an exported client config"],
+        [
+          "net2ban-agent --config fleet.cfg --name web1",
+          "run as client web1 of a config with several clients",
+        ],
+      ],
+      extra: { name: "client name (default: the only client section of the config)" },
+    });
+    if (args === undefined) return EXIT_OK;
+    const { config, logger } = await loadDaemonContext("agent", args);
+    const peer = clientConfig(config, agentName(config, args["name"]));
+    const actionsDir = pickActionsDir(config);
+    const engine = new ActionEngine({
+      actionsDir,
+      logger,
+      defaultTimeoutSeconds: config.actionTimeoutSeconds,
+    });
+    const broker = await connectFromConfig(config, logger, {
+      recover: true,
+      connectionName: `net2ban-agent ${peer.name}@${hostname()}`,
+    });
+    const agent = await Net2banAgent.create({
+      peer,
+      broker,
+      logger: logger.child({ client: peer.name }),
+      engine,
+      actionsDir,
+      prefetch: config.broker.prefetch,
+    });
+    await agent.start();
+    handleSignals(logger, {
+      stop: async () => {
+        await agent.stop();
+        await broker.close();
+      },
+    });
+    return await new Promise<number>(() => undefined);
+  } catch (error) {
+    for (const line of describeError(error)) process.stderr.write(`net2ban-agent: ${line}\n`);
+    return exitCodeFor(error);
+  }
+}

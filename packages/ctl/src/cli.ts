@@ -1,0 +1,341 @@
+// net2banctl: the operator's and the detection host's command line. `run(argv)` works in-process for tests.
+import { existsSync } from "node:fs";
+import type { Net2banConfig } from "@net2ban/config";
+import type { Net2banMessage } from "@net2ban/protocol";
+import { describeError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodeFor, UsageError } from "@net2ban/runtime";
+import yargs, { type Argv } from "yargs";
+import { genRandom, parseParams, publishRequest, readUpdate, senderName } from "./commands.js";
+
+export interface CliIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const defaultIo: CliIo = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+interface Common {
+  config?: string | undefined;
+  json?: boolean | undefined;
+}
+
+async function readConfig(args: Common): Promise<Net2banConfig> {
+  const { loadConfig } = await import("@net2ban/config");
+  const { config } = await loadConfig(
+    args.config === undefined ? { env: process.env } : { path: args.config, env: process.env },
+  );
+  return config;
+}
+
+/** Builds, seals and publishes an exec request; prints its id. */
+async function sendExec(
+  io: CliIo,
+  args: Common & { to?: string[] | undefined },
+  request: { file: string; action: string; params: Record<string, string> },
+  label: string,
+): Promise<number> {
+  const config = await readConfig(args);
+  const { createExecRequest } = await import("@net2ban/protocol");
+  const message = createExecRequest({
+    ...request,
+    sender: senderName(),
+    ...(args.to === undefined || args.to.length === 0 ? {} : { to: args.to }),
+  });
+  await publishRequest(config, message);
+  print(
+    io,
+    args,
+    { id: message.id, sent: label, queue: config.server?.queue },
+    `${label}: sent (${message.id})`,
+  );
+  return EXIT_OK;
+}
+
+function print(io: CliIo, args: Common, json: object, text: string): void {
+  io.out(args.json ? JSON.stringify(json) : text);
+}
+
+function commonOptions<T>(y: Argv<T>) {
+  return y
+    .option("config", {
+      type: "string",
+      describe:
+        "config file (default: $NET2BAN_CONFIG, /etc/net2ban/net2ban.cfg, /usr/share/net2ban/net2ban.cfg)",
+    })
+    .option("json", { type: "boolean", describe: "machine-readable output" });
+}
+
+function toList(value: unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  const items = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(","));
+  return items.map((s) => s.trim()).filter((s) => s !== "");
+}
+
+/** Runs net2banctl with `argv` (without node and script); resolves with the exit code. */
+export async function run(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  let exitCode = EXIT_OK;
+  let action: (() => Promise<number>) | undefined;
+  const parser = commonOptions(yargs(argv))
+    .scriptName("net2banctl")
+    .usage(
+      "$0 <command> [options]\n\nSends ban decisions to every net2ban agent and manages the fleet's config.",
+    )
+    .command(
+      "gen_random",
+      "print a random key of [keygen] keylen characters",
+      (y) =>
+        y.option("length", { type: "number", describe: "characters (default: [keygen] keylen, else 40)" }),
+      (a) => {
+        action = async () => {
+          let length = a.length;
+          if (length === undefined) {
+            const haveConfig =
+              a.config !== undefined || process.env["NET2BAN_CONFIG"] !== undefined || configExists();
+            length = haveConfig ? (await readConfig(a)).keygenLength : 40;
+          }
+          io.out(genRandom(length));
+          return EXIT_OK;
+        };
+      },
+    )
+    .command(
+      "list_clients",
+      "list the clients of the config",
+      (y) => y,
+      (a) => {
+        action = async () => {
+          const config = await readConfig(a);
+          const names = config.clients.map((c) => c.name);
+          if (a.json) io.out(JSON.stringify(names));
+          else for (const name of names) io.out(name);
+          return EXIT_OK;
+        };
+      },
+    )
+    .command(
+      "get_client <name>",
+      "print the config file of one client (global, keygen and its own section only)",
+      (y) => y.positional("name", { type: "string", demandOption: true }),
+      (a) => {
+        action = async () => {
+          const { exportClientConfig } = await import("@net2ban/config");
+          io.out(exportClientConfig(await readConfig(a), a.name).replace(/\n$/, ""));
+          return EXIT_OK;
+        };
+      },
+    )
+    .command(
+      "exec <file> <action> [params..]",
+      "run an action of an action file on every agent (params: key=value)",
+      (y) =>
+        y
+          .positional("file", {
+            type: "string",
+            demandOption: true,
+            describe: "action file name, e.g. iptables-multiport",
+          })
+          .positional("action", {
+            type: "string",
+            demandOption: true,
+            describe: "actionban, actionunban, actionstart, ...",
+          })
+          .positional("params", { type: "string", array: true, describe: "key=value" })
+          .option("to", {
+            type: "string",
+            array: true,
+            describe: "only these clients (comma-separated or repeated)",
+          })
+          .example("$0 exec iptables-multiport actionban name=sshd ip=203.0.113.9", "ban on every host"),
+      (a) => {
+        action = () =>
+          sendExec(
+            io,
+            { ...a, to: toList(a.to) },
+            { file: a.file, action: a.action, params: parseParams(a.params ?? []) },
+            `exec/${a.file} ${a.action}`,
+          );
+      },
+    )
+    .command(
+      ["ban <ip> [params..]", "unban <ip> [params..]"],
+      "ban (or unban) an address on every agent",
+      (y) =>
+        y
+          .positional("ip", { type: "string", demandOption: true, describe: "IPv4/IPv6 address or CIDR" })
+          .positional("params", {
+            type: "string",
+            array: true,
+            describe: "extra key=value params for the action",
+          })
+          .option("action", { type: "string", default: "iptables-multiport", describe: "action file" })
+          .option("name", { type: "string", default: "default", describe: "jail name (the action's <name>)" })
+          .option("to", { type: "string", array: true, describe: "only these clients" })
+          .example("$0 ban 203.0.113.9", "ban with iptables-multiport on every host")
+          .example("$0 unban 203.0.113.9 --action nftables --name sshd", "unban through the nftables action"),
+      (a) => {
+        const verb = a._[0] === "unban" ? "unban" : "ban";
+        action = async () => {
+          const { isIP } = await import("node:net");
+          const [address, prefix] = a.ip.split("/");
+          if (!address || isIP(address) === 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) {
+            throw new UsageError(`${verb}: ${JSON.stringify(a.ip)} is not an IPv4/IPv6 address or CIDR`);
+          }
+          const params = { ...parseParams(a.params ?? []), name: a.name, ip: a.ip };
+          return sendExec(
+            io,
+            { ...a, to: toList(a.to) },
+            { file: a.action, action: verb === "ban" ? "actionban" : "actionunban", params },
+            `${verb} ${a.ip}`,
+          );
+        };
+      },
+    )
+    .command(
+      "update <client> <file>",
+      "send an action file to one client (comments stripped, as the original)",
+      (y) =>
+        y
+          .positional("client", { type: "string", demandOption: true })
+          .positional("file", { type: "string", demandOption: true })
+          .example(
+            "$0 update client1 /usr/share/net2ban/actions/iptables-multiport.conf",
+            "install an action on client1",
+          ),
+      (a) => {
+        action = async () => {
+          const config = await readConfig(a);
+          const { clientConfig } = await import("@net2ban/config");
+          clientConfig(config, a.client);
+          const { file, content } = await readUpdate(a.file);
+          const { createUpdateRequest } = await import("@net2ban/protocol");
+          const message = createUpdateRequest({ file, content, client: a.client, sender: senderName() });
+          await publishRequest(config, message as Net2banMessage);
+          print(
+            io,
+            a,
+            { id: message.id, sent: `update/${file}`, client: a.client },
+            `update/${file}: sent to ${a.client}`,
+          );
+          return EXIT_OK;
+        };
+      },
+    )
+    .command(
+      "check-config",
+      "validate the config: every error and warning, exit 2 on error",
+      (y) => y,
+      (a) => {
+        action = async () => {
+          const { loadConfig, ConfigError } = await import("@net2ban/config");
+          try {
+            const { config, warnings } = await loadConfig(
+              a.config === undefined ? { env: process.env } : { path: a.config, env: process.env },
+            );
+            for (const warning of warnings) io.err(`warning: ${warning}`);
+            const summary = `${config.path}: ok (mode ${config.mode}, ${config.clients.length} clients, broker ${config.broker.urls.length} node(s))`;
+            print(
+              io,
+              a,
+              { ok: true, path: config.path, clients: config.clients.map((c) => c.name), warnings },
+              summary,
+            );
+            return EXIT_OK;
+          } catch (error) {
+            if (error instanceof ConfigError) {
+              for (const warning of error.warnings) io.err(`warning: ${warning}`);
+              for (const line of error.errors) io.err(line);
+              if (a.json)
+                io.out(JSON.stringify({ ok: false, errors: error.errors, warnings: error.warnings }));
+              return EXIT_USAGE;
+            }
+            throw error;
+          }
+        };
+      },
+    )
+    .command(
+      "render <file> <operation> [params..]",
+      "print what an agent would run for an operation, without running it",
+      (y) =>
+        y
+          .positional("file", { type: "string", demandOption: true })
+          .positional("operation", { type: "string", demandOption: true })
+          .positional("params", { type: "string", array: true })
+          .option("actions-dir", {
+            type: "string",
+            describe: "action files (default: actions_dir of the config)",
+          })
+          .example(
+            "$0 render iptables-multiport actionban name=sshd ip=203.0.113.9 --actions-dir /etc/fail2ban/action.d",
+            "dry run",
+          )
+          .example("$0 render nftables actionban ip=2001:db8::1 --json", 'as {"command": ...}'),
+      (a) => {
+        action = async () => {
+          let actionsDir = a["actions-dir"];
+          if (actionsDir === undefined) {
+            const config = await readConfig(a);
+            actionsDir = config.actionsDirs.find((dir) => existsSync(dir)) ?? config.actionsDirs[0];
+          }
+          const { renderForCli } = await import("@net2ban/actions");
+          const { hostname } = await import("node:os");
+          const fq = hostname();
+          const rendered = await renderForCli(
+            actionsDir ?? "",
+            a.file,
+            a.operation,
+            parseParams(a.params ?? []),
+            {
+              hostname: { fq, short: fq.split(".")[0] ?? fq },
+            },
+          );
+          if (a.json) io.out(JSON.stringify({ command: rendered.command }));
+          else if (rendered.command === null) io.out("(nothing to run)");
+          else if (typeof rendered.command === "string") io.out(rendered.command);
+          else {
+            const [script, ...values] = rendered.command;
+            io.out(script);
+            values.forEach((value: string, i: number) => {
+              io.out(`  $${i} = ${JSON.stringify(value)}`);
+            });
+          }
+          return EXIT_OK;
+        };
+      },
+    )
+    .demandCommand(1, "give a command; see net2banctl --help")
+    .strict()
+    .recommendCommands()
+    .exitProcess(false)
+    .showHelpOnFail(false)
+    .fail((message, error) => {
+      throw error ?? new UsageError(message);
+    })
+    .help()
+    .version(false)
+    .wrap(Math.min(110, process.stdout.columns || 80));
+
+  try {
+    let printed = false;
+    await parser.parseAsync(argv, {}, (error, _args, output) => {
+      if (output && !error) {
+        printed = true;
+        io.out(output);
+      }
+    });
+    if (printed || action === undefined) return EXIT_OK;
+    exitCode = await action();
+  } catch (error) {
+    for (const line of describeError(error)) io.err(`net2banctl: ${line}`);
+    exitCode = error instanceof UsageError ? EXIT_USAGE : exitCodeFor(error);
+  }
+  return exitCode;
+}
+
+function configExists(): boolean {
+  return existsSync("/etc/net2ban/net2ban.cfg") || existsSync("/usr/share/net2ban/net2ban.cfg");
+}
+
+export { EXIT_FAILED };

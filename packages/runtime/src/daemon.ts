@@ -1,0 +1,102 @@
+// Start-up and shutdown shared by net2ban-server and net2ban-agent: config, logger, broker, signals.
+import { readFile } from "node:fs/promises";
+import { loadConfig, type Net2banConfig } from "@net2ban/config";
+import { type Broker, connectBroker } from "@net2ban/transport";
+import type { Logger } from "pino";
+import { createLogger } from "./logger.js";
+
+export interface DaemonArgs {
+  config?: string | undefined;
+  log?: "stdout" | "syslog" | undefined;
+  logLevel?: string | undefined;
+}
+
+export interface DaemonContext {
+  config: Net2banConfig;
+  logger: Logger;
+}
+
+/** Loads the config (lookup order of @net2ban/config) and builds the logger it asks for. */
+export async function loadDaemonContext(component: string, args: DaemonArgs): Promise<DaemonContext> {
+  const { config, warnings } = await loadConfig(
+    args.config === undefined ? { env: process.env } : { path: args.config, env: process.env },
+  );
+  const logger = createLogger({
+    component,
+    target: args.log ?? config.log.target,
+    level: args.logLevel ?? config.log.level,
+  });
+  for (const warning of warnings) logger.warn(warning);
+  return { config, logger };
+}
+
+/** Connects to the broker the config names, reading TLS files if any. */
+export async function connectFromConfig(
+  config: Net2banConfig,
+  logger: Logger,
+  options: { recover: boolean; connectionName: string },
+): Promise<Broker> {
+  const tlsFiles = config.broker.tls;
+  const tls =
+    tlsFiles === undefined
+      ? undefined
+      : {
+          ...(tlsFiles.ca === undefined ? {} : { ca: await readFile(tlsFiles.ca) }),
+          ...(tlsFiles.cert === undefined ? {} : { cert: await readFile(tlsFiles.cert) }),
+          ...(tlsFiles.key === undefined ? {} : { key: await readFile(tlsFiles.key) }),
+        };
+  return connectBroker({
+    urls: config.broker.urls,
+    ...(tls === undefined ? {} : { tls }),
+    heartbeatSeconds: config.broker.heartbeatSeconds,
+    connectionName: options.connectionName,
+    logger,
+    recover: options.recover,
+  });
+}
+
+export interface SignalHandlers {
+  /** SIGTERM / SIGINT: finish in-flight work, then resolve. */
+  stop: () => Promise<void>;
+  /** SIGHUP: re-read the config. */
+  reload?: () => Promise<void>;
+}
+
+/**
+ * Wires SIGTERM/SIGINT to a graceful stop (exit 0 when done, 1 if stopping failed) and SIGHUP to
+ * reload. A second SIGTERM while stopping exits at once, as operators expect.
+ */
+export function handleSignals(logger: Logger, handlers: SignalHandlers): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      logger.warn({ signal }, "second stop signal, exiting now");
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, "stopping");
+    handlers.stop().then(
+      () => {
+        logger.info("stopped");
+        logger.flush?.();
+        process.exitCode = 0;
+        setTimeout(() => process.exit(0), 50).unref();
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, "stop failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  const reload = handlers.reload;
+  if (reload) {
+    process.on("SIGHUP", () => {
+      logger.info("SIGHUP: reloading configuration");
+      reload().catch((error: unknown) => {
+        logger.error({ err: error }, "reload failed, keeping the previous configuration");
+      });
+    });
+  }
+}

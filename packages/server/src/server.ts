@@ -1,0 +1,234 @@
+// net2ban-server: opens requests from the input queue and re-seals them for every agent's queue.
+import type { Net2banConfig, PeerConfig } from "@net2ban/config";
+import {
+  type Codec,
+  createCodec,
+  FreshnessGuard,
+  KeyCache,
+  MessageRejectedError,
+  type Net2banMessage,
+  type OpenedMessage,
+} from "@net2ban/protocol";
+import type { Logger } from "@net2ban/runtime";
+import type { Broker, Consumer, Delivery, Verdict } from "@net2ban/transport";
+
+export interface ServerOptions {
+  broker: Broker;
+  logger: Logger;
+  /** Shared across reloads so that a client's keys are derived once per process. */
+  keyCache?: KeyCache;
+  /** Clock in milliseconds since the epoch (tests move it). */
+  now?: () => number;
+}
+
+interface Route {
+  peer: PeerConfig;
+  codec: Codec;
+}
+
+interface Routing {
+  input: PeerConfig;
+  inputCodec: Codec;
+  routes: Map<string, Route>;
+  prefetch: number;
+}
+
+/** Thrown when the config cannot run a server (no [server] section). */
+export class ServerConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ServerConfigError";
+  }
+}
+
+async function buildRouting(config: Net2banConfig, keyCache: KeyCache): Promise<Routing> {
+  const input = config.server;
+  if (input === undefined) {
+    throw new ServerConfigError(
+      `${config.path}: [server] key: missing; a server needs the [server] section (is this an exported client file?)`,
+    );
+  }
+  const inputCodec = await createCodec({
+    protocol: input.protocol,
+    keyId: "server",
+    direction: "to-server",
+    keys: input,
+    cache: keyCache,
+  });
+  const routes = new Map<string, Route>();
+  // Derivations run concurrently; the cache makes a reload derive only new or changed clients.
+  await Promise.all(
+    config.clients.map(async (peer) => {
+      const codec = await createCodec({
+        protocol: peer.protocol,
+        keyId: peer.name,
+        direction: "to-agent",
+        keys: peer,
+        cache: keyCache,
+      });
+      routes.set(peer.name, { peer, codec });
+    }),
+  );
+  return { input, inputCodec, routes, prefetch: config.broker.prefetch };
+}
+
+/** A stable id for a v1 request (it has none), so agents can deduplicate a re-forwarded v1 request. */
+function requestId(opened: OpenedMessage): string {
+  const message = opened.message;
+  return "id" in message && typeof message.id === "string"
+    ? message.id
+    : `v1-${opened.replayKey.slice(0, 32)}`;
+}
+
+export class Net2banServer {
+  readonly #broker: Broker;
+  readonly #logger: Logger;
+  readonly #keyCache: KeyCache;
+  readonly #now: () => number;
+  #routing: Routing;
+  #guard: FreshnessGuard;
+  #consumer: Consumer | undefined;
+
+  private constructor(routing: Routing, options: ServerOptions, keyCache: KeyCache) {
+    this.#broker = options.broker;
+    this.#logger = options.logger;
+    this.#keyCache = keyCache;
+    this.#now = options.now ?? Date.now;
+    this.#routing = routing;
+    this.#guard = this.#makeGuard(routing.input);
+  }
+
+  /** Derives every key once and returns a server ready to `start()`. */
+  static async create(config: Net2banConfig, options: ServerOptions): Promise<Net2banServer> {
+    const keyCache = options.keyCache ?? new KeyCache();
+    const routing = await buildRouting(config, keyCache);
+    return new Net2banServer(routing, options, keyCache);
+  }
+
+  #makeGuard(input: PeerConfig): FreshnessGuard {
+    return new FreshnessGuard({ validWindowSeconds: input.validWindowSeconds, now: this.#now });
+  }
+
+  get clients(): string[] {
+    return [...this.#routing.routes.keys()];
+  }
+
+  async start(): Promise<void> {
+    const { input, routes, prefetch } = this.#routing;
+    await this.#broker.assertQueue({ name: input.queue, queueType: input.queueType });
+    for (const { peer } of routes.values()) {
+      await this.#broker.assertQueue({ name: peer.queue, queueType: peer.queueType });
+    }
+    this.#consumer = await this.#broker.consume(
+      { prefetch, queue: { name: input.queue, queueType: input.queueType } },
+      (delivery) => this.handleRequest(delivery),
+    );
+    this.#logger.info(
+      { input: input.queue, clients: routes.size },
+      `net2ban server started: ${routes.size} clients, input ${input.queue}`,
+    );
+  }
+
+  /** SIGHUP: new, changed and removed clients take effect without a restart. */
+  async reload(config: Net2banConfig): Promise<void> {
+    const next = await buildRouting(config, this.#keyCache);
+    if (next.input.queue !== this.#routing.input.queue) {
+      this.#logger.warn({ input: next.input.queue }, "[server] input changed: restart the server to use it");
+      next.input = this.#routing.input;
+      next.inputCodec = this.#routing.inputCodec;
+    }
+    for (const { peer } of next.routes.values()) {
+      await this.#broker.assertQueue({ name: peer.queue, queueType: peer.queueType });
+    }
+    const added = [...next.routes.keys()].filter((n) => !this.#routing.routes.has(n));
+    const removed = [...this.#routing.routes.keys()].filter((n) => !next.routes.has(n));
+    if (next.input.validWindowSeconds !== this.#routing.input.validWindowSeconds) {
+      this.#guard = this.#makeGuard(next.input);
+    }
+    this.#routing = next;
+    this.#logger.info({ clients: next.routes.size, added, removed }, "configuration reloaded");
+  }
+
+  /** Stops taking requests and waits until the ones in flight are forwarded and acknowledged. */
+  async stop(): Promise<void> {
+    await this.#consumer?.cancel();
+    this.#consumer = undefined;
+  }
+
+  /**
+   * One request from the input queue. "ack" only once every agent's copy is confirmed by the broker;
+   * anything that can never be forwarded is "reject" (dead-lettered) with one log line.
+   */
+  async handleRequest(delivery: Delivery): Promise<Verdict> {
+    const routing = this.#routing;
+    let opened: OpenedMessage;
+    try {
+      opened = routing.inputCodec.open(delivery.body);
+      this.#guard.check(opened);
+    } catch (error) {
+      if (error instanceof MessageRejectedError) {
+        this.#logger.warn(
+          { reason: error.reason, bytes: delivery.body.length, redelivered: delivery.redelivered },
+          "message rejected",
+        );
+        return "reject";
+      }
+      throw error;
+    }
+    const message = opened.message;
+    const id = requestId(opened);
+    const targets = this.#targets(message, routing, id);
+    if (targets === undefined) {
+      this.#guard.forget(opened);
+      return "reject";
+    }
+    const file = "file" in message ? message.file : "";
+    this.#logger.info(
+      { id, cmd: message.cmd, file, clients: targets.length },
+      `Forwarding: ${message.cmd}/${file}`,
+    );
+    const forwarded = {
+      ...message,
+      id,
+      sender: "sender" in message ? message.sender : "net2ban-v1",
+    } as Net2banMessage;
+    try {
+      await this.#broker.publishAll(
+        targets.map((route) => ({
+          queue: route.peer.queue,
+          body: route.codec.seal(forwarded),
+          messageId: id,
+        })),
+      );
+    } catch (error) {
+      // Not acknowledged: the broker redelivers the request and it is forwarded again (agents dedupe by id).
+      this.#guard.forget(opened);
+      throw error;
+    }
+    return "ack";
+  }
+
+  #targets(message: Net2banMessage, routing: Routing, id: string): Route[] | undefined {
+    switch (message.cmd) {
+      case "exec": {
+        if (message.to === undefined) return [...routing.routes.values()];
+        const routes: Route[] = [];
+        for (const name of message.to) {
+          const route = routing.routes.get(name);
+          if (route) routes.push(route);
+          else this.#logger.warn({ id, client: name }, `request names unknown client "${name}", skipped`);
+        }
+        return routes;
+      }
+      case "update": {
+        const route = routing.routes.get(message.client);
+        if (route) return [route];
+        this.#logger.warn({ id, client: message.client }, `update for unknown client "${message.client}"`);
+        return undefined;
+      }
+      default:
+        this.#logger.warn({ id, cmd: message.cmd }, `"${message.cmd}" is not a request the server forwards`);
+        return undefined;
+    }
+  }
+}
