@@ -1,0 +1,216 @@
+// Builders for third-party tools: a ban, an unban, any exec, an action file update or a result, valid by construction.
+import { randomUUID } from "node:crypto";
+import { isIP } from "node:net";
+import { hostname } from "node:os";
+import type { z } from "zod";
+import { assertFunction, assertObject, assertString, describe } from "./assert.js";
+import {
+  type ExecMessage,
+  execMessageSchema,
+  type ResultMessage,
+  resultMessageSchema,
+  type UpdateMessage,
+  updateMessageSchema,
+} from "./messages.js";
+
+/** Options every request builder takes. */
+export interface RequestOptions {
+  /** Host or tool name shown in the server's and agents' logs; default: this host's name. */
+  sender?: string;
+  /** Limit the request to these clients; default: every client. */
+  to?: readonly string[];
+  /** Seconds since the epoch after which agents must not run it. */
+  expires?: number;
+  /** Clock, milliseconds since the epoch (as Date.now); default Date.now. */
+  now?: () => number;
+  /** Message id; default a random UUID v4. */
+  id?: string;
+}
+
+export interface ExecRequestInput extends RequestOptions {
+  /** Action file base name, e.g. "iptables-multiport". */
+  file: string;
+  /** Action of that file, e.g. "actionban". */
+  action: string;
+  /** Values for the file's `<tags>`, e.g. `{ name: "sshd", ip: "203.0.113.9" }`. */
+  params?: Readonly<Record<string, string>>;
+}
+
+export interface BanRequestInput extends RequestOptions {
+  /** IPv4 or IPv6 address, or a CIDR block. */
+  ip: string;
+  /** Action file base name; default "iptables-multiport". */
+  action?: string;
+  /** The jail name (`<name>` in the action file); default: the action file's own default. */
+  name?: string;
+  /** Further `<tags>` for the action file (not `ip` nor `name`). */
+  params?: Readonly<Record<string, string>>;
+}
+
+export interface UpdateRequestInput extends RequestOptions {
+  /** Action file base name the client stores it under. */
+  file: string;
+  /** The action file: its text (sent as UTF-8) or its bytes; base64-encoded here. */
+  content: string | Uint8Array;
+  /** The client whose action file is replaced. */
+  client: string;
+}
+
+export interface ResultInput {
+  /** The `id` of the request this result answers. */
+  requestId: string;
+  /** The client (agent) reporting. */
+  client: string;
+  ok: boolean;
+  exitCode: number | null;
+  durationMs: number;
+  /** The command's stderr; only its last 2048 characters are kept. */
+  stderr?: string;
+  sender?: string;
+  now?: () => number;
+  id?: string;
+}
+
+const DEFAULT_BAN_ACTION = "iptables-multiport";
+
+/** Builds an `exec` request: run `action` of action file `file` with `params` on every (or `to`) client. */
+export function createExecRequest(input: ExecRequestInput): ExecMessage {
+  assertObject(input, "input");
+  return build(execMessageSchema, {
+    cmd: "exec",
+    file: input.file,
+    action: input.action,
+    params: copyParams(input.params, "params"),
+    ...common(input),
+  });
+}
+
+/** Builds the exec request for `actionban` of action file `action` with `ip` (and `name`). */
+export function createBanRequest(input: BanRequestInput): ExecMessage {
+  return banOrUnban(input, "actionban");
+}
+
+/** Builds the exec request for `actionunban` of action file `action` with `ip` (and `name`). */
+export function createUnbanRequest(input: BanRequestInput): ExecMessage {
+  return banOrUnban(input, "actionunban");
+}
+
+/** Builds an `update` request that replaces action file `file` on `client` with `content`. */
+export function createUpdateRequest(input: UpdateRequestInput): UpdateMessage {
+  assertObject(input, "input");
+  let content: string;
+  if (typeof input.content === "string") content = Buffer.from(input.content, "utf8").toString("base64");
+  else if (input.content instanceof Uint8Array) {
+    content = Buffer.from(input.content.buffer, input.content.byteOffset, input.content.byteLength).toString(
+      "base64",
+    );
+  } else throw new TypeError(`"content" expected a string or a Uint8Array, got ${describe(input.content)}`);
+  return build(updateMessageSchema, {
+    cmd: "update",
+    file: input.file,
+    content,
+    client: input.client,
+    ...common(input),
+  });
+}
+
+/** Builds the `result` an agent sends back for request `requestId`. */
+export function createResultMessage(input: ResultInput): ResultMessage {
+  assertObject(input, "input");
+  const stderr = input.stderr ?? "";
+  assertString(stderr, "stderr");
+  return build(resultMessageSchema, {
+    cmd: "result",
+    id: input.id ?? randomUUID(),
+    sender: input.sender ?? hostname(),
+    timestamp: clock(input.now),
+    requestId: input.requestId,
+    client: input.client,
+    ok: input.ok,
+    exitCode: input.exitCode,
+    durationMs: input.durationMs,
+    stderr: stderr.length > 2048 ? stderr.slice(-2048) : stderr,
+  });
+}
+
+function banOrUnban(input: BanRequestInput, action: "actionban" | "actionunban"): ExecMessage {
+  assertObject(input, "input");
+  assertIpOrBlock(input.ip);
+  const extra = copyParams(input.params, "params");
+  for (const reserved of ["ip", "name"]) {
+    if (Object.hasOwn(extra, reserved)) {
+      throw new TypeError(`"params" must not contain "${reserved}": pass it as "${reserved}"`);
+    }
+  }
+  if (input.name !== undefined) assertString(input.name, "name");
+  const params = { ip: input.ip, ...(input.name === undefined ? {} : { name: input.name }), ...extra };
+  return build(
+    execMessageSchema,
+    { cmd: "exec", file: input.action ?? DEFAULT_BAN_ACTION, action, params, ...common(input) },
+    { file: "action" },
+  );
+}
+
+function common(input: RequestOptions): Record<string, unknown> {
+  const fields: Record<string, unknown> = {
+    id: input.id ?? randomUUID(),
+    sender: input.sender ?? hostname(),
+    timestamp: clock(input.now),
+  };
+  if (input.expires !== undefined) fields["expires"] = input.expires;
+  if (input.to !== undefined) {
+    if (!Array.isArray(input.to)) throw new TypeError(`"to" expected an array, got ${describe(input.to)}`);
+    fields["to"] = [...input.to];
+  }
+  return fields;
+}
+
+function clock(now: (() => number) | undefined): number {
+  if (now === undefined) return Date.now() / 1000;
+  assertFunction(now, "now");
+  const ms = now();
+  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
+    throw new RangeError(`"now" expected to return milliseconds since the epoch, got ${String(ms)}`);
+  }
+  return ms / 1000;
+}
+
+function copyParams(params: unknown, argument: string): Record<string, string> {
+  if (params === undefined) return {};
+  assertObject(params, argument);
+  return { ...params } as Record<string, string>;
+}
+
+function assertIpOrBlock(ip: unknown): asserts ip is string {
+  assertString(ip, "ip");
+  const slash = ip.indexOf("/");
+  const address = slash === -1 ? ip : ip.slice(0, slash);
+  const family = isIP(address);
+  let valid = family !== 0;
+  if (valid && slash !== -1) {
+    const prefix = ip.slice(slash + 1);
+    valid = /^(0|[1-9][0-9]{0,2})$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+  }
+  if (!valid) {
+    throw new TypeError(
+      `"ip" expected an IPv4 or IPv6 address or CIDR block, got ${JSON.stringify(ip.slice(0, 80))}`,
+    );
+  }
+}
+
+/** Validates with the wire schema so a builder can never produce what a receiver would reject. */
+function build<T>(
+  schema: z.ZodType<T>,
+  candidate: Record<string, unknown>,
+  argumentOf: Record<string, string> = {},
+): T {
+  const result = schema.safeParse(candidate);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const path = (issue?.path ?? []).map((part) => String(part));
+  const field = path[0];
+  if (field !== undefined) path[0] = argumentOf[field] ?? field;
+  throw new TypeError(`"${path.join(".") || "input"}" ${issue?.message ?? "invalid"}`, {
+    cause: result.error,
+  });
+}
