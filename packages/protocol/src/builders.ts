@@ -50,7 +50,10 @@ export interface BanRequestInput extends RequestOptions {
 export interface UpdateRequestInput extends RequestOptions {
   /** Action file base name the client stores it under. */
   file: string;
-  /** The action file: its text (sent as UTF-8) or its bytes; base64-encoded here. */
+  /**
+   * The action file: its bytes (base64-encoded here), or a string that is already the base64 the
+   * message carries (as the original net2banctl made it: comments and blank lines removed first).
+   */
   content: string | Uint8Array;
   /** The client whose action file is replaced. */
   client: string;
@@ -99,12 +102,13 @@ export function createUnbanRequest(input: BanRequestInput): ExecMessage {
 export function createUpdateRequest(input: UpdateRequestInput): UpdateMessage {
   assertObject(input, "input");
   let content: string;
-  if (typeof input.content === "string") content = Buffer.from(input.content, "utf8").toString("base64");
+  if (typeof input.content === "string") content = input.content;
   else if (input.content instanceof Uint8Array) {
     content = Buffer.from(input.content.buffer, input.content.byteOffset, input.content.byteLength).toString(
       "base64",
     );
-  } else throw new TypeError(`"content" expected a string or a Uint8Array, got ${describe(input.content)}`);
+  } else
+    throw new TypeError(`"content" expected a base64 string or a Uint8Array, got ${describe(input.content)}`);
   return build(updateMessageSchema, {
     cmd: "update",
     file: input.file,

@@ -347,21 +347,26 @@ describe("builders", () => {
     expect(request.action).toBe("actionstart");
   });
 
-  test("createUpdateRequest: text or bytes, base64-encoded", () => {
+  test("createUpdateRequest: bytes are base64-encoded, a string is taken as the base64 itself", () => {
     const text = "[Definition]\nactionban = true\n";
-    const fromText = createUpdateRequest({ file: "custom", content: text, client: "client1", now });
+    const base64 = Buffer.from(text, "utf8").toString("base64");
     const fromBytes = createUpdateRequest({
       file: "custom",
       content: new TextEncoder().encode(text),
-      client: "client1",
+      client: "c1",
+      now,
     });
-    expect(Buffer.from(fromText.content, "base64").toString("utf8")).toBe(text);
-    expect(fromBytes.content).toBe(fromText.content);
+    const fromBase64 = createUpdateRequest({ file: "custom", content: base64, client: "c1" });
+    expect(fromBytes.content).toBe(base64);
+    expect(fromBase64.content).toBe(base64);
+    expect(() => createUpdateRequest({ file: "custom", content: text, client: "c1" })).toThrow(
+      /^"content" expected base64/,
+    );
     expect(() =>
       createUpdateRequest({ file: "custom", content: 5 as unknown as string, client: "c" }),
-    ).toThrow(/^"content" expected a string or a Uint8Array, got number/);
+    ).toThrow(/^"content" expected a base64 string or a Uint8Array, got number/);
     expect(() =>
-      createUpdateRequest({ file: "custom", content: new Uint8Array(LIMITS.content), client: "client1" }),
+      createUpdateRequest({ file: "custom", content: new Uint8Array(LIMITS.content), client: "c1" }),
     ).toThrow(/^"content" Too big/);
   });
 
