@@ -1,2 +1,39 @@
 // fail2ban-compatible action files for net2ban: read, render and run safely
-export {};
+
+export { renderForCli } from "./cli.js";
+export {
+  ActionEngine,
+  type ActionEngineOptions,
+  type ActionLogger,
+  type ActionOutcome,
+  type ActionRequest,
+  type ActionStep,
+  localHostNames,
+} from "./engine.js";
+export { ActionConfigError, ActionError, ActionNotFoundError, ParamRefusedError } from "./errors.js";
+export { type ActionInstance, bindAction } from "./instance.js";
+export { type Family, parseTicketAddress, type TicketAddress } from "./ipaddr.js";
+export { actionChanged, type LoadedAction, loadAction } from "./load.js";
+export {
+  type CheckedParams,
+  classifyParams,
+  DEFINITION_OPTIONS,
+  TICKET_KEYS,
+  validateParams,
+} from "./params.js";
+export {
+  OPERATIONS,
+  type Operation,
+  type RenderedCommand,
+  type RenderedOperation,
+  type RenderOptions,
+  renderOperation,
+} from "./render.js";
+export {
+  DEFAULT_TIMEOUT_SECONDS,
+  OUTPUT_LIMIT_BYTES,
+  type RunOptions,
+  type RunResult,
+  runCommand,
+} from "./run.js";
+export type { HostNames } from "./tags.js";

@@ -1,0 +1,399 @@
+// ActionEngine: what an agent uses to run a message's action as fail2ban would, with fail2ban's
+// lifecycle (start before the first ban, check/repair after a failed ban, stop on shutdown).
+
+import { hostname as osHostname } from "node:os";
+import {
+  assertFunction,
+  assertNonEmptyString,
+  assertObject,
+  assertOneOf,
+  assertPositiveNumber,
+  assertStringRecord,
+} from "./assert.js";
+import { ParamRefusedError } from "./errors.js";
+import { type ActionInstance, actionFamilies, bindAction } from "./instance.js";
+import { ActionLifecycle } from "./lifecycle.js";
+import { actionChanged, assertActionName, type LoadedAction, loadAction } from "./load.js";
+import { isTicketKey } from "./params.js";
+import {
+  finishCommand,
+  lifecycleFamilies,
+  OPERATIONS,
+  type Operation,
+  type RenderedCommand,
+  type RenderOptions,
+  staticOperation,
+} from "./render.js";
+import { DEFAULT_TIMEOUT_SECONDS, type RunOptions, type RunResult, runCommand } from "./run.js";
+import type { HostNames } from "./tags.js";
+
+/** The subset of a pino logger the engine writes to. */
+export interface ActionLogger {
+  info(object: object, message?: string): void;
+  warn(object: object, message?: string): void;
+  error(object: object, message?: string): void;
+  debug(object: object, message?: string): void;
+}
+
+/** A message's request: run operation `action` of action file `file` with `params`. */
+export interface ActionRequest {
+  /** The action file name, without `.conf` (e.g. "iptables-multiport"). */
+  file: string;
+  /** The operation: actionban, actionunban, actionstart, actionstop, actioncheck, ... */
+  action: string;
+  params: Record<string, string>;
+}
+
+/** One command the engine ran for a request (a ban may also run actionstart, actioncheck, ...). */
+export interface ActionStep {
+  operation: Operation;
+  family: string;
+  command: Exclude<RenderedCommand, null>;
+  ok: boolean;
+  exitCode: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+  timedOut: boolean;
+}
+
+export interface ActionOutcome {
+  /** The requested operation succeeded (fail2ban's notion: exit code 0, after its retries). */
+  ok: boolean;
+  /** The command of the requested operation (the last one run for it), null when it had nothing to run. */
+  command: RenderedCommand;
+  exitCode: number | null;
+  stderr: string;
+  durationMs: number;
+  timedOut: boolean;
+  /** False when nothing was executed (empty operation, or a restored ticket the action skips). */
+  ran: boolean;
+  /** Every command run for the request, in order. */
+  steps: ActionStep[];
+}
+
+export interface ActionEngineOptions {
+  /** The actions directory (the caller picks the first existing of the configured candidates). */
+  actionsDir: string;
+  logger: ActionLogger;
+  /** `<fq-hostname>` / `<sh-hostname>` (default: from os.hostname()). */
+  hostname?: HostNames;
+  /** Timeout of actions that set none (default fail2ban's 60 s). */
+  defaultTimeoutSeconds?: number;
+  /** Runs a command (injectable for tests). */
+  run?: (command: Exclude<RenderedCommand, null>, options: RunOptions) => Promise<RunResult>;
+  /** Unix time in seconds (injectable for tests). */
+  now?: () => number;
+  /** Whether IPv6 is usable on this host (family-conditional actions start for inet6 too). Default true. */
+  ipv6?: boolean;
+  /** Environment of the commands (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** This host's names as fail2ban would show them (`<sh-hostname>` is the part before the first dot). */
+export function localHostNames(): HostNames {
+  const name = osHostname();
+  return { fq: name, short: name.split(".")[0] ?? name };
+}
+
+interface JailState {
+  lifecycle: ActionLifecycle;
+  /** Caller options of the last message, to stop with at shutdown. */
+  options: Record<string, string>;
+}
+
+/**
+ * Runs fail2ban action files for an agent. Definitions are cached and re-read when a file changes
+ * (or after reload()); one command runs at a time, as under fail2ban's command lock.
+ */
+export class ActionEngine {
+  private readonly actionsDir: string;
+  private readonly logger: ActionLogger;
+  private readonly render: RenderOptions;
+  private readonly defaultTimeoutSeconds: number;
+  private readonly run: NonNullable<ActionEngineOptions["run"]>;
+  private readonly env: NodeJS.ProcessEnv | undefined;
+  private readonly cache = new Map<string, LoadedAction>();
+  private readonly jails = new Map<string, JailState>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private activeSteps: ActionStep[] | undefined;
+
+  constructor(options: ActionEngineOptions) {
+    assertObject(options, "options");
+    assertNonEmptyString(options.actionsDir, "options.actionsDir");
+    assertObject(options.logger, "options.logger");
+    if (options.defaultTimeoutSeconds !== undefined) {
+      assertPositiveNumber(options.defaultTimeoutSeconds, "options.defaultTimeoutSeconds");
+    }
+    if (options.run !== undefined) assertFunction(options.run, "options.run");
+    if (options.now !== undefined) assertFunction(options.now, "options.now");
+    const hostname = options.hostname ?? localHostNames();
+    assertObject(hostname, "options.hostname");
+    for (const key of ["fq", "short"] as const) {
+      const value = hostname[key];
+      if (typeof value !== "string" || value.includes("\0")) {
+        throw new TypeError(`"options.hostname.${key}" expected a string without NUL`);
+      }
+    }
+    this.actionsDir = options.actionsDir;
+    this.logger = options.logger;
+    this.render = {
+      hostname,
+      ...(options.now ? { now: options.now } : {}),
+      ...(options.ipv6 !== undefined ? { ipv6: options.ipv6 } : {}),
+    };
+    this.defaultTimeoutSeconds = options.defaultTimeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
+    this.run = options.run ?? runCommand;
+    this.env = options.env;
+  }
+
+  /** Drops cached definitions (an `update` wrote a new action file). Started actions stay started. */
+  reload(): void {
+    this.cache.clear();
+  }
+
+  private load(file: string): LoadedAction {
+    const cached = this.cache.get(file);
+    if (cached !== undefined && !actionChanged(cached)) return cached;
+    const loaded = loadAction(this.actionsDir, file);
+    this.cache.set(file, loaded);
+    return loaded;
+  }
+
+  private serially<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(task, task);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private jail(file: string, instance: ActionInstance): JailState {
+    const key = `${file}\u0000${instance.jail}`;
+    let state = this.jails.get(key);
+    if (state === undefined) {
+      const lifecycle = new ActionLifecycle(
+        (operation, family, command, bound) => this.step(file, operation, family, command, bound),
+        this.render,
+        {
+          onInvariantFailed: (family, recovering) =>
+            this.logger.error(
+              { action: file, jail: instance.jail, family },
+              recovering
+                ? "Invariant check failed. Trying to restore a sane environment"
+                : "Invariant check failed. Unban is impossible.",
+            ),
+          onRestoreFailed: (family) =>
+            this.logger.error({ action: file, jail: instance.jail, family }, "Unable to restore environment"),
+        },
+      );
+      state = { lifecycle, options: {} };
+      this.jails.set(key, state);
+    }
+    return state;
+  }
+
+  // Runs one command and records it in the steps of the request being executed.
+  private async step(
+    file: string,
+    operation: Operation,
+    family: string,
+    command: Exclude<RenderedCommand, null>,
+    instance: ActionInstance,
+  ): Promise<boolean> {
+    const seconds = instance.timeoutConfigured ? instance.timeoutSeconds : this.defaultTimeoutSeconds;
+    const result = await this.run(command, {
+      timeoutMs: seconds * 1000,
+      ...(this.env ? { env: this.env } : {}),
+    });
+    const ok = result.exitCode === 0 && !result.timedOut;
+    const step: ActionStep = {
+      operation,
+      family,
+      command,
+      ok,
+      exitCode: result.exitCode,
+      signal: result.signal,
+      stdout: result.stdout,
+      stderr: result.stderr,
+      durationMs: result.durationMs,
+      timedOut: result.timedOut,
+    };
+    this.activeSteps?.push(step);
+    const context = { action: file, operation, family: family || undefined, exitCode: result.exitCode };
+    if (result.timedOut)
+      this.logger.error(
+        { ...context, timeoutSeconds: seconds },
+        `${operation} timed out after ${seconds} seconds`,
+      );
+    else if (!ok)
+      this.logger.error(
+        { ...context, signal: result.signal, stderr: result.stderr.slice(0, 2000) },
+        `${operation} failed`,
+      );
+    else this.logger.debug(context, `${operation} done`);
+    return ok;
+  }
+
+  /**
+   * Runs a request: loads the action (cached), checks the params, renders and runs as fail2ban does.
+   * Throws ActionNotFoundError, ActionConfigError or ParamRefusedError before anything runs.
+   */
+  execute(request: ActionRequest): Promise<ActionOutcome> {
+    assertObject(request, "request");
+    assertActionName(request.file);
+    assertOneOf(request.action, OPERATIONS, "request.action");
+    assertStringRecord(request.params, "request.params");
+    return this.serially(() => this.executeNow(request.file, request.action as Operation, request.params));
+  }
+
+  private async executeNow(
+    file: string,
+    operation: Operation,
+    params: Record<string, string>,
+  ): Promise<ActionOutcome> {
+    const instance = bindAction(this.load(file), params);
+    const steps: ActionStep[] = [];
+    this.activeSteps = steps;
+    try {
+      const state = this.jail(file, instance);
+      const { lifecycle } = state;
+      const ip = instance.address?.text;
+      const logContext = { action: file, jail: instance.jail, ...(ip ? { ip } : {}) };
+      let ok: boolean;
+      switch (operation) {
+        case "actionban":
+        case "actionreban":
+        case "actionprolong": {
+          if (instance.address === undefined) throw missingIp(operation);
+          if (operation !== "actionprolong" && instance.norestored && instance.ticket.restored === "1") {
+            this.logger.info(logContext, `IP ${ip} restored: ${file} skips restored tickets`);
+            return outcome(true, operation, steps);
+          }
+          if (!instance.startOnDemand && !lifecycle.jailStarted) {
+            lifecycle.jailStarted = true;
+            if (!(await lifecycle.start(instance, undefined, false))) {
+              this.logger.warn(logContext, `${file}: actionstart failed, banning anyway (as fail2ban)`);
+            }
+          }
+          ok = await lifecycle.ban(instance, operation);
+          state.options = callerOptions(params);
+          if (!ok) this.logger.debug(logContext, `Error banning ${ip}`);
+          break;
+        }
+        case "actionunban": {
+          if (instance.address === undefined) throw missingIp(operation);
+          ok = await lifecycle.unban(instance);
+          if (!ok) this.logger.debug(logContext, `Error unbanning ${ip}`);
+          break;
+        }
+        case "actionstart": {
+          const family = instance.startOnDemand && instance.address ? instance.address.family : undefined;
+          ok = await lifecycle.start(instance, family, true);
+          lifecycle.jailStarted = true;
+          state.options = callerOptions(params);
+          break;
+        }
+        case "actionstop": {
+          const started = lifecycle.startedFamilies();
+          if (instance.startOnDemand && instance.address) {
+            ok = await lifecycle.forceStop(instance, [instance.address.family]);
+          } else if (started.length > 0) {
+            ok = await lifecycle.stop(instance);
+          } else {
+            ok = await lifecycle.forceStop(instance, lifecycleFamilies(instance, this.render));
+          }
+          lifecycle.jailStarted = false;
+          break;
+        }
+        case "actionflush": {
+          const withBans = lifecycle.familiesWithBans();
+          const families =
+            withBans.length > 0
+              ? withBans
+              : instance.address
+                ? [instance.address.family]
+                : lifecycleFamilies(instance, this.render);
+          ok = await lifecycle.flush(instance, families);
+          break;
+        }
+        case "actionreload": {
+          const started = lifecycle.startedFamilies();
+          ok = await lifecycle.executeOperation(
+            instance,
+            "actionreload",
+            started.length > 0 ? started : lifecycleFamilies(instance, this.render),
+          );
+          break;
+        }
+        case "actioncheck":
+        case "actionrepair": {
+          const families = instance.address
+            ? [instance.address.family]
+            : actionFamilies(instance, this.render.ipv6 ?? true);
+          const seen = new Set<string>();
+          ok = true;
+          for (const family of families) {
+            const command = staticOperation(instance, operation, family, this.render.hostname);
+            if (!command || seen.has(command)) continue;
+            seen.add(command);
+            const finished = finishCommand(instance, command, []);
+            if (finished !== null) ok = (await this.step(file, operation, family, finished, instance)) && ok;
+          }
+          break;
+        }
+      }
+      return outcome(ok, operation, steps);
+    } finally {
+      this.activeSteps = undefined;
+    }
+  }
+
+  /** Runs actionstop for every started (action file, jail[, family]): call on agent shutdown. */
+  stopAll(): Promise<void> {
+    return this.serially(async () => {
+      for (const [key, state] of this.jails) {
+        const file = key.slice(0, key.indexOf("\u0000"));
+        if (state.lifecycle.startedFamilies().length === 0) continue;
+        const steps: ActionStep[] = [];
+        this.activeSteps = steps;
+        try {
+          const instance = bindAction(this.load(file), state.options);
+          const ok = await state.lifecycle.stop(instance);
+          if (!ok) this.logger.error({ action: file, jail: instance.jail }, `${file}: actionstop failed`);
+        } catch (error) {
+          this.logger.error({ action: file, err: error }, `${file}: cannot stop`);
+        } finally {
+          this.activeSteps = undefined;
+        }
+      }
+      this.jails.clear();
+    });
+  }
+}
+
+function missingIp(operation: Operation): ParamRefusedError {
+  return new ParamRefusedError("ip", `${operation} needs the ticket's ip`);
+}
+
+function callerOptions(params: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(params)) if (!isTicketKey(key)) out[key] = value;
+  return out;
+}
+
+function outcome(ok: boolean, operation: Operation, steps: ActionStep[]): ActionOutcome {
+  const own = steps.filter(
+    (s) => s.operation === operation || (operation === "actionreban" && s.operation === "actionban"),
+  );
+  const main = own[own.length - 1] ?? (ok ? undefined : steps[steps.length - 1]);
+  return {
+    ok,
+    command: main?.command ?? null,
+    exitCode: main?.exitCode ?? null,
+    stderr: main?.stderr ?? "",
+    durationMs: steps.reduce((sum, s) => sum + s.durationMs, 0),
+    timedOut: main?.timedOut ?? false,
+    ran: steps.length > 0,
+    steps,
+  };
+}

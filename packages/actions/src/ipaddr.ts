@@ -1,0 +1,109 @@
+// The `ip` of a ticket as fail2ban's IPAddr shows it: normalised text, family and reverse name.
+
+import { isIP } from "node:net";
+
+export type Family = "inet4" | "inet6";
+
+/** A ticket address: what `<ip>`, `<fid>`, `<family>` and `<ip-rev>` render to. */
+export interface TicketAddress {
+  /** IPAddr.ntoa: canonical text, `/plen` kept only for a real subnet. */
+  readonly text: string;
+  readonly family: Family;
+  /** IPAddr.getPTR(""): reversed labels with a trailing dot, as `<ip-rev>`. */
+  readonly reverse: string;
+}
+
+function parseV4(text: string): bigint {
+  return text.split(".").reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
+}
+
+function parseV6(text: string): bigint {
+  let hex = text;
+  const lastColon = text.lastIndexOf(":");
+  if (text.slice(lastColon + 1).includes(".")) {
+    const v4 = parseV4(text.slice(lastColon + 1));
+    hex = `${text.slice(0, lastColon + 1)}${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`;
+  }
+  const groups = (part: string): string[] => (part === "" ? [] : part.split(":"));
+  const double = hex.indexOf("::");
+  const left = groups(double === -1 ? hex : hex.slice(0, double));
+  const right = double === -1 ? [] : groups(hex.slice(double + 2));
+  const words = [...left, ...new Array<string>(8 - left.length - right.length).fill("0"), ...right];
+  return words.reduce((acc, word) => (acc << 16n) | BigInt(Number.parseInt(word, 16)), 0n);
+}
+
+function v4Text(addr: bigint): string {
+  return [24n, 16n, 8n, 0n].map((shift) => String((addr >> shift) & 0xffn)).join(".");
+}
+
+// glibc inet_ntop(AF_INET6): longest run (first wins) of >= 2 zero words becomes "::"; an
+// IPv4-compatible (::a.b.c.d) or mapped (::ffff:a.b.c.d) address keeps a dotted tail.
+function v6Text(addr: bigint): string {
+  const words: number[] = [];
+  for (let i = 7; i >= 0; i--) words.push(Number((addr >> BigInt(i * 16)) & 0xffffn));
+  let best = { base: -1, len: 0 };
+  let cur = { base: -1, len: 0 };
+  for (let i = 0; i < 8; i++) {
+    if (words[i] === 0) {
+      if (cur.base === -1) cur = { base: i, len: 1 };
+      else cur.len++;
+    } else if (cur.base !== -1) {
+      if (best.base === -1 || cur.len > best.len) best = cur;
+      cur = { base: -1, len: 0 };
+    }
+  }
+  if (cur.base !== -1 && (best.base === -1 || cur.len > best.len)) best = cur;
+  if (best.base !== -1 && best.len < 2) best = { base: -1, len: 0 };
+  let out = "";
+  for (let i = 0; i < 8; i++) {
+    if (best.base !== -1 && i >= best.base && i < best.base + best.len) {
+      if (i === best.base) out += ":";
+      continue;
+    }
+    if (i !== 0) out += ":";
+    if (i === 6 && best.base === 0 && (best.len === 6 || (best.len === 5 && words[5] === 0xffff))) {
+      out += v4Text(addr & 0xffffffffn);
+      break;
+    }
+    out += words[i]!.toString(16);
+  }
+  if (best.base !== -1 && best.base + best.len === 8) out += ":";
+  return out;
+}
+
+/**
+ * Parses an address or CIDR (`192.0.2.7`, `2001:db8::/32`) as fail2ban's IPAddr does: host bits
+ * masked off, `/32` and `/128` dropped, `::ffff:a.b.c.d` turned into IPv4. Undefined when it is not
+ * one (node:net isIP plus a decimal prefix within the family's length).
+ */
+export function parseTicketAddress(value: string): TicketAddress | undefined {
+  const slash = value.indexOf("/");
+  const host = slash === -1 ? value : value.slice(0, slash);
+  // node accepts zone ids ("fe80::1%eth0"); fail2ban does not
+  const version = /^[0-9A-Fa-f:.]+$/.test(host) ? isIP(host) : 0;
+  if (version === 0) return undefined;
+  const bits = version === 4 ? 32 : 128;
+  let prefix = bits;
+  if (slash !== -1) {
+    const tail = value.slice(slash + 1);
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(tail) || Number(tail) > bits) return undefined;
+    prefix = Number(tail);
+  }
+  let addr = version === 4 ? parseV4(host) : parseV6(host);
+  let family: Family = version === 4 ? "inet4" : "inet6";
+  if (slash !== -1) {
+    const all = (1n << BigInt(bits)) - 1n;
+    addr &= all ^ (all >> BigInt(prefix));
+  } else if (version === 6 && addr >> 32n === 0xffffn) {
+    addr &= 0xffffffffn;
+    family = "inet4";
+    prefix = 32;
+  }
+  const full = family === "inet4" ? 32 : 128;
+  const suffix = prefix > 0 && prefix < full ? `/${prefix}` : "";
+  const text = (family === "inet4" ? v4Text(addr) : v6Text(addr)) + suffix;
+  let labels: string[];
+  if (family === "inet4") labels = text.split(".");
+  else labels = addr.toString(16).padStart(32, "0").split("");
+  return { text, family, reverse: `${labels.reverse().join(".")}.` };
+}

@@ -1,0 +1,221 @@
+// Where in a /bin/sh script a marked spot sits (unquoted, in double quotes, in single quotes, ...):
+// decides whether an unsafe caller-option value can be passed as a shell variable there.
+
+/** Marks a spot in a script: NUL, a number, NUL (NUL appears nowhere else: values and files may not hold it). */
+export const MARK_RE = /\u0000(\d+)\u0000/g;
+
+export function mark(index: number): string {
+  return `\u0000${index}\u0000`;
+}
+
+/**
+ * How the shell reads a marked spot:
+ * - `unquoted`: a plain word; a variable expansion there must be double-quoted to stay one word;
+ * - `double`: inside "...": a variable expands as data;
+ * - `comment`: after `#`: nothing is run, any text is harmless;
+ * - otherwise the reason a variable cannot stand in for a literal value there.
+ */
+export type MarkContext = "unquoted" | "double" | "comment" | { refused: string };
+
+interface Frame {
+  kind: "top" | "double" | "subshell";
+  depth: number;
+}
+
+const WORD_BREAK = new Set([" ", "\t", "\n", ";", "&", "|", "(", ")", "<", ">"]);
+
+/** Classifies every mark in `script`; the result lists each occurrence of each mark index. */
+export function markContexts(script: string): Map<number, MarkContext[]> {
+  const found = new Map<number, MarkContext[]>();
+  const note = (index: number, context: MarkContext): void => {
+    const list = found.get(index) ?? [];
+    list.push(context);
+    found.set(index, list);
+  };
+  scan(script, note, false);
+  return found;
+}
+
+function readMark(text: string, at: number): { index: number; end: number } | undefined {
+  if (text[at] !== "\u0000") return undefined;
+  const close = text.indexOf("\u0000", at + 1);
+  if (close === -1) return undefined;
+  return { index: Number(text.slice(at + 1, close)), end: close + 1 };
+}
+
+// Marks from `at` to the end, all with the same context (used once the scanner cannot follow).
+function rest(
+  text: string,
+  at: number,
+  note: (index: number, context: MarkContext) => void,
+  context: MarkContext,
+): void {
+  for (const m of text.slice(at).matchAll(MARK_RE)) note(Number(m[1]), context);
+}
+
+// Finds the closing backquote (only backslash escapes count, as POSIX says), -1 if none.
+function closingBackquote(text: string, from: number): number {
+  for (let i = from; i < text.length; i++) {
+    if (text[i] === "\\") i++;
+    else if (text[i] === "`") return i;
+  }
+  return -1;
+}
+
+// Index just after the `))` closing an arithmetic expansion that starts at `from`, -1 if none.
+function closingArithmetic(text: string, from: number): number {
+  let depth = 0;
+  for (let i = from; i < text.length; i++) {
+    if (text[i] === "(") depth++;
+    else if (text[i] === ")") {
+      if (depth === 0) return text[i + 1] === ")" ? i + 2 : -1;
+      depth--;
+    }
+  }
+  return -1;
+}
+
+function closingBrace(text: string, from: number): number {
+  let depth = 0;
+  for (let i = from; i < text.length; i++) {
+    if (text[i] === "\\") i++;
+    else if (text[i] === "{") depth++;
+    else if (text[i] === "}") {
+      if (depth === 0) return i;
+      depth--;
+    }
+  }
+  return -1;
+}
+
+function scan(
+  text: string,
+  note: (index: number, context: MarkContext) => void,
+  inBackquotes: boolean,
+): void {
+  const stack: Frame[] = [{ kind: "top", depth: 0 }];
+  let wordStart = true;
+  let i = 0;
+  while (i < text.length) {
+    const frame = stack[stack.length - 1]!;
+    const c = text[i]!;
+    const m = readMark(text, i);
+    if (m !== undefined) {
+      if (inBackquotes) note(m.index, { refused: "used inside backquotes (`...`)" });
+      else note(m.index, frame.kind === "double" ? "double" : "unquoted");
+      i = m.end;
+      wordStart = false;
+      continue;
+    }
+    if (c === "\\") {
+      if (readMark(text, i + 1) !== undefined) {
+        const after = readMark(text, i + 1)!;
+        note(after.index, { refused: "preceded by a backslash" });
+        i = after.end;
+      } else {
+        i += 2;
+      }
+      wordStart = false;
+      continue;
+    }
+    if (c === "$") {
+      const next = text[i + 1];
+      const after = readMark(text, i + 1);
+      if (after !== undefined) {
+        note(after.index, { refused: "directly after a $" });
+        i = after.end;
+        continue;
+      }
+      if (next === "(" && text[i + 2] === "(") {
+        const end = closingArithmetic(text, i + 3);
+        if (end === -1) {
+          rest(text, i, note, { refused: "inside an unterminated $((...))" });
+          return;
+        }
+        rest(text.slice(0, end), i, note, { refused: "inside an arithmetic expansion $((...))" });
+        i = end;
+        wordStart = false;
+        continue;
+      }
+      if (next === "(") {
+        stack.push({ kind: "subshell", depth: 0 });
+        i += 2;
+        wordStart = true;
+        continue;
+      }
+      if (next === "{") {
+        const end = closingBrace(text, i + 2);
+        if (end === -1) {
+          rest(text, i, note, { refused: "inside an unterminated parameter expansion" });
+          return;
+        }
+        rest(text.slice(0, end + 1), i, note, { refused: "inside a parameter expansion" });
+        i = end + 1;
+        wordStart = false;
+        continue;
+      }
+      i += 1;
+      wordStart = false;
+      continue;
+    }
+    if (c === "`") {
+      const end = closingBackquote(text, i + 1);
+      if (end === -1) {
+        rest(text, i, note, { refused: "inside an unterminated backquote" });
+        return;
+      }
+      scan(text.slice(i + 1, end), note, true);
+      i = end + 1;
+      wordStart = false;
+      continue;
+    }
+    if (frame.kind === "double") {
+      if (c === '"') stack.pop();
+      i += 1;
+      continue;
+    }
+    // unquoted (top level or inside $(...))
+    if (c === "'") {
+      const end = text.indexOf("'", i + 1);
+      if (end === -1) {
+        rest(text, i, note, { refused: "inside an unterminated single quote" });
+        return;
+      }
+      rest(text.slice(0, end), i + 1, note, { refused: "inside single quotes" });
+      i = end + 1;
+      wordStart = false;
+      continue;
+    }
+    if (c === '"') {
+      stack.push({ kind: "double", depth: 0 });
+      i += 1;
+      wordStart = false;
+      continue;
+    }
+    if (c === "#" && wordStart) {
+      const end = text.indexOf("\n", i);
+      const stop = end === -1 ? text.length : end;
+      rest(text.slice(0, stop), i, note, "comment");
+      i = stop;
+      continue;
+    }
+    if (c === "<" && text[i + 1] === "<") {
+      rest(text, i, note, { refused: "after a here-document (<<)" });
+      return;
+    }
+    if (frame.kind === "subshell") {
+      if (c === "(") frame.depth++;
+      else if (c === ")") {
+        if (frame.depth === 0) {
+          stack.pop();
+          i += 1;
+          wordStart = false;
+          continue;
+        }
+        frame.depth--;
+      }
+    }
+    wordStart = WORD_BREAK.has(c);
+    i += 1;
+  }
+}
