@@ -479,3 +479,29 @@ describe("arguments", () => {
     expect(ivs.size).toBe(100);
   });
 });
+
+describe("@net2ban/protocol/testing: sealPlaintext", () => {
+  test("seals what the schemas refuse, and the receiver still rejects it after the MAC", async () => {
+    const { sealPlaintext } = await import("@net2ban/protocol/testing");
+    for (const name of ["v2 client1", "v1 client1"]) {
+      const c = codec(name);
+      expect(c.open(sealPlaintext(c, JSON.stringify(ban))).message).toMatchObject({ params: ban.params });
+      expect(rejection(c, sealPlaintext(c, JSON.stringify({ ...ban, file: "../evil" }))).code).toBe("schema");
+      expect(rejection(c, sealPlaintext(c, "{not json")).code).toBe("bad-json");
+      expect(rejection(c, sealPlaintext(c, new Uint8Array([0x22, 0xff, 0x22]))).code).toBe("bad-utf8");
+    }
+    const fixed = sealPlaintext(codec("v2 client1"), "{}", { iv });
+    expect(fixed.subarray(10, 26)).toEqual(iv);
+  });
+
+  test("only codecs from createCodec", async () => {
+    const { sealPlaintext } = await import("@net2ban/protocol/testing");
+    const fake = {
+      protocol: 2,
+      keyId: "x",
+      direction: "to-agent",
+      seal: () => Buffer.alloc(0),
+    } as unknown as Codec;
+    expect(() => sealPlaintext(fake, "{}")).toThrow(/"codec" expected a codec from createCodec/);
+  });
+});

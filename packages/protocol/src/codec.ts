@@ -80,6 +80,9 @@ function ivPool(): () => Uint8Array {
   };
 }
 
+/** Lets ./testing seal arbitrary bytes without making it part of the Codec interface. */
+export const sealPlaintextBytes: unique symbol = Symbol("net2ban.sealPlaintextBytes");
+
 /** Commands each direction carries: requests and commands go out, only results come back. */
 const COMMANDS: Readonly<Record<Direction, readonly string[]>> = {
   "to-server": ["exec", "update"],
@@ -117,22 +120,31 @@ class EnvelopeCodec implements Codec {
         `"message.cmd" ${cmd} is not sent ${this.direction}; expected ${this.#commands.join(" or ")}`,
       );
     }
+    let plaintext: string;
+    if (this.protocol === 1) plaintext = encodePythonJson(toLegacyWireOrder(message));
+    else {
+      const checked = messageSchema.safeParse(message);
+      if (!checked.success) {
+        throw new TypeError(`"message" ${describeIssue(checked.error)}`, { cause: checked.error });
+      }
+      plaintext = JSON.stringify(checked.data);
+    }
+    return this[sealPlaintextBytes](Buffer.from(plaintext, "utf8"), opts?.iv);
+  }
+
+  /** Seals bytes as given: the step after validation, reachable unvalidated only from ./testing. */
+  [sealPlaintextBytes](plaintext: Uint8Array, givenIv: Uint8Array | undefined): Buffer {
     let iv: Uint8Array;
-    if (opts?.iv === undefined) {
+    if (givenIv === undefined) {
       iv = this.#nextIv();
       assertBytes(iv, "randomBytes()", IV_BYTES);
     } else {
-      assertBytes(opts.iv, "opts.iv", IV_BYTES);
-      iv = opts.iv;
+      assertBytes(givenIv, "opts.iv", IV_BYTES);
+      iv = givenIv;
     }
-    if (this.protocol === 1) {
-      return sealV1(this.#keys, Buffer.from(encodePythonJson(toLegacyWireOrder(message)), "utf8"), iv);
-    }
-    const checked = messageSchema.safeParse(message);
-    if (!checked.success) {
-      throw new TypeError(`"message" ${describeIssue(checked.error)}`, { cause: checked.error });
-    }
-    return sealV2(this.#keys, this.#header, Buffer.from(JSON.stringify(checked.data), "utf8"), iv);
+    return this.protocol === 1
+      ? sealV1(this.#keys, plaintext, iv)
+      : sealV2(this.#keys, this.#header, plaintext, iv);
   }
 
   open(wire: Uint8Array): OpenedMessage {
