@@ -15,7 +15,9 @@ interface Case {
   expect: unknown;
 }
 
-const file = JSON.parse(readFileSync(new URL("../test/cases.json", import.meta.url), "utf8")) as { cases: Case[] };
+const file = JSON.parse(readFileSync(new URL("../test/cases.json", import.meta.url), "utf8")) as {
+  cases: Case[];
+};
 const hostname = { fq: "host.example.com", short: "host" };
 
 describe("fail2ban-compat cases.json", () => {
@@ -28,7 +30,8 @@ describe("fail2ban-compat cases.json", () => {
   it.each(file.cases.map((c, i) => [`${i} ${c.action} ${c.operation} ${c.params.ip ?? ""}`, c] as const))(
     "%s",
     (_title, c) => {
-      const render = () => renderOperation(loadAction(STOCK_ACTIONS_DIR, c.action), c.operation, c.params, { hostname });
+      const render = () =>
+        renderOperation(loadAction(STOCK_ACTIONS_DIR, c.action), c.operation, c.params, { hostname });
       const wanted = c.expect;
       if (wanted !== null && typeof wanted === "object" && "error" in wanted) {
         expect(render).toThrow(ActionConfigError);

@@ -14,7 +14,7 @@
 # replaced: hostname, reverse DNS (always fails), the clock and the jail object.
 
 import json
-import os
+import logging
 import sys
 
 from fail2ban.client.actionreader import ActionReader
@@ -33,6 +33,10 @@ TICKET_KEYS = (
 )
 LIFECYCLE = ("actionstart", "actionstop", "actionflush", "actionreload")
 TICKET_OPS = ("actionban", "actionunban", "actionprolong", "actionreban")
+
+# fail2ban logs reader problems (e.g. "No section: 'Definition'"); the answers carry what matters
+logging.getLogger("fail2ban").addHandler(logging.NullHandler())
+logging.getLogger("fail2ban").propagate = False
 
 _captured = []
 

@@ -46,7 +46,9 @@ export function referenceRender(requests: readonly ReferenceRequest[]): Referenc
       const { now, ...rest } = r;
       // JSON has one number type; the driver must see a float for now (time.time() is one)
       const line = JSON.stringify(rest);
-      return now === undefined ? line : `${line.slice(0, -1)},"now":${Number.isInteger(now) ? `${now}.0` : now}}`;
+      return now === undefined
+        ? line
+        : `${line.slice(0, -1)},"now":${Number.isInteger(now) ? `${now}.0` : now}}`;
     })
     .join("\n");
   const out = execFileSync(PYTHON, [DRIVER], { input, encoding: "utf8", maxBuffer: 256 * 1024 * 1024 });
