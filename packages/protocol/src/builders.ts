@@ -27,6 +27,7 @@ export interface RequestOptions {
   id?: string;
 }
 
+/** Input of createExecRequest. */
 export interface ExecRequestInput extends RequestOptions {
   /** Action file base name, e.g. "iptables-multiport". */
   file: string;
@@ -36,6 +37,7 @@ export interface ExecRequestInput extends RequestOptions {
   params?: Readonly<Record<string, string>>;
 }
 
+/** Input of createBanRequest and createUnbanRequest. */
 export interface BanRequestInput extends RequestOptions {
   /** IPv4 or IPv6 address, or a CIDR block. */
   ip: string;
@@ -47,6 +49,7 @@ export interface BanRequestInput extends RequestOptions {
   params?: Readonly<Record<string, string>>;
 }
 
+/** Input of createUpdateRequest. */
 export interface UpdateRequestInput extends RequestOptions {
   /** Action file base name the client stores it under. */
   file: string;
@@ -59,6 +62,7 @@ export interface UpdateRequestInput extends RequestOptions {
   client: string;
 }
 
+/** Input of createResultMessage. */
 export interface ResultInput {
   /** The `id` of the request this result answers. */
   requestId: string;

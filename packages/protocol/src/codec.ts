@@ -27,6 +27,7 @@ import {
 } from "./messages.js";
 import { encodePythonJson } from "./python-json.js";
 
+/** What createCodec needs: which wire, whose keys, which way. */
 export interface CodecOptions {
   /** 1 = the legacy wire of the Python original, 2 = the current one. */
   protocol: 1 | 2;
@@ -47,6 +48,7 @@ export interface OpenedMessage {
   replayKey: string;
 }
 
+/** Seals and opens the messages of one peer and direction; keys are derived once, at creation. */
 export interface Codec {
   readonly protocol: 1 | 2;
   readonly keyId: string;

@@ -3,6 +3,7 @@ import { assertFunction, assertInteger, assertNumber, assertObject } from "./ass
 import type { OpenedMessage } from "./codec.js";
 import { MessageRejectedError } from "./errors.js";
 
+/** Options of FreshnessGuard; `validWindowSeconds` is the config's valid_wtime. */
 export interface FreshnessGuardOptions {
   /** valid_wtime: how old (seconds) a message may be. */
   validWindowSeconds: number;

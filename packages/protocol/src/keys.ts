@@ -33,8 +33,6 @@ export interface EnvelopeKeys {
 const MAX_SECRET_LENGTH = 4096;
 /** Upper bound on PBKDF2 rounds: enough for any sane setting, low enough that a typo cannot hang a server. */
 export const MAX_ROUNDS = 10_000_000;
-/** The key id of the server's own key, used by `to-server` requests. */
-export const SERVER_KEY_ID = "server";
 
 const V2_PBKDF2_LABEL = Buffer.from("net2ban v2 pbkdf2\0", "ascii");
 const V2_HKDF_LABEL = "net2ban v2\0";

@@ -158,12 +158,19 @@ export const messageSchema = z.discriminatedUnion("cmd", [
   resultMessageSchema,
 ]);
 
+/** A v1 exec as the Python original sends it. */
 export type LegacyExecMessage = z.infer<typeof legacyExecMessageSchema>;
+/** A v1 update as the Python original sends it. */
 export type LegacyUpdateMessage = z.infer<typeof legacyUpdateMessageSchema>;
+/** Any v1 message. */
 export type LegacyMessage = z.infer<typeof legacyMessageSchema>;
+/** A v2 exec request: run an action of an action file on every (or `to`) client. */
 export type ExecMessage = z.infer<typeof execMessageSchema>;
+/** A v2 update request: replace an action file on one client. */
 export type UpdateMessage = z.infer<typeof updateMessageSchema>;
+/** A v2 result: how a command went on one client. */
 export type ResultMessage = z.infer<typeof resultMessageSchema>;
+/** Any v2 message. */
 export type Message = z.infer<typeof messageSchema>;
 /** The v2-only request fields, absent from a legacy message (so `message.to` reads on any exec). */
 interface NoV2Fields {
