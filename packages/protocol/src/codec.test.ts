@@ -1,4 +1,5 @@
 // Both envelopes through the codec: vectors both ways, tampering, confusion between peers, and properties.
+import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { beforeAll, describe, expect, test } from "vitest";
@@ -231,6 +232,19 @@ describe("tampering", () => {
     const tampered = Buffer.from(wire);
     tampered[2]! ^= 0x01;
     expect(rejection(c, tampered).code).toBe("mac-mismatch");
+  });
+
+  test("v1 weakness, documented: an authkey holder flips the IV, re-MACs, and the copy is accepted again", () => {
+    const c = codec("v1 client1");
+    const wire = c.seal(ban, { iv });
+    const original = c.open(wire);
+    // First block is '{"action": "acti'; byte 10 is the space after the colon: make it a tab.
+    const forged = Buffer.from(wire.subarray(0, wire.length - 64));
+    forged[10]! ^= 0x20 ^ 0x09;
+    const mac = createHmac("sha256", client1.authkey).update(forged).digest("hex");
+    const replayed = c.open(Buffer.concat([forged, Buffer.from(mac, "latin1")]));
+    expect(replayed.message).toStrictEqual(original.message);
+    expect(replayed.replayKey).not.toBe(original.replayKey);
   });
 
   test("v1: upper-case hex MAC is rejected (exact bytes, as the original compared)", () => {
