@@ -396,6 +396,27 @@ describe("connecting", () => {
     }
   });
 
+  it("with recover: true, keeps retrying an unreachable broker until its signal aborts", async () => {
+    const logger = memoryLogger();
+    const abort = new AbortController();
+    const connecting = connectBroker({
+      urls: [`amqp://guest:guest@127.0.0.1:${await freePort()}/`],
+      logger,
+      recover: true,
+      reconnect: { initialDelayMs: 10, maxDelayMs: 50 },
+      signal: abort.signal,
+    });
+    await waitFor(() => logger.find("warn", "RabbitMQ unreachable; retrying").length >= 3, {
+      what: "three failed rounds",
+    });
+    abort.abort();
+    const error = await connecting.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BrokerClosedError);
+    expect((error as Error).message).toBe(
+      "connect aborted by signal: the broker connection is closed (close() was called)",
+    );
+  });
+
   it("shows the connection name in rabbitmqctl list_connections", () => {
     const listed = execFileSync(
       "rabbitmqctl",

@@ -94,6 +94,9 @@ export function resolveBrokerOptions(options: BrokerOptions): Settings {
   assertBoolean(recover, "options.recover");
   const random = options.random ?? Math.random;
   assertFunction(random, "options.random");
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new TypeError(`"options.signal" expected an AbortSignal`);
+  }
   const startIndex = options.startIndex ?? Math.floor(random() * urls.length);
   assertInteger(startIndex, "options.startIndex", 0, Number.MAX_SAFE_INTEGER);
 
@@ -143,7 +146,20 @@ export function resolveBrokerOptions(options: BrokerOptions): Settings {
  */
 export async function connectBroker(options: BrokerOptions): Promise<Broker> {
   const broker = new AmqpBroker(resolveBrokerOptions(options));
-  await broker.start();
+  const signal = options.signal;
+  if (signal?.aborted) throw new BrokerClosedError("connect aborted by signal");
+  const onAbort = () => {
+    void broker.close();
+  };
+  signal?.addEventListener("abort", onAbort, { once: true });
+  try {
+    await broker.start();
+  } catch (error) {
+    if (signal?.aborted) throw new BrokerClosedError("connect aborted by signal");
+    throw error;
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
   return broker;
 }
 

@@ -145,7 +145,7 @@ export class BrokerClosedError extends TransportError {
   override name = "BrokerClosedError";
 
   constructor(operation: string) {
-    super(`${operation}: the broker connection was closed by close()`);
+    super(`${operation}: the broker connection is closed (close() was called)`);
   }
 }
 

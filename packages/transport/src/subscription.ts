@@ -133,9 +133,10 @@ export class Subscription implements Consumer {
       state.consumerTag = null;
       return;
     }
-    const task = this.#handle(state, message);
+    // #handle catches the handler's errors; this catch is for a logger that throws, so nothing goes unhandled.
+    const task = this.#handle(state, message).catch(() => {});
     this.#inFlight.add(task);
-    task.finally(() => this.#inFlight.delete(task));
+    task.then(() => this.#inFlight.delete(task));
   }
 
   async #handle(state: ChannelState, message: ConsumeMessage): Promise<void> {

@@ -44,6 +44,11 @@ export interface BrokerOptions {
   startIndex?: number | undefined;
   /** Source of randomness for the start index and jitter (tests pass a fixed one). */
   random?: (() => number) | undefined;
+  /**
+   * Aborts connecting (a daemon told to stop while it still waits for the broker): connectBroker rejects
+   * with BrokerClosedError. After connectBroker resolved, use close().
+   */
+  signal?: AbortSignal | undefined;
 }
 
 export interface QueueSpec {
