@@ -23,18 +23,21 @@ try {
   for (const verb of ["ban", "unban"]) {
     const started = Date.now();
     const result = await fleet.ctl([verb, ip, "--action", "net2ban-demo", "--name", "demo"]);
-    const confirmed = Date.now();
+    const exited = Date.now();
     if (result.code !== 0)
       throw new Error(`net2banctl ${verb} exited ${result.code}: ${result.stderr.trim()}`);
     console.log(
-      `demo: net2banctl ${verb} ${ip}: ${result.stdout.trim()} (process ${confirmed - started} ms, broker confirmed)`,
+      `demo: net2banctl ${verb} ${ip}: ${result.stdout.trim()} (net2banctl process: ${exited - started} ms, exit 0 = confirmed by the broker)`,
     );
+    const id = result.stdout.match(/\(([^)]+)\)/)?.[1];
+    const forwarded = await fleet.waitForLog("server", (l) => l.id === id && l.msg.startsWith("Forwarding:"));
+    console.log(`  server: "${forwarded.msg}" to ${forwarded.clients} agents`);
     await Promise.all(
       fleet.agentNames.map(async (name) => {
         await fleet.waitForBanLine(name, `${verb} ${ip}`);
-        const line = await fleet.waitForLog(name, (l) => l.msg === `IP ${ip} ${verb}ned`);
+        const line = await fleet.waitForLog(name, (l) => l.msg === `IP ${ip} ${verb}ned` && l.id === id);
         console.log(
-          `  ${name}: "${line.msg}" ${line.time - confirmed} ms after the confirm, ${line.time - started} ms after net2banctl started`,
+          `  ${name}: "${line.msg}" ${line.time - forwarded.time} ms after the server forwarded it, ${line.time - started} ms after net2banctl started`,
         );
       }),
     );

@@ -280,27 +280,9 @@ export async function run(argv: string[], io: CliIo = defaultIo): Promise<number
             actionsDir = config.actionsDirs.find((dir) => existsSync(dir)) ?? config.actionsDirs[0];
           }
           const { renderForCli } = await import("@net2ban/actions");
-          const { hostname } = await import("node:os");
-          const fq = hostname();
-          const rendered = await renderForCli(
-            actionsDir ?? "",
-            a.file,
-            a.operation,
-            parseParams(a.params ?? []),
-            {
-              hostname: { fq, short: fq.split(".")[0] ?? fq },
-            },
-          );
+          const rendered = renderForCli(actionsDir ?? "", a.file, a.operation, parseParams(a.params ?? []));
           if (a.json) io.out(JSON.stringify({ command: rendered.command }));
-          else if (rendered.command === null) io.out("(nothing to run)");
-          else if (typeof rendered.command === "string") io.out(rendered.command);
-          else {
-            const [script, ...values] = rendered.command;
-            io.out(script);
-            values.forEach((value: string, i: number) => {
-              io.out(`  $${i} = ${JSON.stringify(value)}`);
-            });
-          }
+          else printRendered(io, rendered.command);
           return EXIT_OK;
         };
       },
@@ -332,6 +314,23 @@ export async function run(argv: string[], io: CliIo = defaultIo): Promise<number
     exitCode = error instanceof UsageError ? EXIT_USAGE : exitCodeFor(error);
   }
   return exitCode;
+}
+
+type Rendered = ReturnType<typeof import("@net2ban/actions").renderForCli>["command"];
+
+/** A rendered operation for a terminal: the script, then the values passed as $0, $1, ... */
+function printRendered(io: CliIo, command: Rendered): void {
+  if (command === null) io.out("(nothing to run)");
+  else if (typeof command === "string") io.out(command);
+  else if (Array.isArray(command)) {
+    const [script, ...values] = command;
+    io.out(script);
+    values.forEach((value, i) => {
+      io.out(`  $${i} = ${JSON.stringify(value)}`);
+    });
+  } else {
+    for (const one of command.commands) printRendered(io, one);
+  }
 }
 
 function configExists(): boolean {

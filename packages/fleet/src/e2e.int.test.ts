@@ -2,7 +2,8 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseConfig } from "@net2ban/config";
-import { createCodec, createExecRequest, createUpdateRequest, type Net2banMessage } from "@net2ban/protocol";
+import { createCodec, createExecRequest, createUpdateRequest } from "@net2ban/protocol";
+import { sealPlaintext } from "@net2ban/protocol/testing";
 import amqp from "amqplib";
 import { afterEach, beforeAll, describe, expect, test } from "vitest";
 import { Fleet, probeBroker } from "./fleet.js";
@@ -47,7 +48,7 @@ async function inject(queue: string, body: Buffer): Promise<void> {
 async function sealForAgent(
   fleet: Fleet,
   agent: string,
-  message: Net2banMessage,
+  message: object,
   alter: { key?: string; keyId?: string } = {},
 ): Promise<Buffer> {
   const { config } = parseConfig(await readFile(fleet.serverConfigPath, "utf8"), fleet.serverConfigPath);
@@ -58,7 +59,8 @@ async function sealForAgent(
     direction: "to-agent",
     keys: { ...peer, ...(alter.key === undefined ? {} : { key: alter.key }) },
   });
-  return codec.seal(message);
+  // sealPlaintext seals any JSON under valid keys, so the receiver's own checks are what is tested.
+  return sealPlaintext(codec, JSON.stringify(message));
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -190,7 +192,7 @@ describe("messages that must never run", () => {
         ...createUpdateRequest({ file: "ok", content, client: "agent1", sender: "t" }),
         file,
       };
-      await inject(queue, await sealForAgent(fleet, "agent1", message as Net2banMessage));
+      await inject(queue, await sealForAgent(fleet, "agent1", message));
     }
     const rejected = await (async () => {
       for (let i = 0; i < 500; i++) {
@@ -244,13 +246,13 @@ describe("net2banctl failures", () => {
     const bad = join(fleet.dir, "bad.cfg");
     const text = (await readFile(fleet.serverConfigPath, "utf8")).replace(
       "[agent1]\n",
-      "[agent1]\nrounds = abc\nprotocol = 3\n",
+      "[agent1]\nrounds = abc\nvalid_wtime = soon\n",
     );
     await writeFile(bad, text);
     const result = await fleet.ctl(["ban", "192.0.2.1"], bad);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('bad.cfg: [agent1] rounds: expected a positive integer, got "abc"');
-    expect(result.stderr).toMatch(/bad\.cfg: \[agent1\] protocol: /);
+    expect(result.stderr).toMatch(/bad\.cfg: \[agent1\] valid_wtime: .*"soon"/);
     const check = await fleet.ctl(["check-config"], bad);
     expect(check.code).toBe(2);
   });
