@@ -238,12 +238,13 @@ export class ActionEngine {
    * Runs a request: loads the action (cached), checks the params, renders and runs as fail2ban does.
    * Throws ActionNotFoundError, ActionConfigError or ParamRefusedError before anything runs.
    */
-  execute(request: ActionRequest): Promise<ActionOutcome> {
+  async execute(request: ActionRequest): Promise<ActionOutcome> {
     assertObject(request, "request");
     assertActionName(request.file);
     assertOneOf(request.action, OPERATIONS, "request.action");
     assertStringRecord(request.params, "request.params");
-    return this.serially(() => this.executeNow(request.file, request.action as Operation, request.params));
+    const { file, action, params } = request;
+    return this.serially(() => this.executeNow(file, action as Operation, { ...params }));
   }
 
   private async executeNow(

@@ -39,10 +39,19 @@ logging.getLogger("fail2ban").addHandler(logging.NullHandler())
 logging.getLogger("fail2ban").propagate = False
 
 _captured = []
+# sequence mode: which executions fail, as [{"contains": text, "times": [n, ...]}]
+_fail_rules = []
+_seen = {}
 
 
 def _capture(realCmd, timeout=60, **kwargs):
     _captured.append(realCmd if realCmd else None)
+    script = realCmd if isinstance(realCmd, str) else (realCmd[0] if realCmd else "")
+    for i, rule in enumerate(_fail_rules):
+        if script and rule["contains"] in script:
+            _seen[i] = _seen.get(i, 0) + 1
+            if _seen[i] in rule["times"]:
+                return False
     return True
 
 
@@ -251,6 +260,43 @@ def render(req):
     raise ValueError("unknown operation %r" % op)
 
 
+def run_sequence(req):
+    """Runs a jail's life on one CommandAction: ban/unban/stop steps; returns every command executed.
+
+    Steps share the first step's caller options (one jail, one action). A failed ban is recorded as
+    the failure fail2ban raises and the sequence goes on, as the jail would with the next ticket.
+    """
+    global _fail_rules, _seen
+    _fail_rules = req.get("fail", [])
+    _seen = {}
+    hostname = req.get("hostname", {"fq": "host.example.com", "short": "host"})
+    DNSUtils.getHostname = staticmethod(lambda fqdn=True: hostname["fq"] if fqdn else hostname["short"])
+    f2b_action.allowed_ipv6 = (lambda v: lambda: v)(req.get("ipv6", True))
+    MyTime.setTime(req.get("now", 1700000000))
+    del _captured[:]
+    first = dict(req, params=req["steps"][0]["params"])
+    act, jail, _ = build_action(first)
+    try:
+        act.start()  # the jail starts (a no-op for start-on-demand actions); Actions.run logs failures
+    except RuntimeError:
+        pass
+    for step in req["steps"]:
+        ticket = {k: v for k, v in step["params"].items() if k in TICKET_KEYS or k.startswith("F-")}
+        op = step["operation"]
+        try:
+            if op == "actionstop":
+                act.stop()
+            else:
+                info = ticket_info(jail, ticket)
+                if op == "actionban" and ticket.get("restored") == "1" and getattr(act, "norestored", False):
+                    continue
+                getattr(act, op[len("action"):])(info)
+        except RuntimeError:
+            pass
+    _fail_rules = []
+    return list(_captured)
+
+
 def main():
     for line in sys.stdin:
         line = line.strip()
@@ -258,7 +304,10 @@ def main():
             continue
         req = json.loads(line)
         try:
-            out = {"expect": render(req)}
+            if "steps" in req:
+                out = {"expect": run_sequence(req)}
+            else:
+                out = {"expect": render(req)}
         except Exception as e:  # fail2ban rejects the action: report, keep serving
             out = {"error": "%s: %s" % (type(e).__name__, e)}
         sys.stdout.write(json.dumps(out) + "\n")

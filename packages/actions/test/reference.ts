@@ -20,6 +20,18 @@ export interface ReferenceRequest {
   ipv6?: boolean;
 }
 
+/** A jail's life on one fail2ban CommandAction: the driver returns every command executed, in order. */
+export interface ReferenceSequence {
+  dir: string;
+  action: string;
+  steps: Array<{ operation: string; params: Record<string, string> }>;
+  /** Executions that fail: the `times`-th (1-based) run of a script containing `contains`. */
+  fail?: Array<{ contains: string; times: number[] }>;
+  hostname?: { fq: string; short: string };
+  now?: number;
+  ipv6?: boolean;
+}
+
 export type ReferenceAnswer = { expect: unknown } | { error: string };
 
 /** Throws a clear message unless /usr/bin/python3 can import fail2ban and the stock files exist. */
@@ -39,7 +51,9 @@ export function assertFail2banInstalled(): void {
 }
 
 /** What fail2ban renders for each request, in order (one Python process for the whole batch). */
-export function referenceRender(requests: readonly ReferenceRequest[]): ReferenceAnswer[] {
+export function referenceRender(
+  requests: ReadonlyArray<ReferenceRequest | ReferenceSequence>,
+): ReferenceAnswer[] {
   if (requests.length === 0) return [];
   const input = requests
     .map((r) => {
