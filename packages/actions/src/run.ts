@@ -12,6 +12,8 @@ export const OUTPUT_LIMIT_BYTES = 64 * 1024;
 // Between SIGTERM and SIGKILL of the group, and how long to wait for pipes held open by escaped children.
 const KILL_GRACE_MS = 200;
 const PIPE_GRACE_MS = 1000;
+// setTimeout fires at once for delays beyond 2^31-1 ms: longer timeouts wait that long (~24.8 days)
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface RunOptions {
   timeoutMs: number;
@@ -142,10 +144,13 @@ export function runCommand(command: Exclude<RenderedCommand, null>, options: Run
       );
     });
     child.on("close", (code, signal) => finish(code, signal));
-    const timeout = setTimeout(() => {
-      timedOut = true;
-      stop();
-    }, options.timeoutMs);
+    const timeout = setTimeout(
+      () => {
+        timedOut = true;
+        stop();
+      },
+      Math.min(options.timeoutMs, MAX_TIMER_MS),
+    );
     timers.push(timeout);
     if (options.signal?.aborted) onAbort();
     else options.signal?.addEventListener("abort", onAbort, { once: true });
