@@ -161,6 +161,16 @@ export function finishCommand(
 ): Exclude<RenderedCommand, null> | null {
   if (script === "") return null;
   if (instance.marked.length === 0 || !script.includes("\u0000")) return buildShellCommand(script, variables);
+  // a value that ends up inside a tag name (`<ipt_<type>/x>`) would have named another tag in fail2ban
+  for (const tag of script.matchAll(/<([^ <>]+)>/g)) {
+    const inside = /\u0000(\d+)\u0000/.exec(tag[1]!);
+    if (inside !== null) {
+      throw new ParamRefusedError(
+        instance.marked[Number(inside[1])]!.name,
+        "value has shell special characters and the action uses it inside a tag name",
+      );
+    }
+  }
   const contexts = markContexts(script);
   const names = new Map<number, string>();
   const taken = new Set(variables.map(([name]) => name));

@@ -129,3 +129,21 @@ describe("unsafe values", () => {
     expect(existsSync(canary)).toBe(false);
   });
 });
+
+describe("unsafe values in tag names", () => {
+  it("are refused: fail2ban would have looked up another tag", () => {
+    writeFileSync(
+      join(dir, "nested.conf"),
+      "[Definition]\nactionban = echo <<which>> <ip>\n[Init]\nwhich = chain\nchain = INPUT\n",
+    );
+    const render = (which: string) =>
+      renderOperation(
+        loadAction(dir, "nested"),
+        "actionban",
+        { which, ip: "192.0.2.7" },
+        { hostname: { fq: "h", short: "h" } },
+      );
+    expect(render("chain")).toBe("echo INPUT 192.0.2.7");
+    expect(() => render("x;y")).toThrow(/inside a tag name/);
+  });
+});
