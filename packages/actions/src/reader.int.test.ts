@@ -72,7 +72,8 @@ describe("crafted action files against fail2ban", () => {
       for (const operation of OPERATIONS) {
         for (const params of paramSets) {
           for (const ip of [undefined, "192.0.2.7", "2001:db8::7", "198.51.100.0/24"]) {
-            for (const ipv6 of [true, false]) {
+            // IPv6 availability only matters when no ticket picks the family
+            for (const ipv6 of ip === undefined ? [true, false] : [true]) {
               const withIp = ip === undefined ? params : { ...params, ip };
               requests.push({ dir, action, operation, params: withIp, hostname, now, ipv6 });
             }
@@ -104,7 +105,7 @@ describe("crafted action files against fail2ban", () => {
     // the fixtures include actions fail2ban rejects and ticket operations without ip: both must occur
     expect(errors).toBeGreaterThan(0);
     expect(errors).toBeLessThan(requests.length / 2);
-  });
+  }, 120_000);
 });
 
 function describeRequest(r: ReferenceRequest): string {

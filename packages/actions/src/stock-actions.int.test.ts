@@ -112,7 +112,7 @@ describe("stock fail2ban action.d against fail2ban itself", () => {
     expect(result.actions.length).toBeGreaterThan(50);
     expect(result.exceptedCount).toBeGreaterThan(0);
     expect(result.identical).toBe(result.total - result.exceptedCount);
-  });
+  }, 120_000);
 
   it("also agrees on flush, reload, repair, prolong and reban, for both families everywhere", () => {
     const result = compare(
@@ -122,5 +122,5 @@ describe("stock fail2ban action.d against fail2ban itself", () => {
     console.log(`fail2ban-compat (extra operations): ${result.identical} identical of ${result.total}`);
     expect(result.differences).toEqual([]);
     expect(result.identical).toBe(result.total - result.exceptedCount);
-  });
+  }, 120_000);
 });
