@@ -51,12 +51,6 @@ export function assertPositiveNumber(value: unknown, argument: string): asserts 
   }
 }
 
-export function assertPositiveInteger(value: unknown, argument: string): asserts value is number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value <= 0) {
-    throw new TypeError(`"${argument}" expected a positive integer, got ${describe(value)}`);
-  }
-}
-
 export function assertOneOf<T extends string>(
   value: unknown,
   allowed: readonly T[],
