@@ -169,8 +169,10 @@ export class Fleet {
     await writeFile(this.serverConfigPath, server.join("\n"), { mode: 0o600 });
   }
 
-  #spawn(name: string, bin: string, args: string[]): FleetProcess {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  #spawn(name: string, bin: string, args: string[], prefix: readonly string[] = []): FleetProcess {
+    // A prefix such as `ip netns exec h1` must exec (not fork) node, so that signals reach the daemon.
+    const [command = process.execPath, ...rest] = [...prefix, process.execPath, bin, ...args];
+    const child = spawn(command, rest, { stdio: ["ignore", "pipe", "pipe"] });
     const proc: FleetProcess = {
       name,
       child,
@@ -205,11 +207,14 @@ export class Fleet {
     return proc;
   }
 
-  async startAgent(name: string): Promise<FleetProcess> {
-    const proc = this.#spawn(name, binPath("@net2ban/agent", "net2ban-agent"), [
-      "--config",
-      this.agentConfigPath(name),
-    ]);
+  /** Starts agent `name`; `prefix` runs it under another command, e.g. `["ip", "netns", "exec", "h1"]`. */
+  async startAgent(name: string, options: { prefix?: readonly string[] } = {}): Promise<FleetProcess> {
+    const proc = this.#spawn(
+      name,
+      binPath("@net2ban/agent", "net2ban-agent"),
+      ["--config", this.agentConfigPath(name)],
+      options.prefix,
+    );
     await this.waitForLog(name, (l) => l.msg.startsWith(`net2ban agent ${name} started`), 20_000);
     return proc;
   }
