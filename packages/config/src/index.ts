@@ -1,4 +1,23 @@
 // net2ban.cfg reader (Python ConfigParser semantics), per-section resolver and client export
+export {
+  type AddressRange,
+  Allowlist,
+  type AllowlistEntry,
+  assertBanAllowed,
+  type BanLike,
+  type BanRefusal,
+  BanRefusedError,
+  brokerHosts,
+  checkBan,
+  isUnban,
+  LOOPBACK,
+  localInterfaceAddresses,
+  type ProtectedAddressesOptions,
+  parseAddressRange,
+  protectedAddresses,
+  rangesOverlap,
+  splitIgnoreIp,
+} from "./allowlist.js";
 export { ConfigError } from "./errors.js";
 export { exportClientConfig } from "./export.js";
 export {
@@ -28,6 +47,7 @@ export {
   loadConfig,
 } from "./load.js";
 export {
+  allowlistFor,
   type BrokerConfig,
   clientConfig,
   listClients,

@@ -2,6 +2,7 @@
 // the original's fallbacks, validation collecting every problem, and client listing.
 
 import { basename } from "node:path";
+import { Allowlist } from "./allowlist.js";
 import { assertObject, assertString } from "./assert.js";
 import { ConfigError } from "./errors.js";
 import {
@@ -36,11 +37,22 @@ export interface PeerConfig {
   /** Server: `[server] input`; client: `queue_prefix` + name. */
   queue: string;
   queueType: "classic" | "quorum";
+  /**
+   * The peer's own broker login, from `url` in its own section: set when each peer has its own
+   * RabbitMQ user (`net2banctl rabbitmq-setup`). Absent: the peer uses `broker.urls`.
+   */
+  urls?: string[];
 }
 
 export interface BrokerConfig {
-  /** Nodes of one cluster, tried in order. */
+  /** Nodes of one cluster, tried in order ([global] url or server). */
   urls: string[];
+  /** What net2banctl publishes with ([global] ctl_url); absent: `urls`. */
+  ctlUrls?: string[];
+  /** Direct exchange bound to the input queue; net2banctl publishes through it when set. */
+  inputExchange?: string;
+  /** Topic exchange that dead-letter copies go through (to `<queue>.dead`) when set. */
+  deadLetterExchange?: string;
   tls?: { ca?: string; cert?: string; key?: string };
   heartbeatSeconds: number;
   prefetch: number;
@@ -62,6 +74,11 @@ export interface Net2banConfig {
   server?: PeerConfig;
   /** In file order. */
   clients: PeerConfig[];
+  /**
+   * `ignoreip` as each section sets it (own value or [DEFAULT]'s), by section name: "global", "server",
+   * client names. A section's list adds to [global]'s; see allowlistFor().
+   */
+  ignoreIp: Record<string, string[]>;
   /** The raw parse, for export. */
   document: IniDocument;
 }
@@ -201,6 +218,8 @@ function resolvePeer(reader: Reader, name: string, queue: string | undefined): P
   const validWindowSeconds = reader.readOrDefault("valid_wtime", chain);
   const protocol = reader.readOrDefault("protocol", chain);
   const queueType = reader.readOrDefault("queue_type", chain);
+  // Only the peer's own section: [global] url is the shared default, kept in broker.urls.
+  const urls = reader.read("url", [name]);
   if (
     key === undefined ||
     secret === undefined ||
@@ -209,11 +228,12 @@ function resolvePeer(reader: Reader, name: string, queue: string | undefined): P
     validWindowSeconds === undefined ||
     protocol === undefined ||
     queueType === undefined ||
+    urls.state === "invalid" ||
     queue === undefined
   ) {
     return undefined;
   }
-  return {
+  const peer: PeerConfig = {
     name,
     key,
     secret,
@@ -224,6 +244,8 @@ function resolvePeer(reader: Reader, name: string, queue: string | undefined): P
     queue,
     queueType,
   };
+  if (urls.state === "ok") peer.urls = urls.value;
+  return peer;
 }
 
 function checkQueueName(reader: Reader, section: string, queue: string): void {
@@ -247,6 +269,16 @@ function resolveBroker(reader: Reader): BrokerConfig | undefined {
     const host = reader.require("server", ["global"], "set server (the RabbitMQ host) or url");
     if (host !== undefined) urls = [`amqp://guest:guest@${host}:5672/`];
   }
+  const ctlUrl = reader.read("ctl_url", ["global"]);
+  const inputExchange = reader.read("input_exchange", ["global"]);
+  const deadLetterExchange = reader.read("dead_letter_exchange", ["global"]);
+  // TLS files serve every login of the file: [global] url, ctl_url and the peers' own urls.
+  const everyUrl = [...(urls ?? []), ...(ctlUrl.state === "ok" ? ctlUrl.value : [])];
+  for (const section of reader.document.sections.keys()) {
+    if (section === "global" || section === "keygen") continue;
+    const own = reader.document.sections.get(section)?.entries.get("url")?.value;
+    if (own !== undefined) everyUrl.push(...own.split(",").map((u) => u.trim()));
+  }
   const tls: { ca?: string; cert?: string; key?: string } = {};
   for (const [key, field] of [
     ["tls_ca", "ca"],
@@ -255,7 +287,7 @@ function resolveBroker(reader: Reader): BrokerConfig | undefined {
   ] as const) {
     const value = reader.readOrDefault(key, ["global"]);
     if (value === undefined) continue;
-    if (urls !== undefined && !urls.some((u) => u.startsWith("amqps:"))) {
+    if (urls !== undefined && !everyUrl.some((u) => u.startsWith("amqps:"))) {
       reader.warn(`[global] ${key}: the broker URL is not amqps://, ignored`);
       continue;
     }
@@ -265,6 +297,9 @@ function resolveBroker(reader: Reader): BrokerConfig | undefined {
   const prefetch = reader.readOrDefault("prefetch", ["global"]);
   if (urls === undefined || heartbeatSeconds === undefined || prefetch === undefined) return undefined;
   const broker: BrokerConfig = { urls, heartbeatSeconds, prefetch };
+  if (ctlUrl.state === "ok") broker.ctlUrls = ctlUrl.value;
+  if (inputExchange.state === "ok") broker.inputExchange = inputExchange.value;
+  if (deadLetterExchange.state === "ok") broker.deadLetterExchange = deadLetterExchange.value;
   if (Object.keys(tls).length > 0) broker.tls = tls;
   return broker;
 }
@@ -322,6 +357,13 @@ export function parseConfig(text: string, fileName: string): ParsedConfig {
     reader.error("[server]: missing section; mode = server needs its input queue and key");
   }
 
+  const ignoreIp: Record<string, string[]> = {};
+  for (const name of document.sections.keys()) {
+    if (sectionKind(name) === "keygen") continue;
+    const found = reader.read("ignoreip", [name]);
+    if (found.state === "ok" && found.value.length > 0) ignoreIp[name] = found.value;
+  }
+
   const clients: PeerConfig[] = [];
   for (const name of document.sections.keys()) {
     if (sectionKind(name) !== "client") continue;
@@ -349,10 +391,25 @@ export function parseConfig(text: string, fileName: string): ParsedConfig {
     actionTimeoutSeconds: actionTimeoutSeconds!,
     log: { target: logTarget!, level: logLevel! },
     clients,
+    ignoreIp,
     document,
   };
   if (server !== undefined) config.server = server;
   return { config, warnings: reader.warnings };
+}
+
+/**
+ * The `ignoreip` a section applies: [global]'s plus its own (`section` is "server" or a client name),
+ * each entry labelled with its section. Lists add up rather than replace (unlike fail2ban's per-jail
+ * ignoreip), so a client section can never drop the fleet-wide protection by accident.
+ */
+export function allowlistFor(config: Net2banConfig, section: string): Allowlist {
+  assertObject(config, "config");
+  assertString(section, "section");
+  const sections = section === "global" ? ["global"] : ["global", section];
+  return new Allowlist().concat(
+    ...sections.map((name) => Allowlist.of(`[${name}]`, config.ignoreIp[name] ?? [])),
+  );
 }
 
 /** Client names in file order (the original's `net2banctl list_clients`). */

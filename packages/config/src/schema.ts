@@ -3,6 +3,7 @@
 
 import { isIPv6 } from "node:net";
 import { z } from "zod";
+import { parseAddressRange, splitIgnoreIp } from "./allowlist.js";
 
 /** The kinds of section a key can be read from; `client` is every section but the three named ones. */
 export type SectionKind = "global" | "server" | "client" | "keygen";
@@ -96,6 +97,33 @@ const brokerUrls = rule((raw) => {
   return urls;
 });
 
+/**
+ * An exchange net2ban publishes through. RabbitMQ reserves `amq.` and allows names up to 255 bytes; the
+ * characters are the ones its management UI and tools accept without quoting.
+ */
+const exchangeName = rule((raw) => {
+  if (!/^[A-Za-z0-9_.:-]+$/.test(raw)) {
+    return { problem: `expected an exchange name of letters, digits, "_", "-", "." or ":", got ${got(raw)}` };
+  }
+  if (raw.startsWith("amq.")) return { problem: `${got(raw)} starts with "amq.", which RabbitMQ reserves` };
+  if (raw.length > MAX_QUEUE_NAME_BYTES) return { problem: `expected at most ${MAX_QUEUE_NAME_BYTES} bytes` };
+  return raw;
+});
+
+// fail2ban's ignoreip also takes host names and netmasks; net2ban resolves nothing at ban time and keeps
+// one spelling per block, so a name is an error here rather than a silent hole in the guard.
+const ignoreIp = rule((raw) => {
+  const values = splitIgnoreIp(raw);
+  for (const value of values) {
+    if (parseAddressRange(value) === undefined) {
+      return {
+        problem: `expected IPv4/IPv6 addresses or CIDRs separated by spaces or commas, got ${got(value)} (host names and netmasks are not accepted)`,
+      };
+    }
+  }
+  return values;
+});
+
 const lowerCased = rule((raw) => raw.toLowerCase());
 const inputQueue = rule((raw) => (raw === "" ? { problem: "must not be empty" } : raw.toLowerCase()));
 
@@ -127,9 +155,25 @@ export const CONFIG_KEYS = {
     summary: "host or IP of the RabbitMQ server (port 5672, guest/guest)",
   }),
   url: spec({
+    sections: ["global", "server", "client"],
+    schema: brokerUrls,
+    summary:
+      "amqp:// or amqps:// broker URL(s), comma-separated nodes of one cluster; in a peer's section, that peer's own login",
+  }),
+  ctl_url: spec({
     sections: GLOBAL,
     schema: brokerUrls,
-    summary: "amqp:// or amqps:// broker URL(s), comma-separated nodes of one cluster",
+    summary: "broker URL(s) net2banctl publishes with (default: url); a publish-only login",
+  }),
+  input_exchange: spec({
+    sections: GLOBAL,
+    schema: exchangeName,
+    summary: "direct exchange bound to the input queue; net2banctl publishes through it (default: none)",
+  }),
+  dead_letter_exchange: spec({
+    sections: GLOBAL,
+    schema: exchangeName,
+    summary: "topic exchange rejected messages are copied through to <queue>.dead (default: none)",
   }),
   mode: spec({
     sections: GLOBAL,
@@ -225,6 +269,12 @@ export const CONFIG_KEYS = {
     schema: oneOf(LOG_LEVELS, true),
     default: "info",
     summary: "pino log level",
+  }),
+  ignoreip: spec({
+    sections: PEER_WITH_GLOBAL,
+    schema: ignoreIp,
+    summary:
+      "addresses and CIDRs never banned (added to [global]'s; loopback, broker and own addresses always)",
   }),
   action_timeout: spec({
     sections: GLOBAL,

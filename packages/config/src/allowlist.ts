@@ -1,0 +1,278 @@
+// The self-lockout guard: addresses a ban must never cover (fail2ban's `ignoreip`), the defaults that
+// protect loopback, the broker and this host, and the check net2banctl, the server and the agent share.
+
+import { lookup as dnsLookup } from "node:dns/promises";
+import { isIP } from "node:net";
+import { networkInterfaces } from "node:os";
+import { assertFunction, assertObject, assertString, describe } from "./assert.js";
+
+/**
+ * An address or CIDR block in one 128-bit space: IPv4 `a.b.c.d/p` is held as `::ffff:a.b.c.d/(96+p)`, so
+ * that `::ffff:10.0.0.1` (which the action engine bans as 10.0.0.1) cannot slip past `10.0.0.0/8`.
+ */
+export interface AddressRange {
+  /** As written (trimmed): what messages show. */
+  readonly text: string;
+  /** First address of the block (host bits cleared). */
+  readonly network: bigint;
+  /** Prefix length in the 128-bit space. */
+  readonly prefix: number;
+}
+
+const ALL_BITS = (1n << 128n) - 1n;
+const IPV4_MAPPED = 0xffffn << 32n;
+
+function parseV4(text: string): bigint {
+  return text.split(".").reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
+}
+
+function parseV6(text: string): bigint {
+  let hex = text;
+  const lastColon = text.lastIndexOf(":");
+  if (text.slice(lastColon + 1).includes(".")) {
+    const v4 = parseV4(text.slice(lastColon + 1));
+    hex = `${text.slice(0, lastColon + 1)}${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`;
+  }
+  const groups = (part: string): string[] => (part === "" ? [] : part.split(":"));
+  const double = hex.indexOf("::");
+  const left = groups(double === -1 ? hex : hex.slice(0, double));
+  const right = double === -1 ? [] : groups(hex.slice(double + 2));
+  const words = [...left, ...new Array<string>(8 - left.length - right.length).fill("0"), ...right];
+  return words.reduce((acc, word) => (acc << 16n) | BigInt(Number.parseInt(word, 16)), 0n);
+}
+
+/**
+ * Parses an IPv4/IPv6 address or CIDR with exactly the grammar the action engine accepts for a ban's
+ * `ip` (node:net isIP, no zone id, a decimal prefix within the family's length); undefined otherwise.
+ * Host names are not addresses here: nothing is resolved.
+ */
+export function parseAddressRange(value: string): AddressRange | undefined {
+  assertString(value, "value");
+  const slash = value.indexOf("/");
+  const host = slash === -1 ? value : value.slice(0, slash);
+  const version = /^[0-9A-Fa-f:.]+$/.test(host) ? isIP(host) : 0;
+  if (version === 0) return undefined;
+  const bits = version === 4 ? 32 : 128;
+  let prefix = bits;
+  if (slash !== -1) {
+    const tail = value.slice(slash + 1);
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(tail) || Number(tail) > bits) return undefined;
+    prefix = Number(tail);
+  }
+  let network = version === 4 ? IPV4_MAPPED | parseV4(host) : parseV6(host);
+  if (version === 4) prefix += 96;
+  network &= ALL_BITS ^ (ALL_BITS >> BigInt(prefix));
+  return { text: value, network, prefix };
+}
+
+/** True when one block contains the other (two CIDR blocks either nest or are disjoint). */
+export function rangesOverlap(a: AddressRange, b: AddressRange): boolean {
+  const shift = BigInt(128 - Math.min(a.prefix, b.prefix));
+  return a.network >> shift === b.network >> shift;
+}
+
+/** One protected block and where it comes from, as messages show it: `[global]`, `default: loopback`. */
+export interface AllowlistEntry {
+  readonly range: AddressRange;
+  readonly source: string;
+}
+
+/** Splits an `ignoreip` value: addresses and CIDRs separated by spaces and/or commas (fail2ban: spaces). */
+export function splitIgnoreIp(raw: string): string[] {
+  return raw.split(/[\s,]+/).filter((word) => word !== "");
+}
+
+/** Addresses and CIDR blocks a ban must not overlap. Immutable; `concat` makes a wider list. */
+export class Allowlist {
+  readonly entries: readonly AllowlistEntry[];
+
+  constructor(entries: readonly AllowlistEntry[] = []) {
+    if (!Array.isArray(entries)) throw new TypeError(`"entries" expected an array, got ${describe(entries)}`);
+    this.entries = Object.freeze([...entries]);
+  }
+
+  /** An allowlist of `values` (addresses or CIDRs) labelled `source`; TypeError naming a bad value. */
+  static of(source: string, values: readonly string[]): Allowlist {
+    assertString(source, "source");
+    if (!Array.isArray(values)) throw new TypeError(`"values" expected an array, got ${describe(values)}`);
+    return new Allowlist(
+      values.map((value, i) => {
+        assertString(value, `values[${i}]`);
+        const range = parseAddressRange(value);
+        if (range === undefined) {
+          throw new TypeError(
+            `"values[${i}]" expected an IPv4/IPv6 address or CIDR, got ${JSON.stringify(value.slice(0, 80))}`,
+          );
+        }
+        return { range, source };
+      }),
+    );
+  }
+
+  concat(...others: Allowlist[]): Allowlist {
+    return new Allowlist([...this.entries, ...others.flatMap((other) => other.entries)]);
+  }
+
+  /** The first entry `target` overlaps (inside it, or a block containing it); undefined if none. */
+  find(target: AddressRange): AllowlistEntry | undefined {
+    return this.entries.find((entry) => rangesOverlap(entry.range, target));
+  }
+}
+
+/** What an `exec` request asks for, as far as the guard is concerned. */
+export interface BanLike {
+  /** The operation: actionban, actionunban, ... */
+  action: string;
+  params: Readonly<Record<string, string>>;
+}
+
+/** Why a request may not run here: `message` is the operator's line, e.g. `ban 10.0.0.1 refused: ...`. */
+export interface BanRefusal {
+  ip: string;
+  /** The entry it hits; absent when `ip` is not an address at all. */
+  entry?: AllowlistEntry;
+  message: string;
+}
+
+/** Only lifting a ban is always allowed: an unban can never lock anyone out. */
+export function isUnban(action: string): boolean {
+  return action === "actionunban";
+}
+
+function verbOf(action: string): string {
+  return action === "actionban" ? "ban" : action;
+}
+
+/**
+ * The guard: undefined when `request` may go ahead, else why not. A request whose `ip` is not an
+ * IPv4/IPv6 address or CIDR is refused whatever the operation (nothing could check it); one whose `ip`
+ * overlaps the allowlist is refused unless it is an unban. A request without `ip` bans nobody.
+ */
+export function checkBan(allowlist: Allowlist, request: BanLike): BanRefusal | undefined {
+  if (!(allowlist instanceof Allowlist))
+    throw new TypeError(`"allowlist" expected an Allowlist, got ${describe(allowlist)}`);
+  assertObject(request, "request");
+  assertString(request.action, "request.action");
+  assertObject(request.params, "request.params");
+  const ip = Object.hasOwn(request.params, "ip") ? request.params["ip"] : undefined;
+  if (ip === undefined) return undefined;
+  assertString(ip, "request.params.ip");
+  const range = parseAddressRange(ip);
+  const shown = JSON.stringify(ip.length > 80 ? `${ip.slice(0, 80)}...` : ip);
+  if (range === undefined) {
+    return { ip, message: `${verbOf(request.action)} ${shown} refused: not an IPv4/IPv6 address or CIDR` };
+  }
+  if (isUnban(request.action)) return undefined;
+  const entry = allowlist.find(range);
+  if (entry === undefined) return undefined;
+  return {
+    ip,
+    entry,
+    message: `${verbOf(request.action)} ${ip} refused: ${entry.range.text} is in ignoreip (${entry.source})`,
+  };
+}
+
+/** A ban of an allowlisted address (or of something that is not an address) was refused. */
+export class BanRefusedError extends Error {
+  override readonly name = "BanRefusedError";
+  readonly refusal: BanRefusal;
+
+  constructor(refusal: BanRefusal, options?: { cause?: unknown }) {
+    super(refusal.message, options);
+    this.refusal = refusal;
+  }
+}
+
+/** checkBan that throws BanRefusedError instead of returning the refusal. */
+export function assertBanAllowed(allowlist: Allowlist, request: BanLike): void {
+  const refusal = checkBan(allowlist, request);
+  if (refusal !== undefined) throw new BanRefusedError(refusal);
+}
+
+/** Loopback, never bannable: a host that bans 127.0.0.1 or ::1 breaks itself. */
+export const LOOPBACK: readonly string[] = Object.freeze(["127.0.0.0/8", "::1"]);
+
+/** The I/O the defaults need; tests pass fixed answers. */
+export interface ProtectedAddressesOptions {
+  /** amqp(s):// URLs of the broker nodes: their hosts are protected. */
+  brokerUrls: readonly string[];
+  /** This host's addresses (default: every address of os.networkInterfaces()); `false` for none. */
+  localAddresses?: (() => readonly string[]) | false;
+  /**
+   * Resolves a broker host name to its addresses (default: node:dns lookup, every address);
+   * `false` protects literal addresses only.
+   */
+  resolveHost?: ((host: string) => Promise<readonly string[]>) | false;
+  /** Told about a broker name that could not be resolved (it is then not protected). */
+  onWarning?: (line: string) => void;
+}
+
+/** Every address of this host's interfaces, as os.networkInterfaces() lists them (zone ids dropped). */
+export function localInterfaceAddresses(): string[] {
+  const out: string[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const info of list ?? []) {
+      const address = info.address.split("%")[0] ?? "";
+      if (parseAddressRange(address) !== undefined) out.push(address);
+    }
+  }
+  return out;
+}
+
+async function resolveAll(host: string): Promise<string[]> {
+  const found = await dnsLookup(host, { all: true, verbatim: true });
+  return found.map((entry) => entry.address);
+}
+
+/** The broker hosts of `urls`: `[::1]` unbracketed; duplicates dropped. */
+export function brokerHosts(urls: readonly string[]): string[] {
+  const hosts = new Set<string>();
+  for (const url of urls) {
+    let host: string;
+    try {
+      host = new URL(url).hostname;
+    } catch {
+      continue;
+    }
+    if (host.startsWith("[") && host.endsWith("]")) host = host.slice(1, -1);
+    if (host !== "") hosts.add(host);
+  }
+  return [...hosts];
+}
+
+/**
+ * The allowlist every net2ban process applies on top of `ignoreip`: loopback, the broker's addresses
+ * (literal ones as written; names resolved now, once) and this host's own addresses.
+ */
+export async function protectedAddresses(options: ProtectedAddressesOptions): Promise<Allowlist> {
+  assertObject(options, "options");
+  if (!Array.isArray(options.brokerUrls))
+    throw new TypeError(`"options.brokerUrls" expected an array, got ${describe(options.brokerUrls)}`);
+  const local = options.localAddresses ?? localInterfaceAddresses;
+  const resolve = options.resolveHost ?? resolveAll;
+  if (local !== false) assertFunction(local, "options.localAddresses");
+  if (resolve !== false) assertFunction(resolve, "options.resolveHost");
+  const warn = options.onWarning ?? (() => undefined);
+  const lists = [Allowlist.of("default: loopback", LOOPBACK)];
+  for (const host of brokerHosts(options.brokerUrls)) {
+    const source = `default: broker ${host}`;
+    if (parseAddressRange(host) !== undefined) {
+      lists.push(Allowlist.of(source, [host]));
+      continue;
+    }
+    if (resolve === false) continue;
+    try {
+      const addresses = (await resolve(host)).filter((a) => parseAddressRange(a) !== undefined);
+      lists.push(Allowlist.of(source, addresses));
+    } catch (error) {
+      warn(
+        `broker host ${host} could not be resolved (${(error as Error).message}); its addresses are not protected from bans`,
+      );
+    }
+  }
+  if (local !== false) {
+    const addresses = local().filter((a) => typeof a === "string" && parseAddressRange(a) !== undefined);
+    lists.push(Allowlist.of("default: this host", addresses));
+  }
+  return new Allowlist().concat(...lists);
+}
