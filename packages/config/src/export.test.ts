@@ -75,6 +75,64 @@ rounds = 500
     );
   });
 
+  it("gives a client with its own url only that login: never the server's url nor ctl_url", () => {
+    const source = `[global]
+url = amqp://net2ban-server:server-pw@mq:5672/net2ban
+ctl_url = amqp://net2ban-ctl:ctl-pw@mq:5672/net2ban
+input_exchange = net2ban.input
+dead_letter_exchange = net2ban.dead
+rounds = 9
+secret = s
+authkey = a
+mode = server
+[server]
+key = ${SERVER_KEY}
+[web1]
+key = k1
+url = amqp://net2ban-web1:web1-pw@mq:5672/net2ban
+[web2]
+key = k2
+`;
+    const { config } = parseConfig(source, "net2ban.cfg");
+    const web1 = exportClientConfig(config, "web1");
+    expect(web1).not.toContain("server-pw");
+    expect(web1).not.toContain("ctl-pw");
+    expect(web1).not.toContain("ctl_url");
+    expect(web1.split("\n").slice(0, 4)).toEqual([
+      "[global]",
+      "url = amqp://net2ban-web1:web1-pw@mq:5672/net2ban",
+      "input_exchange = net2ban.input",
+      "dead_letter_exchange = net2ban.dead",
+    ]);
+    const reread = parseConfig(web1, "web1.cfg").config;
+    expect(reread.broker.urls).toEqual(["amqp://net2ban-web1:web1-pw@mq:5672/net2ban"]);
+    expect(reread.broker.deadLetterExchange).toBe("net2ban.dead");
+    // A client without a login of its own keeps the shared [global] url, as the original did.
+    const web2 = exportClientConfig(config, "web2");
+    expect(web2).toContain("url = amqp://net2ban-server:server-pw@mq:5672/net2ban");
+    expect(web2).not.toContain("ctl-pw");
+  });
+
+  it("adds [global] url for a client with its own url when the source only names a server host", () => {
+    const source = `[global]
+server = mq
+rounds = 9
+secret = s
+authkey = a
+mode = server
+[server]
+key = ${SERVER_KEY}
+[web1]
+key = k1
+url = amqps://web1:pw@mq:5671/net2ban
+`;
+    const { config } = parseConfig(source, "net2ban.cfg");
+    const text = exportClientConfig(config, "web1");
+    expect(text).toContain("server = mq\n");
+    expect(text).toContain("url = amqps://web1:pw@mq:5671/net2ban\n");
+    expect(parseConfig(text, "web1.cfg").config.broker.urls).toEqual(["amqps://web1:pw@mq:5671/net2ban"]);
+  });
+
   it("refuses an unknown client, listing the known ones", () => {
     const { config } = parseConfig(GENERATED_KEYS_CONFIG, "net2ban.cfg");
     expect(() => exportClientConfig(config, "client3")).toThrow(ConfigError);
@@ -96,34 +154,47 @@ rounds = 500
       },
       { requiredKeys: [] },
     );
+    // A client with its own broker login (least privilege) or, as the original, the shared one.
+    const ownUrl = fc.option(fc.constantFrom("amqp://c1:pw@mq2:5672/net2ban", "amqps://c1:pw@mq:5671/v"));
     const section = (name: string, entries: Record<string, string>) =>
       `[${name}]\n${Object.entries(entries)
         .map(([k, v]) => `${k} = ${v}\n`)
         .join("")}`;
     fc.assert(
-      fc.property(peerKeys, peerKeys, peerKeys, peerKeys, value, (defaults, global, server, client, key) => {
-        const text =
-          section("DEFAULT", defaults) +
-          section("global", {
-            server: "mq",
-            rounds: "9",
-            secret: "s",
-            authkey: "a",
-            mode: "server",
-            ...global,
-          }) +
-          section("server", { key: "server-key", ...server }) +
-          section("client1", { ...client, key: `c1-${key}` }) +
-          section("client2", { key: "other-client-key" });
-        const { config } = parseConfig(text, "net2ban.cfg");
-        const exported = exportClientConfig(config, "client1");
-        expect(exported).not.toContain("server-key");
-        expect(exported).not.toContain("other-client-key");
-        const reread = parseConfig(exported, "client1.cfg").config;
-        expect(reread.mode).toBe("client");
-        expect(reread.clients).toEqual([clientConfig(config, "client1")]);
-        expect(reread.broker).toEqual(config.broker);
-      }),
+      fc.property(
+        peerKeys,
+        peerKeys,
+        peerKeys,
+        peerKeys,
+        value,
+        ownUrl,
+        (defaults, global, server, client, key, url) => {
+          const text =
+            section("DEFAULT", defaults) +
+            section("global", {
+              server: "mq",
+              rounds: "9",
+              secret: "s",
+              authkey: "a",
+              mode: "server",
+              ...global,
+            }) +
+            section("server", { key: "server-key", ...server }) +
+            section("client1", { ...client, key: `c1-${key}`, ...(url === null ? {} : { url }) }) +
+            section("client2", { key: "other-client-key" });
+          const { config } = parseConfig(text, "net2ban.cfg");
+          const exported = exportClientConfig(config, "client1");
+          expect(exported).not.toContain("server-key");
+          expect(exported).not.toContain("other-client-key");
+          const reread = parseConfig(exported, "client1.cfg").config;
+          expect(reread.mode).toBe("client");
+          expect(reread.clients).toEqual([clientConfig(config, "client1")]);
+          expect(reread.broker).toEqual({
+            ...config.broker,
+            urls: url === null ? config.broker.urls : [url],
+          });
+        },
+      ),
       { numRuns: 200 },
     );
   });

@@ -13,7 +13,9 @@ import { CONFIG_KEYS, isConfigKey, type SectionKind } from "./schema.js";
  * Writes `[global]` (with `mode = client`), `[keygen]` and the client's own section, keeping the
  * source's key order and raw values. Two things differ from a plain copy, both so that the file
  * stands alone: [DEFAULT] entries a section relies on are written into it, and a value holding
- * `%(name)s` is written expanded. The result is re-read and must give the client the same settings.
+ * `%(name)s` is written expanded. Other logins stay out: `ctl_url` is never written, and when the
+ * client has its own `url`, [global] url becomes that one (the server's login is not the client's
+ * business). The result is re-read and must give the client the same settings.
  */
 export function exportClientConfig(config: Net2banConfig, clientName: string): string {
   assertObject(config, "config");
@@ -30,6 +32,13 @@ export function exportClientConfig(config: Net2banConfig, clientName: string): s
     return interpolate(entry.value, lookup, { fileName: basename(config.path) || config.path, section, key });
   };
 
+  // Keys of [global] written with another value than the source's (mode) or left out (logins).
+  const globalOverrides = new Map<string, string | null>([
+    ["mode", "client"],
+    ["ctl_url", null],
+  ]);
+  if (client.urls !== undefined) globalOverrides.set("url", client.urls.join(", "));
+
   const writeSection = (name: string, kind: SectionKind, extra: Map<string, string> = new Map()): string => {
     const lines = [`[${name}]`];
     const own = document.sections.get(name)?.entries ?? new Map<string, IniEntry>();
@@ -37,20 +46,30 @@ export function exportClientConfig(config: Net2banConfig, clientName: string): s
       const [first, ...rest] = value.split("\n");
       lines.push(`${key} = ${first ?? ""}`, ...rest.map((line) => `    ${line}`));
     };
-    for (const [key, entry] of own) {
-      write(key, kind === "global" && key === "mode" ? "client" : expand(name, key, entry));
-    }
+    const writeEntry = (key: string, entry: IniEntry) => {
+      const override = kind === "global" ? globalOverrides.get(key) : undefined;
+      if (override === null) return;
+      write(key, override ?? expand(name, key, entry));
+    };
+    for (const [key, entry] of own) writeEntry(key, entry);
     // [DEFAULT] is not exported (it may hold the server's key): copy in what this section reads from it.
     for (const [key, entry] of document.defaults) {
       if (own.has(key) || !isConfigKey(key) || !CONFIG_KEYS[key].sections.includes(kind)) continue;
-      write(key, kind === "global" && key === "mode" ? "client" : expand(name, key, entry));
+      writeEntry(key, entry);
     }
     for (const [key, value] of extra) if (!own.has(key) && !document.defaults.has(key)) write(key, value);
     return `${lines.join("\n")}\n`;
   };
 
   const text = [
-    writeSection("global", "global", new Map([["mode", "client"]])),
+    writeSection(
+      "global",
+      "global",
+      new Map([
+        ["mode", "client"],
+        ...(client.urls === undefined ? [] : [["url", client.urls.join(", ")] as const]),
+      ]),
+    ),
     writeSection("keygen", "keygen", new Map([["keylen", String(config.keygenLength)]])),
     writeSection(client.name, "client"),
   ].join("\n");
@@ -58,9 +77,13 @@ export function exportClientConfig(config: Net2banConfig, clientName: string): s
   // A value that cannot be written back as it was read (e.g. one ending in " ;x" after expansion)
   // would silently give the client other keys; refuse instead.
   const reread = parseConfig(text, config.path).config;
+  const { ctlUrls: _publisherLogin, ...expectedBroker } = {
+    ...config.broker,
+    urls: client.urls ?? config.broker.urls,
+  };
   const same =
     isDeepStrictEqual(clientConfig(reread, client.name), client) &&
-    isDeepStrictEqual(reread.broker, config.broker) &&
+    isDeepStrictEqual(reread.broker, expectedBroker) &&
     reread.mode === "client";
   if (!same) {
     const display = basename(config.path) || config.path;

@@ -226,7 +226,7 @@ heartbeat = -1
 
 [server]
 key = 1e3648858a30a105374c1a8a7f05e4fc0dff2abc
-url = amqp://elsewhere
+prefetch = 4
 
 [keygen]
 keylen = 40
@@ -251,7 +251,7 @@ key = ""
     expect(error.message).toBe(error.errors.join("\n"));
     expect(error.warnings).toEqual([
       "net2ban.cfg: [global] colour: unknown key, ignored",
-      "net2ban.cfg: [server] url: only read in [global], ignored",
+      "net2ban.cfg: [server] prefetch: only read in [global], ignored",
     ]);
   });
 
@@ -347,5 +347,73 @@ key = sk
     expect(() => parseConfig(undefined as unknown as string, "x")).toThrow(
       '"text" expected a string, got undefined',
     );
+  });
+});
+
+describe("parseConfig: one broker login per role (least privilege)", () => {
+  const LEAST_PRIVILEGE = `[global]
+url = amqp://net2ban-server:spw@mq:5672/net2ban
+ctl_url = amqp://net2ban-ctl:cpw@mq:5672/net2ban
+input_exchange = net2ban.input
+dead_letter_exchange = net2ban.dead
+rounds = 1000
+secret = s3cret
+mode = server
+authkey = authk
+[server]
+key = sk
+[client1]
+key = k1
+url = amqp://net2ban-client1:pw1@mq:5672/net2ban
+[client2]
+key = k2
+`;
+
+  it("reads a peer's own url, ctl_url and the exchanges; a peer without url uses [global] url", () => {
+    const { config, warnings } = parseConfig(LEAST_PRIVILEGE, "net2ban.cfg");
+    expect(warnings).toEqual([]);
+    expect(config.broker).toEqual({
+      urls: ["amqp://net2ban-server:spw@mq:5672/net2ban"],
+      ctlUrls: ["amqp://net2ban-ctl:cpw@mq:5672/net2ban"],
+      inputExchange: "net2ban.input",
+      deadLetterExchange: "net2ban.dead",
+      heartbeatSeconds: 30,
+      prefetch: 16,
+    });
+    expect(clientConfig(config, "client1").urls).toEqual(["amqp://net2ban-client1:pw1@mq:5672/net2ban"]);
+    expect(clientConfig(config, "client2")).not.toHaveProperty("urls");
+    expect(config.server).not.toHaveProperty("urls");
+  });
+
+  it("reads [server] url as the server daemon's own login", () => {
+    const { config } = parseConfig(
+      `${BASE}[server]\nkey = sk\nurl = amqps://srv:pw@mq1:5671/n, amqps://srv:pw@mq2:5671/n\n`,
+      "net2ban.cfg",
+    );
+    expect(config.server?.urls).toEqual(["amqps://srv:pw@mq1:5671/n", "amqps://srv:pw@mq2:5671/n"]);
+    expect(config.broker.urls).toEqual(["amqp://guest:guest@10.0.0.1:5672/"]);
+  });
+
+  it("keeps TLS files when only a peer's own url is amqps://", () => {
+    const { config, warnings } = parseConfig(
+      `${BASE}tls_ca = /etc/ca.pem\n[server]\nkey = sk\n[client1]\nkey = k1\nurl = amqps://c1:pw@mq:5671/n\n`,
+      "net2ban.cfg",
+    );
+    expect(warnings).toEqual([]);
+    expect(config.broker.tls).toEqual({ ca: "/etc/ca.pem" });
+  });
+
+  it("refuses bad exchange names and bad per-peer URLs without echoing passwords", () => {
+    const error = configError(
+      `${BASE}input_exchange = amq.direct\ndead_letter_exchange = net2ban dead\nctl_url = http://u:secret@mq/\n[server]\nkey = sk\n[client1]\nkey = k1\nurl = ftp://c1:pw1@mq/\n`,
+    );
+    expect(error.errors).toEqual([
+      'net2ban.cfg: [global] ctl_url: expected amqp:// or amqps:// URLs separated by commas, got "http://u:***@mq/"',
+      'net2ban.cfg: [global] input_exchange: "amq.direct" starts with "amq.", which RabbitMQ reserves',
+      'net2ban.cfg: [global] dead_letter_exchange: expected an exchange name of letters, digits, "_", "-", "." or ":", got "net2ban dead"',
+      'net2ban.cfg: [client1] url: expected amqp:// or amqps:// URLs separated by commas, got "ftp://c1:***@mq/"',
+    ]);
+    expect(error.message).not.toContain("secret");
+    expect(error.message).not.toContain("pw1");
   });
 });
