@@ -4,6 +4,7 @@ import type { PeerConfig } from "@net2ban/config";
 import {
   type Codec,
   createCodec,
+  type ExecMessage,
   FreshnessGuard,
   type KeyCache,
   MessageRejectedError,
@@ -11,6 +12,7 @@ import {
 } from "@net2ban/protocol";
 import type { Logger } from "@net2ban/runtime";
 import type { Broker, Consumer, Delivery, Verdict } from "@net2ban/transport";
+import type { Journal } from "./journal.js";
 import { decodeActionContent, UpdateRefusedError, writeActionFile } from "./update.js";
 
 export interface AgentOptions {
@@ -25,6 +27,11 @@ export interface AgentOptions {
   keyCache?: KeyCache;
   /** Clock in milliseconds since the epoch. */
   now?: () => number;
+  /**
+   * The agent's journal in `state_dir/<client>`: each message id takes effect once, also across
+   * restarts and crashes. Without it, ids are remembered in memory only (until the process exits).
+   */
+  journal?: Journal;
 }
 
 /** Errors that mean "this command can never run here": logged and dead-lettered, never retried. */
@@ -35,11 +42,22 @@ const PERMANENT_ERRORS = new Set([
   "UpdateRefusedError",
 ]);
 
+/**
+ * Operations that are undone (actionunban) before they run again when a crash left them in doubt.
+ * Running them twice is not harmless: stock iptables actionban inserts a rule (`-I`), twice makes two,
+ * and the one unban that follows removes only one, so the address would stay banned for good.
+ */
+const UNDO_BEFORE_RERUN = new Set(["actionban", "actionreban"]);
+
 export class Net2banAgent {
   readonly #options: AgentOptions;
   readonly #codec: Codec;
   readonly #guard: FreshnessGuard;
   #consumer: Consumer | undefined;
+  /** Ids being carried out now: a second copy (a redelivery after a reconnect) waits for the first. */
+  readonly #inFlight = new Map<string, Promise<void>>();
+  /** One message at a time (the engine runs one command at a time anyway): after a crash at most one is in doubt. */
+  #turn: Promise<unknown> = Promise.resolve();
 
   private constructor(options: AgentOptions, codec: Codec) {
     this.#options = options;
@@ -80,43 +98,117 @@ export class Net2banAgent {
     await this.#options.engine.stopAll();
   }
 
-  /** One command from the agent's queue; acknowledged only after its action has run. */
+  /**
+   * One command from the agent's queue; acknowledged only after its action has run and the journal
+   * says so on disk. A message the journal has seen through is never run again.
+   */
   async handleCommand(delivery: Delivery): Promise<Verdict> {
-    const { logger } = this.#options;
+    const { logger, journal } = this.#options;
     let opened: OpenedMessage;
     try {
       opened = this.#codec.open(delivery.body);
-      this.#guard.check(opened);
     } catch (error) {
-      if (error instanceof MessageRejectedError) {
-        logger.warn(
-          { reason: error.reason, bytes: delivery.body.length, redelivered: delivery.redelivered },
-          "message rejected",
-        );
-        return "reject";
-      }
+      if (error instanceof MessageRejectedError) return this.#rejected(error, delivery);
       throw error;
     }
+    const key = opened.replayKey;
+    for (let running = this.#inFlight.get(key); running !== undefined; running = this.#inFlight.get(key)) {
+      await running;
+    }
+    const known = journal?.lookup(key);
+    if (known?.state === "done") return this.#alreadyDone(key, delivery);
+    const inDoubt = known?.inDoubt === true;
     try {
-      return await this.#run(opened);
-    } catch (error) {
-      const name = error instanceof Error ? error.name : "";
-      if (PERMANENT_ERRORS.has(name)) {
-        logger.error({ err: error, replayKey: opened.replayKey }, (error as Error).message);
-        return "reject";
+      this.#guard.check(opened);
+      if (journal !== undefined && known === undefined && opened.message.timestamp <= journal.floor) {
+        throw new MessageRejectedError("expired", "older than what the journal still remembers");
       }
-      // Unexpected: let the broker redeliver it, and let the redelivery through the replay check.
-      this.#guard.forget(opened);
-      throw error;
+    } catch (error) {
+      if (!(error instanceof MessageRejectedError)) throw error;
+      if (inDoubt) {
+        logger.error(
+          { id: key, reason: error.reason },
+          `message ${key} was in doubt after a crash but is refused now (${error.reason}): check its action by hand`,
+        );
+      }
+      return this.#rejected(error, delivery);
+    }
+    const task = this.#carryOut(opened, inDoubt);
+    const settled = task.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#inFlight.set(key, settled);
+    try {
+      return await task;
+    } finally {
+      if (this.#inFlight.get(key) === settled) this.#inFlight.delete(key);
     }
   }
 
-  async #run(opened: OpenedMessage): Promise<Verdict> {
+  #rejected(error: MessageRejectedError, delivery: Delivery): Verdict {
+    this.#options.logger.warn(
+      { reason: error.reason, bytes: delivery.body.length, redelivered: delivery.redelivered },
+      "message rejected",
+    );
+    return "reject";
+  }
+
+  /** A copy of a message whose action already ran (or was refused for good). */
+  #alreadyDone(key: string, delivery: Delivery): Verdict {
+    if (delivery.redelivered) {
+      // The agent or the broker went down between the action and the ack: expected, nothing to do.
+      this.#options.logger.info({ id: key }, `message ${key} already carried out; redelivery acknowledged`);
+      return "ack";
+    }
+    return this.#rejected(new MessageRejectedError("replay", "already carried out"), delivery);
+  }
+
+  /** Journal start (on disk) -> action -> journal end; the ack waits for the end to be on disk. */
+  async #carryOut(opened: OpenedMessage, inDoubt: boolean): Promise<Verdict> {
+    const { logger, journal } = this.#options;
+    const key = opened.replayKey;
+    let finished: Promise<void> | undefined;
+    const turn = this.#turn.then(async (): Promise<Verdict> => {
+      try {
+        await journal?.begin(key, opened.message.timestamp);
+      } catch (error) {
+        this.#guard.forget(opened);
+        throw error;
+      }
+      let verdict: Verdict;
+      try {
+        verdict = await this.#run(opened, inDoubt);
+      } catch (error) {
+        const name = error instanceof Error ? error.name : "";
+        if (!PERMANENT_ERRORS.has(name)) {
+          // Unexpected (the engine or the file system failed, not the action): let the broker redeliver
+          // it, and let the redelivery through the replay check and the journal.
+          this.#guard.forget(opened);
+          journal?.abandon(key).catch(() => undefined);
+          throw error;
+        }
+        logger.error({ err: error, replayKey: key }, (error as Error).message);
+        verdict = "reject";
+      }
+      // Not awaited here: the next message's start record can share this flush.
+      finished = journal?.finish(key);
+      finished?.catch(() => undefined);
+      return verdict;
+    });
+    this.#turn = turn.catch(() => undefined);
+    const verdict = await turn;
+    await finished;
+    return verdict;
+  }
+
+  async #run(opened: OpenedMessage, inDoubt: boolean): Promise<Verdict> {
     const { logger, engine, actionsDir } = this.#options;
     const message = opened.message;
     const id = "id" in message ? message.id : undefined;
     switch (message.cmd) {
       case "exec": {
+        if (inDoubt) await this.#undoInDoubt(message, opened.replayKey);
         const outcome = await engine.execute({
           file: message.file,
           action: message.action,
@@ -143,6 +235,9 @@ export class Net2banAgent {
         return "ack";
       }
       case "update": {
+        if (inDoubt) {
+          logger.warn({ id }, `update of "${message.file}" was in doubt after a crash; writing it again`);
+        }
         if (message.client !== this.name) {
           throw new UpdateRefusedError(`update for client "${message.client}" reached agent "${this.name}"`);
         }
@@ -156,5 +251,28 @@ export class Net2banAgent {
         logger.warn({ id, cmd: message.cmd }, `"${message.cmd}" is not a command an agent runs`);
         return "reject";
     }
+  }
+
+  /**
+   * An exec that was running when the agent crashed: it may have run fully, partly or not at all. A ban
+   * is undone first (actionunban, which fails harmlessly where there is nothing to undo) so that running
+   * it again leaves exactly one ban in effect; anything else runs again as it is.
+   */
+  async #undoInDoubt(message: Pick<ExecMessage, "file" | "action" | "params">, key: string): Promise<void> {
+    const { logger, engine } = this.#options;
+    const context = { id: key, file: message.file, action: message.action, ip: message.params["ip"] };
+    if (!UNDO_BEFORE_RERUN.has(message.action)) {
+      logger.warn(context, `${message.file}/${message.action} was in doubt after a crash; running it again`);
+      return;
+    }
+    logger.warn(
+      context,
+      `${message.file}/${message.action} was in doubt after a crash; undoing it with actionunban, then running it again`,
+    );
+    const undo = await engine.execute({ file: message.file, action: "actionunban", params: message.params });
+    logger.info(
+      { ...context, ok: undo.ok, exitCode: undo.exitCode },
+      undo.ok ? "in-doubt ban undone" : "nothing to undo (the ban had not taken effect)",
+    );
   }
 }

@@ -1,6 +1,7 @@
 // net2ban-agent command line: parse arguments, start the agent, run actionstop and exit on SIGTERM.
 import { existsSync } from "node:fs";
 import { hostname } from "node:os";
+import { join } from "node:path";
 import { ActionEngine } from "@net2ban/actions";
 import { ConfigError, clientConfig, type Net2banConfig } from "@net2ban/config";
 import {
@@ -13,6 +14,7 @@ import {
   parseDaemonArgs,
 } from "@net2ban/runtime";
 import { Net2banAgent } from "./agent.js";
+import { Journal } from "./journal.js";
 
 /** The agent's name: --name, else the only client section of its (exported) config. */
 export function agentName(config: Net2banConfig, explicit: string | undefined): string {
@@ -69,6 +71,12 @@ export async function run(argv: string[]): Promise<number> {
       logger,
       defaultTimeoutSeconds: config.actionTimeoutSeconds,
     });
+    const agentLogger = logger.child({ client: peer.name });
+    const journal = await Journal.open({
+      dir: join(config.stateDir, peer.name),
+      retentionSeconds: peer.validWindowSeconds,
+      logger: agentLogger,
+    });
     const broker = await connectFromConfig(config, logger, {
       recover: true,
       connectionName: `net2ban-agent ${peer.name}@${hostname()}`,
@@ -76,16 +84,18 @@ export async function run(argv: string[]): Promise<number> {
     const agent = await Net2banAgent.create({
       peer,
       broker,
-      logger: logger.child({ client: peer.name }),
+      logger: agentLogger,
       engine,
       actionsDir,
       prefetch: config.broker.prefetch,
+      journal,
     });
     await agent.start();
     handleSignals(logger, {
       stop: async () => {
         await agent.stop();
         await broker.close();
+        await journal.close();
       },
     });
     return await new Promise<number>(() => undefined);

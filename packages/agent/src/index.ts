@@ -2,6 +2,17 @@
 export { type AgentOptions, Net2banAgent } from "./agent.js";
 export { agentName, pickActionsDir, run } from "./cli.js";
 export {
+  formatRecord,
+  Journal,
+  JournalClosedError,
+  type JournalEntry,
+  type JournalLogger,
+  JournalOpenError,
+  type JournalOptions,
+  JournalWriteError,
+  parseRecord,
+} from "./journal.js";
+export {
   actionFileName,
   decodeActionContent,
   MAX_ACTION_FILE_BYTES,
