@@ -1,5 +1,12 @@
 // net2ban-server: opens requests from the input queue and re-seals them for every agent's queue.
-import type { Net2banConfig, PeerConfig } from "@net2ban/config";
+import {
+  Allowlist,
+  checkBan,
+  type Net2banConfig,
+  type PeerConfig,
+  type ProtectedAddressesOptions,
+  protectedAddresses,
+} from "@net2ban/config";
 import {
   type Codec,
   createCodec,
@@ -19,11 +26,18 @@ export interface ServerOptions {
   keyCache?: KeyCache;
   /** Clock in milliseconds since the epoch (tests move it). */
   now?: () => number;
+  /**
+   * Where the always-protected addresses come from (default: this host's interfaces and the broker
+   * hosts resolved through DNS at start and reload); tests pass fixed answers.
+   */
+  protectedAddresses?: Pick<ProtectedAddressesOptions, "localAddresses" | "resolveHost">;
 }
 
 interface Route {
   peer: PeerConfig;
   codec: Codec;
+  /** The client's own `ignoreip` (the fleet-wide list is checked before). */
+  allowlist: Allowlist;
 }
 
 interface Routing {
@@ -31,6 +45,8 @@ interface Routing {
   inputCodec: Codec;
   routes: Map<string, Route>;
   prefetch: number;
+  /** [global] + [server] ignoreip and the defaults (loopback, broker, this server's addresses). */
+  allowlist: Allowlist;
 }
 
 /** Thrown when the config cannot run a server (no [server] section). */
@@ -41,7 +57,11 @@ export class ServerConfigError extends Error {
   }
 }
 
-async function buildRouting(config: Net2banConfig, keyCache: KeyCache): Promise<Routing> {
+async function buildRouting(
+  config: Net2banConfig,
+  keyCache: KeyCache,
+  options: ServerOptions,
+): Promise<Routing> {
   const input = config.server;
   if (input === undefined) {
     throw new ServerConfigError(
@@ -66,10 +86,19 @@ async function buildRouting(config: Net2banConfig, keyCache: KeyCache): Promise<
         keys: peer,
         cache: keyCache,
       });
-      routes.set(peer.name, { peer, codec });
+      const allowlist = Allowlist.of(`[${peer.name}]`, config.ignoreIp[peer.name] ?? []);
+      routes.set(peer.name, { peer, codec, allowlist });
     }),
   );
-  return { input, inputCodec, routes, prefetch: config.broker.prefetch };
+  const defaults = await protectedAddresses({
+    brokerUrls: config.broker.urls,
+    ...options.protectedAddresses,
+    onWarning: (line) => options.logger.warn({}, line),
+  });
+  const allowlist = Allowlist.of("[global]", config.ignoreIp["global"] ?? [])
+    .concat(Allowlist.of("[server]", config.ignoreIp["server"] ?? []))
+    .concat(defaults);
+  return { input, inputCodec, routes, prefetch: config.broker.prefetch, allowlist };
 }
 
 /** A stable id for a v1 request (it has none), so agents can deduplicate a re-forwarded v1 request. */
@@ -85,6 +114,7 @@ export class Net2banServer {
   readonly #logger: Logger;
   readonly #keyCache: KeyCache;
   readonly #now: () => number;
+  readonly #options: ServerOptions;
   #routing: Routing;
   #guard: FreshnessGuard;
   #consumer: Consumer | undefined;
@@ -94,6 +124,7 @@ export class Net2banServer {
     this.#logger = options.logger;
     this.#keyCache = keyCache;
     this.#now = options.now ?? Date.now;
+    this.#options = options;
     this.#routing = routing;
     this.#guard = this.#makeGuard(routing.input);
   }
@@ -101,7 +132,7 @@ export class Net2banServer {
   /** Derives every key once and returns a server ready to `start()`. */
   static async create(config: Net2banConfig, options: ServerOptions): Promise<Net2banServer> {
     const keyCache = options.keyCache ?? new KeyCache();
-    const routing = await buildRouting(config, keyCache);
+    const routing = await buildRouting(config, keyCache, options);
     return new Net2banServer(routing, options, keyCache);
   }
 
@@ -131,7 +162,7 @@ export class Net2banServer {
 
   /** SIGHUP: new, changed and removed clients take effect without a restart. */
   async reload(config: Net2banConfig): Promise<void> {
-    const next = await buildRouting(config, this.#keyCache);
+    const next = await buildRouting(config, this.#keyCache, this.#options);
     if (next.input.queue !== this.#routing.input.queue) {
       this.#logger.warn({ input: next.input.queue }, "[server] input changed: restart the server to use it");
       next.input = this.#routing.input;
@@ -211,14 +242,35 @@ export class Net2banServer {
   #targets(message: Net2banMessage, routing: Routing, id: string): Route[] | undefined {
     switch (message.cmd) {
       case "exec": {
-        if (message.to === undefined) return [...routing.routes.values()];
-        const routes: Route[] = [];
-        for (const name of message.to) {
-          const route = routing.routes.get(name);
-          if (route) routes.push(route);
-          else this.#logger.warn({ id, client: name }, `request names unknown client "${name}", skipped`);
+        // Self-lockout guard: a ban of a protected address is dropped here, before any agent sees it.
+        const refusal = checkBan(routing.allowlist, message);
+        if (refusal !== undefined) {
+          this.#logger.warn(
+            { id, file: message.file, action: message.action, ignoreip: refusal.entry?.source },
+            `${refusal.message}; request dropped`,
+          );
+          return undefined;
         }
-        return routes;
+        const named =
+          message.to === undefined
+            ? [...routing.routes.values()]
+            : message.to.flatMap((name) => {
+                const route = routing.routes.get(name);
+                if (route === undefined) {
+                  this.#logger.warn({ id, client: name }, `request names unknown client "${name}", skipped`);
+                }
+                return route === undefined ? [] : [route];
+              });
+        return named.filter((route) => {
+          const own = checkBan(route.allowlist, message);
+          if (own !== undefined) {
+            this.#logger.warn(
+              { id, client: route.peer.name, ignoreip: own.entry?.source },
+              `${own.message}; not forwarded to ${route.peer.name}`,
+            );
+          }
+          return own === undefined;
+        });
       }
       case "update": {
         const route = routing.routes.get(message.client);
