@@ -30,6 +30,7 @@ import {
   QueueMismatchError,
   QueueOperationError,
 } from "./errors.js";
+import { assertExchangeName, assertQueueBinding, bindingDeclarations, bindingKey } from "./exchanges.js";
 import { ConfirmPublisher, type PublishProperties } from "./publisher.js";
 import {
   assertQueueName,
@@ -52,6 +53,7 @@ import type {
   Delivery,
   PublishItem,
   PublishOptions,
+  QueueBinding,
   QueueInfo,
   QueueSpec,
   TransportLogger,
@@ -69,6 +71,7 @@ interface Settings {
   reconnect: ReconnectPolicy;
   startIndex: number;
   random: () => number;
+  deadLetterExchange: string | undefined;
 }
 
 /** Checks BrokerOptions and fills in the defaults. */
@@ -97,6 +100,8 @@ export function resolveBrokerOptions(options: BrokerOptions): Settings {
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw new TypeError(`"options.signal" expected an AbortSignal`);
   }
+  if (options.deadLetterExchange !== undefined)
+    assertExchangeName(options.deadLetterExchange, "options.deadLetterExchange");
   const startIndex = options.startIndex ?? Math.floor(random() * urls.length);
   assertInteger(startIndex, "options.startIndex", 0, Number.MAX_SAFE_INTEGER);
 
@@ -137,6 +142,7 @@ export function resolveBrokerOptions(options: BrokerOptions): Settings {
     reconnect,
     startIndex: startIndex % urls.length,
     random,
+    deadLetterExchange: options.deadLetterExchange,
   };
 }
 
@@ -208,10 +214,13 @@ class AdminChannel {
 class Link implements SubscriptionLink {
   readonly model: ChannelModel;
   readonly url: string;
-  readonly publisher: ConfirmPublisher;
   readonly admin: AdminChannel;
   readonly #declaredDeadQueues = new Set<string>();
+  readonly #checkedExchanges = new Set<string>();
   readonly #broker: AmqpBroker;
+  readonly #logger: TransportLogger;
+  #publisher: ConfirmPublisher;
+  #reopening: Promise<ConfirmPublisher> | null = null;
   closed = false;
 
   constructor(
@@ -224,8 +233,54 @@ class Link implements SubscriptionLink {
     this.#broker = broker;
     this.model = model;
     this.url = url;
-    this.publisher = publisher;
+    this.#publisher = publisher;
+    this.#logger = logger;
     this.admin = new AdminChannel(model, logger);
+  }
+
+  get publisher(): ConfirmPublisher {
+    return this.#publisher;
+  }
+
+  /**
+   * Publishes on this connection's confirm channel. RabbitMQ closes a channel (not the connection) over a
+   * refused publish; a new channel is opened then, so one refusal does not fail every later publish.
+   * A named exchange is checked once (passively: no access needed): publishing to a missing one would
+   * otherwise surface as a closed channel.
+   */
+  async send(queue: string, body: Buffer, properties: PublishProperties): Promise<void> {
+    const exchange = properties.exchange;
+    if (exchange !== undefined && !this.#checkedExchanges.has(exchange)) {
+      try {
+        await this.admin.run((channel) => channel.checkExchange(exchange));
+      } catch (error) {
+        if (replyCode(error) !== 404) throw error;
+        throw new PublishError(
+          queue,
+          "refused",
+          `no exchange "${exchange}" on the broker (it is declared by whoever binds the queues to it)`,
+          { messageId: properties.messageId, cause: error },
+        );
+      }
+      this.#checkedExchanges.add(exchange);
+    }
+    let publisher = this.#publisher;
+    if (publisher.closed && !this.closed) publisher = await this.#reopenPublisher();
+    await publisher.send(queue, body, properties);
+  }
+
+  #reopenPublisher(): Promise<ConfirmPublisher> {
+    this.#reopening ??= this.model
+      .createConfirmChannel()
+      .then((channel) => {
+        this.#publisher = new ConfirmPublisher(channel, this.#logger);
+        this.#logger.info({ url: redactUrl(this.url) }, "publish channel reopened");
+        return this.#publisher;
+      })
+      .finally(() => {
+        this.#reopening = null;
+      });
+    return this.#reopening;
   }
 
   async deadLetter(spec: QueueSpec, message: ConsumeMessage, reason: string): Promise<void> {
@@ -246,8 +301,9 @@ class Link implements SubscriptionLink {
       messageId: typeof p.messageId === "string" ? p.messageId : undefined,
       headers: { ...(p.headers ?? {}), "x-net2ban-reason": reason, "x-net2ban-from": spec.name },
       extra,
+      exchange: this.#broker.deadLetterExchange,
     };
-    await this.publisher.send(declaration.name, message.content, properties);
+    await this.send(declaration.name, message.content, properties);
   }
 }
 
@@ -268,6 +324,7 @@ class AmqpBroker implements Broker {
   #lostError: BrokerUnavailableError | null = null;
   #waiters: LinkWaiter[] = [];
   readonly #queues = new Map<string, QueueSpec>();
+  readonly #bindings = new Map<string, QueueBinding>();
   readonly #subscriptions = new Set<Subscription>();
   readonly #listeners = new Map<BrokerEvent, Set<(info: BrokerEventInfo) => void>>();
   #pause: { timer: NodeJS.Timeout; resolve: () => void } | null = null;
@@ -305,6 +362,7 @@ class AmqpBroker implements Broker {
     assertObject(opts, "opts");
     if (opts.messageId !== undefined) assertNonEmptyString(opts.messageId, "opts.messageId");
     if (opts.headers !== undefined) assertObject(opts.headers, "opts.headers");
+    if (opts.exchange !== undefined) assertExchangeName(opts.exchange, "opts.exchange");
     await this.#publishChecked(queue, body, opts);
   }
 
@@ -317,11 +375,16 @@ class AmqpBroker implements Broker {
       assertBuffer(item.body, `items[${i}].body`);
       if (item.messageId !== undefined) assertNonEmptyString(item.messageId, `items[${i}].messageId`);
       if (item.headers !== undefined) assertObject(item.headers, `items[${i}].headers`);
+      if (item.exchange !== undefined) assertExchangeName(item.exchange, `items[${i}].exchange`);
     });
     // Pipelined: every message is written before any confirm is awaited.
     const outcomes = await Promise.allSettled(
       items.map((item) =>
-        this.#publishChecked(item.queue, item.body, { messageId: item.messageId, headers: item.headers }),
+        this.#publishChecked(item.queue, item.body, {
+          messageId: item.messageId,
+          headers: item.headers,
+          exchange: item.exchange,
+        }),
       ),
     );
     const failures: PublishError[] = [];
@@ -366,6 +429,19 @@ class AmqpBroker implements Broker {
       throw error;
     }
     return subscription;
+  }
+
+  async bindQueue(binding: QueueBinding): Promise<void> {
+    assertQueueBinding(binding, "binding");
+    const copy: QueueBinding = {
+      exchange: binding.exchange,
+      exchangeType: binding.exchangeType,
+      queue: normaliseSpec(binding.queue),
+      ...(binding.deadLetter === undefined ? {} : { deadLetter: binding.deadLetter }),
+    };
+    const link = await this.#requireLink("bindQueue");
+    await this.#bind(link, copy);
+    this.#bindings.set(bindingKey(copy), copy);
   }
 
   async queueInfo(name: string): Promise<QueueInfo | null> {
@@ -421,6 +497,10 @@ class AmqpBroker implements Broker {
 
   // --- used by Link ---------------------------------------------------------------------------------
 
+  get deadLetterExchange(): string | undefined {
+    return this.#settings.deadLetterExchange;
+  }
+
   /** Declares one queue on the link, mapping broker refusals to QueueMismatchError / QueueOperationError. */
   async declare(link: Link, declaration: QueueDeclaration): Promise<void> {
     try {
@@ -452,6 +532,36 @@ class AmqpBroker implements Broker {
     for (const declaration of declarationsFor(spec)) await this.declare(link, declaration);
   }
 
+  /** Declares the exchange and the bound queue, then binds the queue under its own name. */
+  async #bind(link: Link, binding: QueueBinding): Promise<void> {
+    const { exchange, exchangeType } = binding;
+    const declarations = bindingDeclarations(binding);
+    const bound = declarations.at(-1)!.name;
+    try {
+      await this.#bounded(
+        link.admin.run((channel) => channel.assertExchange(exchange, exchangeType, { durable: true })),
+        `declare of exchange "${exchange}"`,
+      );
+    } catch (error) {
+      if (error instanceof BrokerUnavailableError) throw error;
+      throw new QueueOperationError(
+        bound,
+        `declare of ${exchangeType} exchange "${exchange}" for the binding`,
+        error,
+      );
+    }
+    for (const declaration of declarations) await this.declare(link, declaration);
+    try {
+      await this.#bounded(
+        link.admin.run((channel) => channel.bindQueue(bound, exchange, bound)),
+        `bind of "${bound}" to "${exchange}"`,
+      );
+    } catch (error) {
+      if (error instanceof BrokerUnavailableError) throw error;
+      throw new QueueOperationError(bound, `bind to exchange "${exchange}"`, error);
+    }
+  }
+
   async #publishChecked(queue: string, body: Buffer, opts: PublishOptions): Promise<void> {
     const { operationTimeoutMs } = this.#settings;
     const timeout = () =>
@@ -479,7 +589,7 @@ class AmqpBroker implements Broker {
       throw error;
     }
     await withTimeout(
-      link.publisher.send(queue, body, { messageId: opts.messageId, headers: opts.headers }),
+      link.send(queue, body, { messageId: opts.messageId, headers: opts.headers, exchange: opts.exchange }),
       operationTimeoutMs,
       timeout,
     );
@@ -594,6 +704,17 @@ class AmqpBroker implements Broker {
           // A mismatch will not heal by reconnecting: report it and keep the rest of the connection useful.
           if (!(error instanceof QueueMismatchError)) throw error;
           this.#logger.error({ queue: spec.name, err: error.message }, "queue could not be declared again");
+        }
+      }
+      for (const binding of this.#bindings.values()) {
+        try {
+          await this.#bind(candidate, binding);
+        } catch (error) {
+          if (!(error instanceof QueueMismatchError)) throw error;
+          this.#logger.error(
+            { queue: binding.queue.name, exchange: binding.exchange, err: error.message },
+            "binding could not be made again",
+          );
         }
       }
       for (const subscription of this.#subscriptions) {

@@ -55,7 +55,8 @@ export class BrokerUnavailableError extends TransportError {
   }
 }
 
-export type PublishFailure = "nacked" | "returned" | "connection-lost" | "timeout" | "closed";
+/** refused: RabbitMQ closed the channel over it (ACCESS_REFUSED, no such exchange): retrying will not help. */
+export type PublishFailure = "nacked" | "returned" | "refused" | "connection-lost" | "timeout" | "closed";
 
 /** A publish was not confirmed by the broker; nothing is retried here, the caller decides. */
 export class PublishError extends TransportError {

@@ -14,6 +14,7 @@ export {
   QueueOperationError,
   TransportError,
 } from "./errors.js";
+export { assertExchangeName, EXCHANGE_TYPES } from "./exchanges.js";
 export {
   DEAD_LETTER_SUFFIX,
   DEFAULT_DELIVERY_LIMIT,
@@ -30,6 +31,7 @@ export type {
   Delivery,
   PublishItem,
   PublishOptions,
+  QueueBinding,
   QueueInfo,
   QueueSpec,
   TransportLogger,

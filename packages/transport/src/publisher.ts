@@ -18,6 +18,8 @@ export interface PublishProperties {
   headers?: Record<string, unknown> | undefined;
   /** Further AMQP properties, used when copying a message to a dead-letter queue. */
   extra?: Options.Publish | undefined;
+  /** Named exchange to publish through (routing key: the queue's name); default exchange when absent. */
+  exchange?: string | undefined;
 }
 
 export class ConfirmPublisher {
@@ -28,6 +30,8 @@ export class ConfirmPublisher {
   readonly #confirms = new Set<Promise<void>>();
   #roomForMore: Promise<void> | null = null;
   #closed = false;
+  /** What RabbitMQ said when it closed this channel (it names the refused exchange and login). */
+  #closedBy: Error | undefined;
 
   constructor(channel: ConfirmChannel, logger: TransportLogger) {
     this.#channel = channel;
@@ -37,6 +41,7 @@ export class ConfirmPublisher {
       this.#closed = true;
     });
     channel.on("error", (error: Error) => {
+      this.#closedBy = error;
       logger.warn({ err: describeError(error) }, "RabbitMQ publish channel error");
     });
     channel.on("handler-error", (error: Error, event: string) => {
@@ -48,7 +53,7 @@ export class ConfirmPublisher {
     return this.#closed;
   }
 
-  /** Publishes one persistent, mandatory message to the default exchange; resolves once confirmed. */
+  /** Publishes one persistent, mandatory message (default exchange unless named); resolves once confirmed. */
   async send(queue: string, body: Buffer, properties: PublishProperties): Promise<void> {
     // A full buffer means the socket is slower than we publish: hold new messages until it drains.
     while (this.#roomForMore !== null) await this.#roomForMore;
@@ -63,23 +68,7 @@ export class ConfirmPublisher {
       const onConfirm = (error: unknown) => {
         this.#inFlight.delete(record);
         if (error !== null && error !== undefined) {
-          const lost = this.#closed || (error instanceof Error && error.message === "channel closed");
-          reject(
-            lost
-              ? new PublishError(
-                  queue,
-                  "connection-lost",
-                  "the connection to RabbitMQ was lost before the confirm",
-                  {
-                    messageId,
-                    cause: error,
-                  },
-                )
-              : new PublishError(queue, "nacked", "the broker refused the message (nack)", {
-                  messageId,
-                  cause: error,
-                }),
-          );
+          reject(this.#confirmFailure(queue, messageId, error));
         } else if (record.returned !== undefined) {
           reject(
             new PublishError(
@@ -103,7 +92,7 @@ export class ConfirmPublisher {
       this.#inFlight.add(record);
       let hasRoom: boolean;
       try {
-        hasRoom = this.#channel.publish("", queue, body, options, onConfirm);
+        hasRoom = this.#channel.publish(properties.exchange ?? "", queue, body, options, onConfirm);
       } catch (error) {
         // amqplib throws synchronously once the channel is closed.
         this.#inFlight.delete(record);
@@ -116,6 +105,37 @@ export class ConfirmPublisher {
     const forget = () => this.#confirms.delete(confirmed);
     confirmed.then(forget, forget);
     return confirmed;
+  }
+
+  /**
+   * Why a publish got no confirm. When RabbitMQ closed the channel over it (403 access refused, 404 no
+   * such exchange) retrying cannot help, so that is reported as a refusal, in RabbitMQ's words.
+   */
+  #confirmFailure(queue: string, messageId: string | undefined, error: unknown): PublishError {
+    const lost = this.#closed || (error instanceof Error && error.message === "channel closed");
+    if (!lost) {
+      return new PublishError(queue, "nacked", "the broker refused the message (nack)", {
+        messageId,
+        cause: error,
+      });
+    }
+    const code = (this.#closedBy as { code?: unknown } | undefined)?.code;
+    if (code === 403 || code === 404) {
+      const said = describeError(this.#closedBy).replace(/^Channel closed by server: /, "");
+      return new PublishError(queue, "refused", `RabbitMQ refused it: ${said}`, {
+        messageId,
+        cause: this.#closedBy,
+      });
+    }
+    return new PublishError(
+      queue,
+      "connection-lost",
+      "the connection to RabbitMQ was lost before the confirm",
+      {
+        messageId,
+        cause: error,
+      },
+    );
   }
 
   /** Resolves once every publish sent so far is confirmed or failed. */

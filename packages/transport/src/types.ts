@@ -40,6 +40,12 @@ export interface BrokerOptions {
   operationTimeoutMs?: number | undefined;
   /** Reconnect backoff (defaults: 500 ms doubling to 30 s, jitter 0.2). */
   reconnect?: Partial<ReconnectPolicy> | undefined;
+  /**
+   * Rejected messages are copied to `<queue>.dead` through this exchange (routing key `<queue>.dead`)
+   * instead of the default exchange, so a login without write access to the default exchange can still
+   * dead-letter. Whoever may bind (net2ban-server) binds the `.dead` queues to it: see bindQueue.
+   */
+  deadLetterExchange?: string | undefined;
   /** Index of the first URL to try; random by default so a fleet spreads over the cluster. */
   startIndex?: number | undefined;
   /** Source of randomness for the start index and jitter (tests pass a fixed one). */
@@ -91,6 +97,11 @@ export interface Consumer {
 export interface PublishOptions {
   messageId?: string | undefined;
   headers?: Record<string, unknown> | undefined;
+  /**
+   * Publish through this exchange, with the queue's name as routing key, instead of the default exchange
+   * (the queue must be bound there under its name: bindQueue). Checked to exist once per connection.
+   */
+  exchange?: string | undefined;
 }
 
 export interface PublishItem {
@@ -98,6 +109,20 @@ export interface PublishItem {
   body: Buffer;
   messageId?: string | undefined;
   headers?: Record<string, unknown> | undefined;
+  /** As PublishOptions.exchange. */
+  exchange?: string | undefined;
+}
+
+/** A queue bound to a named exchange under its own name (see bindQueue). */
+export interface QueueBinding {
+  /** Declared durable if missing. */
+  exchange: string;
+  /** "topic" lets RabbitMQ topic permissions limit which queue names a login may publish to. */
+  exchangeType: "direct" | "topic";
+  /** Declared as assertQueue declares it. */
+  queue: QueueSpec;
+  /** Bind the queue's `<name>.dead` queue instead of the queue itself. */
+  deadLetter?: boolean | undefined;
 }
 
 export interface QueueInfo {
@@ -118,9 +143,15 @@ export interface Broker {
   /** Declares a durable queue; it is remembered and declared again after every reconnect. */
   assertQueue(spec: QueueSpec): Promise<void>;
   /**
-   * Persistent, mandatory publish to the default exchange on a confirm channel. Resolves once the
-   * broker confirmed; rejects with PublishError on nack, on return (no such queue), on connection loss,
-   * or on timeout. The caller decides whether to retry.
+   * Declares the exchange and the queue (or its `.dead` queue) and binds that queue under its own name, so
+   * that a publish through the exchange with the queue's name reaches it. Needs configure access to both
+   * and read access to the exchange. Remembered and done again after every reconnect.
+   */
+  bindQueue(binding: QueueBinding): Promise<void>;
+  /**
+   * Persistent, mandatory publish to the default exchange (or `opts.exchange`) on a confirm channel.
+   * Resolves once the broker confirmed; rejects with PublishError on nack, on return (no such queue), on
+   * refusal (access, missing exchange), on connection loss, or on timeout. The caller decides whether to retry.
    */
   publish(queue: string, body: Buffer, opts?: PublishOptions): Promise<void>;
   /** Many publishes, pipelined; resolves when all are confirmed, else rejects with PublishBatchError. */
