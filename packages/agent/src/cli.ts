@@ -80,6 +80,8 @@ export async function run(argv: string[]): Promise<number> {
     const broker = await connectFromConfig(config, logger, {
       recover: true,
       connectionName: `net2ban-agent ${peer.name}@${hostname()}`,
+      // The client section's own url: a login that may read this agent's queue only.
+      urls: peer.urls,
     });
     const agent = await Net2banAgent.create({
       peer,

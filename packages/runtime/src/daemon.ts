@@ -30,11 +30,14 @@ export async function loadDaemonContext(component: string, args: DaemonArgs): Pr
   return { config, logger };
 }
 
-/** Connects to the broker the config names, reading TLS files if any. */
+/**
+ * Connects to the broker the config names, reading TLS files if any. `urls` is the peer's own login
+ * (its section's `url`) when it has one; the dead-letter exchange comes from the config.
+ */
 export async function connectFromConfig(
   config: Net2banConfig,
   logger: Logger,
-  options: { recover: boolean; connectionName: string },
+  options: { recover: boolean; connectionName: string; urls?: string[] | undefined },
 ): Promise<Broker> {
   const tlsFiles = config.broker.tls;
   const tls =
@@ -46,7 +49,8 @@ export async function connectFromConfig(
           ...(tlsFiles.key === undefined ? {} : { key: await readFile(tlsFiles.key) }),
         };
   return connectBroker({
-    urls: config.broker.urls,
+    urls: options.urls ?? config.broker.urls,
+    deadLetterExchange: config.broker.deadLetterExchange,
     ...(tls === undefined ? {} : { tls }),
     heartbeatSeconds: config.broker.heartbeatSeconds,
     connectionName: options.connectionName,

@@ -31,6 +31,8 @@ export async function run(argv: string[]): Promise<number> {
     const broker = await connectFromConfig(config, logger, {
       recover: true,
       connectionName: `net2ban-server@${hostname()}`,
+      // [server] url: the server's own login, when each role has one (net2banctl rabbitmq-setup).
+      urls: config.server?.urls,
     });
     const server = await Net2banServer.create(config, { broker, logger });
     await server.start();

@@ -47,6 +47,8 @@ interface Routing {
   prefetch: number;
   /** [global] + [server] ignoreip and the defaults (loopback, broker, this server's addresses). */
   allowlist: Allowlist;
+  /** input_exchange and dead_letter_exchange: named exchanges for least-privilege logins. */
+  exchanges: { input?: string | undefined; deadLetter?: string | undefined };
 }
 
 /** Thrown when the config cannot run a server (no [server] section). */
@@ -98,7 +100,8 @@ async function buildRouting(
   const allowlist = Allowlist.of("[global]", config.ignoreIp["global"] ?? [])
     .concat(Allowlist.of("[server]", config.ignoreIp["server"] ?? []))
     .concat(defaults);
-  return { input, inputCodec, routes, prefetch: config.broker.prefetch, allowlist };
+  const exchanges = { input: config.broker.inputExchange, deadLetter: config.broker.deadLetterExchange };
+  return { input, inputCodec, routes, prefetch: config.broker.prefetch, allowlist, exchanges };
 }
 
 /** A stable id for a v1 request (it has none), so agents can deduplicate a re-forwarded v1 request. */
@@ -146,10 +149,7 @@ export class Net2banServer {
 
   async start(): Promise<void> {
     const { input, routes, prefetch } = this.#routing;
-    await this.#broker.assertQueue({ name: input.queue, queueType: input.queueType });
-    for (const { peer } of routes.values()) {
-      await this.#broker.assertQueue({ name: peer.queue, queueType: peer.queueType });
-    }
+    await this.#declareQueues(this.#routing);
     this.#consumer = await this.#broker.consume(
       { prefetch, queue: { name: input.queue, queueType: input.queueType } },
       (delivery) => this.handleRequest(delivery),
@@ -160,6 +160,35 @@ export class Net2banServer {
     );
   }
 
+  /**
+   * Declares the input queue and every client's queue. The server holds the broker rights the other
+   * logins lack: with input_exchange it binds the input queue there (net2banctl's publish-only login
+   * writes to that exchange), with dead_letter_exchange it binds every `.dead` queue there (agents'
+   * logins dead-letter through it). Idempotent, so a reload runs it again for new clients.
+   */
+  async #declareQueues(routing: Routing): Promise<void> {
+    const { input, routes, exchanges } = routing;
+    const specs = [input, ...[...routes.values()].map((r) => r.peer)].map((peer) => ({
+      name: peer.queue,
+      queueType: peer.queueType,
+    }));
+    for (const queue of specs) await this.#broker.assertQueue(queue);
+    const [inputSpec] = specs;
+    if (exchanges.input !== undefined && inputSpec !== undefined) {
+      await this.#broker.bindQueue({ exchange: exchanges.input, exchangeType: "direct", queue: inputSpec });
+    }
+    if (exchanges.deadLetter !== undefined) {
+      for (const queue of specs) {
+        await this.#broker.bindQueue({
+          exchange: exchanges.deadLetter,
+          exchangeType: "topic",
+          queue,
+          deadLetter: true,
+        });
+      }
+    }
+  }
+
   /** SIGHUP: new, changed and removed clients take effect without a restart. */
   async reload(config: Net2banConfig): Promise<void> {
     const next = await buildRouting(config, this.#keyCache, this.#options);
@@ -168,9 +197,7 @@ export class Net2banServer {
       next.input = this.#routing.input;
       next.inputCodec = this.#routing.inputCodec;
     }
-    for (const { peer } of next.routes.values()) {
-      await this.#broker.assertQueue({ name: peer.queue, queueType: peer.queueType });
-    }
+    await this.#declareQueues(next);
     const added = [...next.routes.keys()].filter((n) => !this.#routing.routes.has(n));
     const removed = [...this.#routing.routes.keys()].filter((n) => !next.routes.has(n));
     if (next.input.validWindowSeconds !== this.#routing.input.validWindowSeconds) {

@@ -1,0 +1,93 @@
+// What the server declares and binds for least-privilege logins: the input queue on input_exchange, every
+// `.dead` queue on dead_letter_exchange, new clients on reload; nothing extra without those keys.
+import { parseConfig } from "@net2ban/config";
+import type { Logger } from "@net2ban/runtime";
+import type { Broker, QueueBinding, QueueSpec } from "@net2ban/transport";
+import { describe, expect, test } from "vitest";
+import { Net2banServer } from "./server.js";
+
+function configText(global: string, clients = ["web1", "web2"]): string {
+  return `[global]
+url = amqp://net2ban-server:pw@192.0.2.50:5672/net2ban
+rounds = 1000
+secret = s
+mode = server
+authkey = a
+${global}
+[server]
+key = server-key
+queue_type = quorum
+${clients.map((name) => `[${name}]\nkey = key-${name}\n`).join("")}`;
+}
+
+function recordingBroker() {
+  const calls: (["assertQueue", QueueSpec] | ["bindQueue", QueueBinding] | ["consume", QueueSpec])[] = [];
+  const broker = {
+    assertQueue: async (spec: QueueSpec) => {
+      calls.push(["assertQueue", spec]);
+    },
+    bindQueue: async (binding: QueueBinding) => {
+      calls.push(["bindQueue", binding]);
+    },
+    consume: async (options: { queue: QueueSpec }) => {
+      calls.push(["consume", options.queue]);
+      return { cancel: async () => undefined };
+    },
+  } as unknown as Broker;
+  return { broker, calls };
+}
+
+const logger = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;
+
+async function startedServer(text: string) {
+  const { broker, calls } = recordingBroker();
+  const server = await Net2banServer.create(parseConfig(text, "net2ban.cfg").config, {
+    broker,
+    logger,
+    protectedAddresses: { localAddresses: () => [], resolveHost: false },
+  });
+  await server.start();
+  return { server, calls };
+}
+
+describe("least-privilege exchanges", () => {
+  test("binds the input queue to input_exchange and every .dead queue to dead_letter_exchange", async () => {
+    const { calls } = await startedServer(
+      configText("input_exchange = net2ban.input\ndead_letter_exchange = net2ban.dead"),
+    );
+    const input = { name: "input_net2ban", queueType: "quorum" };
+    const web1 = { name: "net2ban_web1", queueType: "classic" };
+    const web2 = { name: "net2ban_web2", queueType: "classic" };
+    expect(calls).toEqual([
+      ["assertQueue", input],
+      ["assertQueue", web1],
+      ["assertQueue", web2],
+      ["bindQueue", { exchange: "net2ban.input", exchangeType: "direct", queue: input }],
+      ["bindQueue", { exchange: "net2ban.dead", exchangeType: "topic", queue: input, deadLetter: true }],
+      ["bindQueue", { exchange: "net2ban.dead", exchangeType: "topic", queue: web1, deadLetter: true }],
+      ["bindQueue", { exchange: "net2ban.dead", exchangeType: "topic", queue: web2, deadLetter: true }],
+      ["consume", input],
+    ]);
+  });
+
+  test("declares queues only, as the original did, without the exchange keys", async () => {
+    const { calls } = await startedServer(configText(""));
+    expect(calls.map(([call]) => call)).toEqual(["assertQueue", "assertQueue", "assertQueue", "consume"]);
+  });
+
+  test("a reload binds the .dead queue of a new client", async () => {
+    const global = "dead_letter_exchange = net2ban.dead";
+    const { server, calls } = await startedServer(configText(global));
+    calls.length = 0;
+    await server.reload(parseConfig(configText(global, ["web1", "web2", "db1"]), "net2ban.cfg").config);
+    expect(calls).toContainEqual([
+      "bindQueue",
+      {
+        exchange: "net2ban.dead",
+        exchangeType: "topic",
+        queue: { name: "net2ban_db1", queueType: "classic" },
+        deadLetter: true,
+      },
+    ]);
+  });
+});
