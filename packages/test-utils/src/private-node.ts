@@ -106,10 +106,23 @@ async function logTail(node: PrivateNode): Promise<string> {
 }
 
 async function launch(node: PrivateNode): Promise<void> {
-  const started = await runCommand("rabbitmq-server", ["-detached"], {
-    timeoutMs: 30_000,
-    env: nodeEnv(node),
-  });
+  // RabbitMQ sizes its file-handle budget from the soft limit, and `su` (in Debian's wrapper) resets it
+  // to 1024: with more queues than that, recovery after a crash stalls. So su is called here as the
+  // wrapper does, with the limit raised to the hard one inside.
+  const direct = "/usr/lib/rabbitmq/bin/rabbitmq-server";
+  const started = existsSync(direct)
+    ? await runCommand(
+        "su",
+        [
+          "rabbitmq",
+          "-s",
+          "/bin/sh",
+          "-c",
+          `cd /var/lib/rabbitmq && ulimit -n "$(ulimit -Hn)" && exec ${direct} -detached`,
+        ],
+        { timeoutMs: 30_000, env: nodeEnv(node) },
+      )
+    : await runCommand("rabbitmq-server", ["-detached"], { timeoutMs: 30_000, env: nodeEnv(node) });
   if (!started.ok) {
     throw new Error(
       `rabbitmq-server -detached for ${node.nodename} failed (${started.failure}): ${tail(started.stderr || started.stdout, 5)}`,

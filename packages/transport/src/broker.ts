@@ -351,8 +351,7 @@ class AmqpBroker implements Broker {
   async assertQueue(spec: QueueSpec): Promise<void> {
     assertQueueSpec(spec, "spec");
     const copy = normaliseSpec(spec);
-    const link = await this.#requireLink("assertQueue");
-    await this.#declareSpec(link, copy);
+    await this.#withLink("assertQueue", (link) => this.#declareSpec(link, copy));
     this.#queues.set(copy.name, copy);
   }
 
@@ -412,19 +411,16 @@ class AmqpBroker implements Broker {
     assertQueueSpec(options.queue, "options.queue");
     assertFunction(handler, "handler");
     const spec = normaliseSpec(options.queue);
-    const link = await this.#requireLink("consume");
-    await this.#declareSpec(link, spec);
+    await this.#withLink("consume", (link) => this.#declareSpec(link, spec));
     this.#queues.set(spec.name, spec);
     const subscription = new Subscription(spec, options.prefetch, handler, this.#logger, (s) =>
       this.#subscriptions.delete(s),
     );
+    // In the set before subscribing, so a reconnect meanwhile resubscribes it too (subscribe() is per link).
     this.#subscriptions.add(subscription);
     try {
-      await subscription.subscribe(link);
+      await this.#withLink("consume", (link) => subscription.subscribe(link));
     } catch (error) {
-      // The connection may have been replaced meanwhile, and the reconnect already resubscribed it.
-      const current = this.#link;
-      if (current !== null && subscription.isSubscribedOn(current)) return subscription;
       await subscription.cancel();
       throw error;
     }
@@ -446,31 +442,33 @@ class AmqpBroker implements Broker {
 
   async queueInfo(name: string): Promise<QueueInfo | null> {
     assertQueueName(name, "name");
-    const link = await this.#requireLink("queueInfo");
     try {
-      const ok = await this.#bounded(
-        link.admin.run((channel) => channel.checkQueue(name)),
-        `queueInfo of "${name}"`,
+      const ok = await this.#withLink("queueInfo", (link) =>
+        this.#bounded(
+          link.admin.run((channel) => channel.checkQueue(name)),
+          `queueInfo of "${name}"`,
+        ),
       );
       return { messageCount: ok.messageCount, consumerCount: ok.consumerCount };
     } catch (error) {
       if (replyCode(error) === 404) return null;
-      throw error instanceof BrokerUnavailableError
-        ? error
-        : new QueueOperationError(name, "passive check", error);
+      if (error instanceof BrokerUnavailableError || error instanceof BrokerClosedError) throw error;
+      throw new QueueOperationError(name, "passive check", error);
     }
   }
 
   async deleteQueue(name: string): Promise<void> {
     assertQueueName(name, "name");
-    const link = await this.#requireLink("deleteQueue");
     try {
-      await this.#bounded(
-        link.admin.run((channel) => channel.deleteQueue(name)),
-        `deleteQueue of "${name}"`,
+      await this.#withLink("deleteQueue", (link) =>
+        this.#bounded(
+          link.admin.run((channel) => channel.deleteQueue(name)),
+          `deleteQueue of "${name}"`,
+        ),
       );
     } catch (error) {
-      throw error instanceof BrokerUnavailableError ? error : new QueueOperationError(name, "delete", error);
+      if (error instanceof BrokerUnavailableError || error instanceof BrokerClosedError) throw error;
+      throw new QueueOperationError(name, "delete", error);
     }
     this.#queues.delete(name);
   }
@@ -593,6 +591,25 @@ class AmqpBroker implements Broker {
       operationTimeoutMs,
       timeout,
     );
+  }
+
+  /**
+   * Runs an idempotent operation (declare, passive check, delete, subscribe) on the live link. If the
+   * connection dies under it while recovering, it runs again on the next connection (a few times at most).
+   */
+  async #withLink<T>(operation: string, run: (link: Link) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const link = await this.#requireLink(operation);
+      try {
+        return await run(link);
+      } catch (error) {
+        if (!link.closed || !this.#settings.recover || this.#isClosing() || attempt >= 5) throw error;
+        this.#logger.info(
+          { operation, err: describeError(error) },
+          `${operation} cut off by a lost connection; retrying`,
+        );
+      }
+    }
   }
 
   /** The live link, waiting for a reconnect (bounded by operationTimeoutMs) when recovering. */

@@ -159,6 +159,38 @@ describe("recovery on a private node", () => {
     }
   }, 120_000);
 
+  it("queue operations cut off by a lost connection complete on the next one", async () => {
+    const logger = memoryLogger();
+    const broker = await connectBroker(options({ logger }));
+    try {
+      // Queued one after another on the queue-management channel, so many are in flight at the kill.
+      // Classic queues keep this quick: a quorum queue is a Raft group of its own to start and recover.
+      const total = 1_000;
+      let declared = 0;
+      const declaring = Promise.allSettled(
+        Array.from({ length: total }, (_, i) =>
+          broker.assertQueue({ name: `cut-${i}` }).then(() => {
+            declared += 1;
+          }),
+        ),
+      );
+      await waitFor(() => declared >= 50, { what: "fifty queues declared", intervalMs: 1 });
+      await killPrivateNode(node);
+      const declaredAtKill = declared;
+      await restartPrivateNode(node);
+      const outcomes = await declaring;
+      expect(declaredAtKill).toBeLessThan(total);
+      expect(outcomes.filter((o) => o.status === "rejected")).toEqual([]);
+      expect(
+        logger.find("info", "assertQueue cut off by a lost connection; retrying").length,
+      ).toBeGreaterThan(0);
+      expect(await broker.queueInfo(`cut-${total - 1}`)).toEqual({ messageCount: 0, consumerCount: 0 });
+      for (let i = 0; i < total; i++) await broker.deleteQueue(`cut-${i}`);
+    } finally {
+      await broker.close();
+    }
+  }, 120_000);
+
   it("with recover: true, waits at start-up for a node that is down", async () => {
     await killPrivateNode(node);
     const logger = memoryLogger();
@@ -177,7 +209,12 @@ describe("recovery on a private node", () => {
   }, 120_000);
 
   it("with recover: false, a lost connection fails later calls with BrokerUnavailableError", async () => {
-    const broker = await connectBroker(options({ recover: false }));
+    const logger = memoryLogger();
+    const broker = await connectBroker(options({ recover: false, logger }));
+    // A listener that throws must not take the process down (nor stop the other listeners).
+    broker.on("disconnected", () => {
+      throw new Error("listener bug");
+    });
     const lost = new Promise<BrokerEventInfo>((resolve) => broker.on("disconnected", resolve));
     try {
       await broker.assertQueue({ name: "one-shot" });
@@ -192,6 +229,7 @@ describe("recovery on a private node", () => {
       const publishError = await broker.publish("one-shot", Buffer.from("x")).catch((e: unknown) => e);
       expect(publishError).toBeInstanceOf(PublishError);
       expect((publishError as PublishError).reason).toBe("connection-lost");
+      expect(logger.find("error", "a broker event listener threw")).toHaveLength(1);
     } finally {
       await broker.close();
       await restartPrivateNode(node);
