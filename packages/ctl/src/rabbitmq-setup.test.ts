@@ -1,0 +1,256 @@
+// rabbitmq-setup planning: which login may do what (checked as regexes the way RabbitMQ applies them),
+// where passwords come from, the script and config lines printed, and --apply's rabbitmqctl calls.
+import { parseConfig } from "@net2ban/config";
+import { UsageError } from "@net2ban/runtime";
+import { describe, expect, it } from "vitest";
+import {
+  applyRabbitmqSetup,
+  literal,
+  permissionCalls,
+  planRabbitmqSetup,
+  type RabbitmqctlCall,
+  RabbitmqSetupError,
+  renderConfigLines,
+  renderSetupScript,
+  type SetupPlan,
+  shellQuote,
+} from "./rabbitmq-setup.js";
+
+function config(
+  global = "url = amqp://guest:guest@mq.example.net:5672/",
+  clients = "[web1]\nkey = k1\n[db.2]\nkey = k2\n",
+) {
+  const text = `[global]
+${global}
+rounds = 1000
+secret = s
+authkey = a
+mode = server
+[server]
+key = sk
+${clients}`;
+  return parseConfig(text, "/etc/net2ban/net2ban.cfg").config;
+}
+
+function counter(): () => string {
+  let n = 0;
+  return () => `pw${++n}`;
+}
+
+/** What RabbitMQ does with a permission regex: an unanchored match against the resource name. */
+function allows(regex: string, resource: string): boolean {
+  return new RegExp(regex).test(resource);
+}
+
+function loginOf(plan: SetupPlan, who: string) {
+  const found = plan.logins.find((l) => (l.client ?? l.role) === who);
+  if (found === undefined) throw new Error(`no login for ${who}`);
+  return found;
+}
+
+describe("planRabbitmqSetup: permissions", () => {
+  const plan = planRabbitmqSetup(config(), { randomPassword: counter() });
+  const queues = ["input_net2ban", "net2ban_web1", "net2ban_db.2"];
+
+  it("lets an agent declare and consume its own queue only, and publish to no queue", () => {
+    const web1 = loginOf(plan, "web1").permissions;
+    expect(allows(web1.read, "net2ban_web1")).toBe(true);
+    expect(allows(web1.configure, "net2ban_web1")).toBe(true);
+    expect(allows(web1.configure, "net2ban_web1.dead")).toBe(true);
+    for (const other of [
+      "net2ban_db.2",
+      "input_net2ban",
+      "net2ban_web10",
+      "xnet2ban_web1",
+      "net2ban_web1.dead",
+    ]) {
+      expect(allows(web1.read, other), other).toBe(false);
+    }
+    for (const exchange of ["", "amq.default", "net2ban.input", "amq.topic", ...queues]) {
+      expect(allows(web1.write, exchange), exchange).toBe(false);
+    }
+    expect(allows(web1.write, "net2ban.dead")).toBe(true);
+    expect(loginOf(plan, "web1").topicPermission).toEqual({
+      exchange: "net2ban.dead",
+      write: "^net2ban_web1\\.dead$",
+      read: "^$",
+    });
+  });
+
+  it("escapes regex characters of names: db.2's queue does not match db22", () => {
+    const db2 = loginOf(plan, "db.2").permissions;
+    expect(allows(db2.read, "net2ban_db.2")).toBe(true);
+    expect(allows(db2.read, "net2ban_db22")).toBe(false);
+    expect(literal("a.b*c(d)[e]{f}|g^h$i?j+k\\l")).toBe(
+      "a\\.b\\*c\\(d\\)\\[e\\]\\{f\\}\\|g\\^h\\$i\\?j\\+k\\\\l",
+    );
+  });
+
+  it("lets net2banctl publish to the input exchange and nothing else: no queue, no reading, no declaring", () => {
+    const ctl = loginOf(plan, "ctl").permissions;
+    expect(ctl).toEqual({ configure: "^$", write: "^net2ban\\.input$", read: "^$" });
+    for (const resource of [...queues, "amq.default", "net2ban.dead"]) {
+      expect(allows(ctl.write, resource), resource).toBe(false);
+      expect(allows(ctl.read, resource), resource).toBe(false);
+    }
+  });
+
+  it("gives the server its queues, the clients' (also future ones) and both exchanges", () => {
+    const srv = loginOf(plan, "server").permissions;
+    for (const name of [
+      ...queues,
+      "net2ban_added_later",
+      "net2ban.input",
+      "net2ban.dead",
+      "input_net2ban.dead",
+    ]) {
+      expect(allows(srv.configure, name), name).toBe(true);
+    }
+    expect(allows(srv.write, "amq.default")).toBe(true);
+    expect(allows(srv.read, "input_net2ban")).toBe(true);
+    expect(allows(srv.configure, "other_app_queue")).toBe(false);
+    expect(allows(srv.read, "other_app_queue")).toBe(false);
+  });
+});
+
+describe("planRabbitmqSetup: logins, vhost and URLs", () => {
+  it("generates one login per role in vhost net2ban, with URLs on the config's broker", () => {
+    const plan = planRabbitmqSetup(config(), { randomPassword: counter() });
+    expect(plan.vhost).toBe("net2ban");
+    expect(plan.logins.map((l) => [l.user, l.password, l.passwordFrom])).toEqual([
+      ["net2ban-server", "pw1", "generated"],
+      ["net2ban-ctl", "pw2", "generated"],
+      ["net2ban-web1", "pw3", "generated"],
+      ["net2ban-db.2", "pw4", "generated"],
+    ]);
+    expect(loginOf(plan, "web1").urls).toEqual(["amqp://net2ban-web1:pw3@mq.example.net:5672/net2ban"]);
+    expect(renderConfigLines(plan)).toEqual([
+      "[global]",
+      "ctl_url = amqp://net2ban-ctl:pw2@mq.example.net:5672/net2ban",
+      "input_exchange = net2ban.input",
+      "dead_letter_exchange = net2ban.dead",
+      "[server]",
+      "url = amqp://net2ban-server:pw1@mq.example.net:5672/net2ban",
+      "[web1]",
+      "url = amqp://net2ban-web1:pw3@mq.example.net:5672/net2ban",
+      "[db.2]",
+      "url = amqp://net2ban-db.2:pw4@mq.example.net:5672/net2ban",
+    ]);
+  });
+
+  it("takes logins the config already has, keeps TLS and cluster nodes, and encodes the vhost", () => {
+    const plan = planRabbitmqSetup(
+      config(
+        "url = amqps://ops:opspw@mq1:5671/fleet%2Fa, amqps://ops:opspw@mq2:5671/fleet%2Fa\nctl_url = amqps://pub:p%40ss@mq1:5671/fleet%2Fa\ninput_exchange = n2b.in",
+        "[web1]\nkey = k1\nurl = amqps://w1:w1pw@mq1:5671/fleet%2Fa\n",
+      ),
+      { randomPassword: counter(), userPrefix: "x-" },
+    );
+    expect(plan.vhost).toBe("fleet/a");
+    expect(plan.inputExchange).toBe("n2b.in");
+    expect(plan.logins.map((l) => [l.user, l.password, l.passwordFrom])).toEqual([
+      ["ops", "opspw", "config"],
+      ["pub", "p@ss", "config"],
+      ["w1", "w1pw", "config"],
+    ]);
+    expect(loginOf(plan, "ctl").urls).toEqual([
+      "amqps://pub:p%40ss@mq1:5671/fleet%2Fa",
+      "amqps://pub:p%40ss@mq2:5671/fleet%2Fa",
+    ]);
+  });
+
+  it("never hands out guest, and refuses one login for two roles", () => {
+    const plan = planRabbitmqSetup(config(), { randomPassword: counter(), vhost: "other" });
+    expect(plan.logins.map((l) => l.user)).not.toContain("guest");
+    expect(plan.vhost).toBe("other");
+    expect(() =>
+      planRabbitmqSetup(
+        config("url = amqp://same:pw@mq:5672/v", "[web1]\nkey = k\nurl = amqp://same:pw@mq:5672/v\n"),
+        {
+          randomPassword: counter(),
+        },
+      ),
+    ).toThrow(
+      new UsageError(
+        'login "same" would serve both server and web1: give each its own url (or none, to have one made)',
+      ),
+    );
+  });
+
+  it("refuses a client whose queue name has a topic wildcard word", () => {
+    expect(() =>
+      planRabbitmqSetup(config(undefined, "[a.#]\nkey = k\n"), { randomPassword: counter() }),
+    ).toThrow(/queue "net2ban_a\.#": a "\*" or "#" between dots/);
+  });
+});
+
+describe("renderSetupScript", () => {
+  it("quotes every word for sh and passes passwords through stdin", () => {
+    const plan = planRabbitmqSetup(config(), { randomPassword: () => "it's" });
+    const script = renderSetupScript(plan, "rabbit@mq");
+    expect(script).toContain("rabbitmqctl -n rabbit@mq add_vhost net2ban");
+    expect(script).toContain("n2b_login net2ban-web1 'it'\\''s'");
+    expect(script).toContain(
+      "rabbitmqctl -n rabbit@mq set_permissions -p net2ban net2ban-web1 '^(net2ban_web1|net2ban_web1\\.dead)$' '^net2ban\\.dead$' '^net2ban_web1$'",
+    );
+    expect(script).toContain(
+      "rabbitmqctl -n rabbit@mq set_topic_permissions -p net2ban net2ban-web1 net2ban.dead '^net2ban_web1\\.dead$' '^$'",
+    );
+    expect(script.filter((line) => line.includes("add_user")).join("\n")).not.toMatch(/add_user "\$1" '/);
+    expect(shellQuote("plain-word_1.2")).toBe("plain-word_1.2");
+    expect(shellQuote("")).toBe("''");
+  });
+});
+
+describe("applyRabbitmqSetup", () => {
+  it("creates new logins, changes the password of existing ones, then sets permissions", async () => {
+    const plan = planRabbitmqSetup(config(undefined, "[web1]\nkey = k1\n"), { randomPassword: counter() });
+    const calls: RabbitmqctlCall[] = [];
+    const report: string[] = [];
+    await applyRabbitmqSetup(
+      plan,
+      async (call) => {
+        calls.push(call);
+        const stdout = call.args.includes("list_users")
+          ? "user\ttags\nguest\t[administrator]\nnet2ban-ctl\t[]\n"
+          : "";
+        return { ok: true, stdout, stderr: "" };
+      },
+      (line) => report.push(line),
+    );
+    expect(calls.slice(0, 4)).toEqual([
+      { args: ["add_vhost", "net2ban"] },
+      { args: ["-q", "list_users"] },
+      { args: ["add_user", "net2ban-server"], stdin: "pw1" },
+      { args: permissionCalls(plan)[0]!.args },
+    ]);
+    expect(calls).toContainEqual({ args: ["change_password", "net2ban-ctl"], stdin: "pw2" });
+    expect(calls.flatMap((c) => c.args).join(" ")).not.toContain("pw");
+    expect(report).toEqual([
+      "vhost net2ban: ok",
+      "login net2ban-server (server): ok",
+      "login net2ban-ctl (ctl): ok",
+      "login net2ban-web1 (agent web1): ok",
+    ]);
+  });
+
+  it("stops at the first failure, quoting rabbitmqctl's last line", async () => {
+    const plan = planRabbitmqSetup(config(), { randomPassword: counter() });
+    const error = await applyRabbitmqSetup(
+      plan,
+      async (call) =>
+        call.args[0] === "add_vhost"
+          ? {
+              ok: false,
+              stdout: "",
+              stderr: 'Adding vhost "net2ban" ...\nError: unable to perform an operation on node',
+            }
+          : { ok: true, stdout: "", stderr: "" },
+      () => {},
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RabbitmqSetupError);
+    expect((error as Error).message).toBe(
+      "rabbitmq-setup: add_vhost net2ban failed: Error: unable to perform an operation on node",
+    );
+  });
+});

@@ -1,0 +1,320 @@
+// `net2banctl rabbitmq-setup`: the RabbitMQ vhost, logins and permissions a fleet needs so that each
+// role can do its job and nothing else, as rabbitmqctl commands to print or run, plus the config lines.
+//
+// Why named exchanges: write access to the default exchange lets a login publish to every queue of the
+// vhost, so net2banctl publishes through a direct exchange bound to the input queue only, and agents
+// dead-letter through a topic exchange where a topic permission limits each to its own `.dead` key.
+
+import type { Net2banConfig } from "@net2ban/config";
+import { UsageError } from "@net2ban/runtime";
+
+export type LoginRole = "server" | "ctl" | "agent";
+
+/** RabbitMQ's three per-vhost regexes (rabbitmqctl set_permissions USER CONFIGURE WRITE READ). */
+export interface Permissions {
+  configure: string;
+  write: string;
+  read: string;
+}
+
+/** rabbitmqctl set_topic_permissions USER EXCHANGE WRITE READ (routing keys, for topic exchanges). */
+export interface TopicPermission {
+  exchange: string;
+  write: string;
+  read: string;
+}
+
+export interface PlannedLogin {
+  role: LoginRole;
+  /** The client section, for agents. */
+  client?: string;
+  user: string;
+  password: string;
+  /** "config": user and password came from the config's URL for this role; else generated here. */
+  passwordFrom: "config" | "generated";
+  /** The URL(s) this role connects with: one per node of [global] url, comma-joined in the config. */
+  urls: string[];
+  permissions: Permissions;
+  topicPermission?: TopicPermission;
+}
+
+/** One rabbitmqctl call; `stdin` carries a password so that it never shows in a process list. */
+export interface RabbitmqctlCall {
+  args: string[];
+  stdin?: string;
+}
+
+export interface SetupPlan {
+  vhost: string;
+  inputExchange: string;
+  deadLetterExchange: string;
+  logins: PlannedLogin[];
+  /** The lines to add to net2ban.cfg, by section ("global", "server", client names). */
+  configLines: Map<string, string[]>;
+}
+
+export interface SetupOptions {
+  /** Default: the vhost of [global] url when it is not "/", else "net2ban". */
+  vhost?: string | undefined;
+  /** Login names are this prefix + role or client name (default "net2ban-"). */
+  userPrefix?: string | undefined;
+  /** A new random password (the CLI passes 24 random bytes in base64url). */
+  randomPassword: () => string;
+}
+
+export const DEFAULT_USER_PREFIX = "net2ban-";
+export const DEFAULT_VHOST = "net2ban";
+export const DEFAULT_INPUT_EXCHANGE = "net2ban.input";
+export const DEFAULT_DEAD_LETTER_EXCHANGE = "net2ban.dead";
+
+/** A regex matching exactly this name (RabbitMQ uses PCRE-style regexes). */
+export function literal(name: string): string {
+  return name.replace(/[\\^$.|?*+()[\]{}]/g, "\\$&");
+}
+
+function anyOf(patterns: readonly string[]): string {
+  return `^(${patterns.join("|")})$`;
+}
+
+/** The login of a URL, if it names one other than guest (which must never be handed out). */
+function loginOf(url: string | undefined): { user: string; password: string } | undefined {
+  if (url === undefined) return undefined;
+  const parsed = new URL(url);
+  const user = decodeURIComponent(parsed.username);
+  const password = decodeURIComponent(parsed.password);
+  if (user === "" || password === "" || user === "guest") return undefined;
+  return { user, password };
+}
+
+/** `url` with this login and vhost; scheme, host, port and query stay. */
+function withLogin(url: string, user: string, password: string, vhost: string): string {
+  const parsed = new URL(url);
+  parsed.username = encodeURIComponent(user);
+  parsed.password = encodeURIComponent(password);
+  parsed.pathname = `/${encodeURIComponent(vhost)}`;
+  return parsed.toString();
+}
+
+function vhostOf(url: string): string | undefined {
+  const path = new URL(url).pathname;
+  if (path === "" || path === "/") return undefined;
+  const vhost = decodeURIComponent(path.slice(1));
+  return vhost === "/" ? undefined : vhost;
+}
+
+/**
+ * Works out every login, its permissions and its URL. Pure: passwords come from the config or from
+ * `options.randomPassword`. Throws UsageError when the config cannot be split into least-privilege logins.
+ */
+export function planRabbitmqSetup(config: Net2banConfig, options: SetupOptions): SetupPlan {
+  const server = config.server;
+  if (server === undefined) {
+    throw new UsageError(
+      `${config.path}: [server] key: missing; rabbitmq-setup needs the server's config (all clients)`,
+    );
+  }
+  const base = config.broker.urls;
+  const vhost = options.vhost ?? vhostOf(base[0]!) ?? DEFAULT_VHOST;
+  if (vhost === "") throw new UsageError("--vhost: must not be empty");
+  const prefix = options.userPrefix ?? DEFAULT_USER_PREFIX;
+  const inputExchange = config.broker.inputExchange ?? DEFAULT_INPUT_EXCHANGE;
+  const deadLetterExchange = config.broker.deadLetterExchange ?? DEFAULT_DEAD_LETTER_EXCHANGE;
+
+  const queues = [server.queue, ...config.clients.map((c) => c.queue)];
+  for (const queue of queues) {
+    // On a topic exchange a "*" or "#" word in a binding key matches other keys too.
+    if (/(^|\.)[*#](\.|$)/.test(queue)) {
+      throw new UsageError(
+        `queue ${JSON.stringify(queue)}: a "*" or "#" between dots would let its .dead binding match other queues' dead letters; rename the client`,
+      );
+    }
+  }
+
+  const input = literal(server.queue);
+  const inputEx = literal(inputExchange);
+  const deadEx = literal(deadLetterExchange);
+  const agentQueues = `${literal(config.queuePrefix)}.*`;
+
+  const logins: PlannedLogin[] = [];
+  const login = (
+    role: LoginRole,
+    fromConfig: string | undefined,
+    name: string,
+    permissions: Permissions,
+    extra: { client?: string; topicPermission?: TopicPermission } = {},
+  ) => {
+    const taken = loginOf(fromConfig);
+    const user = taken?.user ?? `${prefix}${name}`;
+    const password = taken?.password ?? options.randomPassword();
+    const clash = logins.find((l) => l.user === user);
+    if (clash !== undefined) {
+      throw new UsageError(
+        `login "${user}" would serve both ${clash.client ?? clash.role} and ${extra.client ?? role}: give each its own url (or none, to have one made)`,
+      );
+    }
+    logins.push({
+      role,
+      ...extra,
+      user,
+      password,
+      passwordFrom: taken === undefined ? "generated" : "config",
+      urls: base.map((url) => withLogin(url, user, password, vhost)),
+      permissions,
+    });
+  };
+
+  login("server", server.urls?.[0] ?? base[0], "server", {
+    // Its queues, every client's queue (also those added later under queue_prefix) and both exchanges.
+    configure: anyOf([input, `${input}\\.dead`, agentQueues, inputEx, deadEx]),
+    // amq.default: publishing to agents' queues, creating quorum queues (their dead-letter exchange is "");
+    // queues: binding them; the dead-letter exchange: its own rejected requests.
+    write: anyOf(["amq\\.default", input, `${input}\\.dead`, agentQueues, deadEx]),
+    // The input queue to consume; exchanges to bind to; clients' queues (creating a quorum queue needs it).
+    read: anyOf([input, agentQueues, inputEx, deadEx]),
+  });
+  login("ctl", config.broker.ctlUrls?.[0], "ctl", { configure: "^$", write: `^${inputEx}$`, read: "^$" });
+  for (const client of config.clients) {
+    const queue = literal(client.queue);
+    login(
+      "agent",
+      client.urls?.[0],
+      client.name,
+      { configure: anyOf([queue, `${queue}\\.dead`]), write: `^${deadEx}$`, read: `^${queue}$` },
+      {
+        client: client.name,
+        topicPermission: { exchange: deadLetterExchange, write: `^${queue}\\.dead$`, read: "^$" },
+      },
+    );
+  }
+
+  const configLines = new Map<string, string[]>();
+  const byRole = (role: LoginRole) => logins.find((l) => l.role === role)!;
+  configLines.set("global", [
+    `ctl_url = ${byRole("ctl").urls.join(", ")}`,
+    `input_exchange = ${inputExchange}`,
+    `dead_letter_exchange = ${deadLetterExchange}`,
+  ]);
+  configLines.set("server", [`url = ${byRole("server").urls.join(", ")}`]);
+  for (const agent of logins.filter((l) => l.role === "agent")) {
+    configLines.set(agent.client!, [`url = ${agent.urls.join(", ")}`]);
+  }
+  return { vhost, inputExchange, deadLetterExchange, logins, configLines };
+}
+
+function node(nodeName: string | undefined): string[] {
+  return nodeName === undefined ? [] : ["-n", nodeName];
+}
+
+/** The rabbitmqctl calls for a plan, in order; creating or updating each login is decided at run time. */
+export function permissionCalls(plan: SetupPlan, nodeName?: string): RabbitmqctlCall[] {
+  const calls: RabbitmqctlCall[] = [];
+  for (const login of plan.logins) {
+    const { configure, write, read } = login.permissions;
+    calls.push({
+      args: [...node(nodeName), "set_permissions", "-p", plan.vhost, login.user, configure, write, read],
+    });
+    const topic = login.topicPermission;
+    if (topic !== undefined) {
+      calls.push({
+        args: [
+          ...node(nodeName),
+          "set_topic_permissions",
+          "-p",
+          plan.vhost,
+          login.user,
+          topic.exchange,
+          topic.write,
+          topic.read,
+        ],
+      });
+    }
+  }
+  return calls;
+}
+
+/** A word for sh, single-quoted unless it is plainly safe. */
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** A shell script an operator can read and run as root on a broker node (idempotent). */
+export function renderSetupScript(plan: SetupPlan, nodeName?: string): string[] {
+  const ctl = ["rabbitmqctl", ...node(nodeName)].join(" ");
+  const lines = [
+    "#!/bin/sh",
+    `# net2ban least privilege: vhost ${plan.vhost}, one login per role. Run as root on a RabbitMQ node.`,
+    "# Passwords go through stdin (printf is a shell builtin), so they never show in a process list.",
+    "set -eu",
+    "n2b_login() {",
+    `  if ${ctl} -q list_users | cut -f1 | grep -qxF -- "$1"; then`,
+    `    printf '%s' "$2" | ${ctl} change_password "$1"`,
+    "  else",
+    `    printf '%s' "$2" | ${ctl} add_user "$1"`,
+    "  fi",
+    "}",
+    `${ctl} add_vhost ${shellQuote(plan.vhost)}`,
+  ];
+  for (const login of plan.logins) {
+    const who = login.role === "agent" ? `agent ${login.client}` : login.role;
+    lines.push(`# ${who}`, `n2b_login ${shellQuote(login.user)} ${shellQuote(login.password)}`);
+    for (const call of permissionCalls({ ...plan, logins: [login] }, nodeName)) {
+      lines.push(["rabbitmqctl", ...call.args].map(shellQuote).join(" "));
+    }
+  }
+  return lines;
+}
+
+/** The config lines as INI text, section by section. */
+export function renderConfigLines(plan: SetupPlan): string[] {
+  const lines: string[] = [];
+  for (const [section, entries] of plan.configLines) lines.push(`[${section}]`, ...entries);
+  return lines;
+}
+
+export interface RabbitmqctlResult {
+  ok: boolean;
+  stdout: string;
+  stderr: string;
+}
+
+export type RabbitmqctlRunner = (call: RabbitmqctlCall) => Promise<RabbitmqctlResult>;
+
+/** rabbitmqctl failed during --apply: names the step and quotes RabbitMQ's reply. */
+export class RabbitmqSetupError extends Error {
+  override name = "RabbitmqSetupError";
+}
+
+/**
+ * Runs the plan through rabbitmqctl: the vhost, each login (created, or its password changed when it
+ * exists: running it again is safe), its permissions. Reports one line per step.
+ */
+export async function applyRabbitmqSetup(
+  plan: SetupPlan,
+  run: RabbitmqctlRunner,
+  report: (line: string) => void,
+  nodeName?: string,
+): Promise<void> {
+  const step = async (what: string, call: RabbitmqctlCall): Promise<string> => {
+    const result = await run(call);
+    if (!result.ok) {
+      const said = (result.stderr || result.stdout).trim().split("\n").filter(Boolean).at(-1) ?? "no output";
+      throw new RabbitmqSetupError(`rabbitmq-setup: ${what} failed: ${said}`);
+    }
+    return result.stdout;
+  };
+  await step(`add_vhost ${plan.vhost}`, { args: [...node(nodeName), "add_vhost", plan.vhost] });
+  report(`vhost ${plan.vhost}: ok`);
+  const listed = await step("list_users", { args: [...node(nodeName), "-q", "list_users"] });
+  const existing = new Set(listed.split("\n").map((line) => line.split("\t")[0]!.trim()));
+  for (const login of plan.logins) {
+    const verb = existing.has(login.user) ? "change_password" : "add_user";
+    await step(`${verb} ${login.user}`, {
+      args: [...node(nodeName), verb, login.user],
+      stdin: login.password,
+    });
+    for (const call of permissionCalls({ ...plan, logins: [login] }, nodeName)) {
+      await step(`${call.args.find((a) => a.startsWith("set_"))} ${login.user}`, call);
+    }
+    report(`login ${login.user} (${login.role === "agent" ? `agent ${login.client}` : login.role}): ok`);
+  }
+}
