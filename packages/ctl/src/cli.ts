@@ -1,61 +1,29 @@
-// net2banctl: the operator's and the detection host's command line. `run(argv)` works in-process for tests.
+// net2banctl with every command and --help, parsed by yargs. `run` in main.ts sends exec/ban/unban
+// without loading this file (yargs costs more start-up time than the whole send); the rest come here.
 import { existsSync } from "node:fs";
-import type { Net2banConfig } from "@net2ban/config";
 import type { Net2banMessage } from "@net2ban/protocol";
 import { describeError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodeFor, UsageError } from "@net2ban/runtime";
 import yargs, { type Argv } from "yargs";
-import { genRandom, parseParams, publishRequest, readUpdate, senderName } from "./commands.js";
+import {
+  banRequestSpec,
+  type CliIo,
+  genRandom,
+  parseParams,
+  print,
+  publishRequest,
+  readConfig,
+  readUpdate,
+  sendExec,
+  senderName,
+  toList,
+} from "./commands.js";
 
-export interface CliIo {
-  out: (line: string) => void;
-  err: (line: string) => void;
-}
+export type { CliIo } from "./commands.js";
 
 const defaultIo: CliIo = {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
 };
-
-interface Common {
-  config?: string | undefined;
-  json?: boolean | undefined;
-}
-
-async function readConfig(args: Common): Promise<Net2banConfig> {
-  const { loadConfig } = await import("@net2ban/config");
-  const { config } = await loadConfig(
-    args.config === undefined ? { env: process.env } : { path: args.config, env: process.env },
-  );
-  return config;
-}
-
-/** Builds, seals and publishes an exec request; prints its id. */
-async function sendExec(
-  io: CliIo,
-  args: Common & { to?: string[] | undefined },
-  request: { file: string; action: string; params: Record<string, string> },
-  label: string,
-): Promise<number> {
-  const config = await readConfig(args);
-  const { createExecRequest } = await import("@net2ban/protocol");
-  const message = createExecRequest({
-    ...request,
-    sender: senderName(),
-    ...(args.to === undefined || args.to.length === 0 ? {} : { to: args.to }),
-  });
-  await publishRequest(config, message);
-  print(
-    io,
-    args,
-    { id: message.id, sent: label, queue: config.server?.queue },
-    `${label}: sent (${message.id})`,
-  );
-  return EXIT_OK;
-}
-
-function print(io: CliIo, args: Common, json: object, text: string): void {
-  io.out(args.json ? JSON.stringify(json) : text);
-}
 
 function commonOptions<T>(y: Argv<T>) {
   return y
@@ -67,14 +35,8 @@ function commonOptions<T>(y: Argv<T>) {
     .option("json", { type: "boolean", describe: "machine-readable output" });
 }
 
-function toList(value: unknown): string[] | undefined {
-  if (value === undefined) return undefined;
-  const items = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(","));
-  return items.map((s) => s.trim()).filter((s) => s !== "");
-}
-
-/** Runs net2banctl with `argv` (without node and script); resolves with the exit code. */
-export async function run(argv: string[], io: CliIo = defaultIo): Promise<number> {
+/** Runs net2banctl with `argv` through yargs (every command, --help); resolves with the exit code. */
+export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<number> {
   let exitCode = EXIT_OK;
   let action: (() => Promise<number>) | undefined;
   const parser = commonOptions(yargs(argv))
@@ -176,20 +138,17 @@ export async function run(argv: string[], io: CliIo = defaultIo): Promise<number
           .example("$0 unban 203.0.113.9 --action nftables --name sshd", "unban through the nftables action"),
       (a) => {
         const verb = a._[0] === "unban" ? "unban" : "ban";
-        action = async () => {
-          const { isIP } = await import("node:net");
-          const [address, prefix] = a.ip.split("/");
-          if (!address || isIP(address) === 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) {
-            throw new UsageError(`${verb}: ${JSON.stringify(a.ip)} is not an IPv4/IPv6 address or CIDR`);
-          }
-          const params = { ...parseParams(a.params ?? []), name: a.name, ip: a.ip };
-          return sendExec(
+        action = () =>
+          sendExec(
             io,
             { ...a, to: toList(a.to) },
-            { file: a.action, action: verb === "ban" ? "actionban" : "actionunban", params },
+            banRequestSpec(verb, a.ip, {
+              actionFile: a.action,
+              name: a.name,
+              params: parseParams(a.params ?? []),
+            }),
             `${verb} ${a.ip}`,
           );
-        };
       },
     )
     .command(

@@ -1,11 +1,38 @@
 // What each net2banctl command does, apart from argument parsing; every function returns its output lines.
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import { isIP } from "node:net";
 import { hostname } from "node:os";
 import { basename } from "node:path";
 import type { Net2banConfig } from "@net2ban/config";
 import type { Net2banMessage } from "@net2ban/protocol";
-import { UsageError } from "@net2ban/runtime";
+import { EXIT_OK, UsageError } from "@net2ban/runtime";
+
+/** Where a command writes: stdout and stderr lines (tests capture them). */
+export interface CliIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+/** Options every command takes. */
+export interface CommonArgs {
+  config?: string | undefined;
+  json?: boolean | undefined;
+}
+
+/** What an exec, ban or unban sends: operation `action` of action file `file` with `params`. */
+export interface ExecRequestSpec {
+  file: string;
+  action: string;
+  params: Record<string, string>;
+}
+
+/** `--to a,b --to c`: client names, split at commas, blanks dropped. */
+export function toList(value: unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  const items = (Array.isArray(value) ? value : [value]).flatMap((v) => String(v).split(","));
+  return items.map((s) => s.trim()).filter((s) => s !== "");
+}
 
 /** `key=value` words of exec/ban/unban/render into params; a word without `=` is bad usage. */
 export function parseParams(words: readonly string[]): Record<string, string> {
@@ -66,6 +93,62 @@ export async function readUpdate(path: string): Promise<{ file: string; content:
   return prepareUpdate(path, text);
 }
 
+/**
+ * The request of `net2banctl ban|unban <ip>`: operation actionban/actionunban of action file `actionFile`,
+ * with `name` and `ip` set over the extra params. The address is checked here, before any config is read.
+ */
+export function banRequestSpec(
+  verb: "ban" | "unban",
+  ip: string,
+  options: { actionFile: string; name: string; params: Record<string, string> },
+): ExecRequestSpec {
+  const [address, prefix] = ip.split("/");
+  if (!address || isIP(address) === 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) {
+    throw new UsageError(`${verb}: ${JSON.stringify(ip)} is not an IPv4/IPv6 address or CIDR`);
+  }
+  return {
+    file: options.actionFile,
+    action: verb === "ban" ? "actionban" : "actionunban",
+    params: { ...options.params, name: options.name, ip },
+  };
+}
+
+export async function readConfig(args: CommonArgs): Promise<Net2banConfig> {
+  const { loadConfig } = await import("@net2ban/config");
+  const { config } = await loadConfig(
+    args.config === undefined ? { env: process.env } : { path: args.config, env: process.env },
+  );
+  return config;
+}
+
+export function print(io: CliIo, args: CommonArgs, json: object, text: string): void {
+  io.out(args.json ? JSON.stringify(json) : text);
+}
+
+/** Builds, seals and publishes an exec request; prints its id once the broker confirmed it. */
+export async function sendExec(
+  io: CliIo,
+  args: CommonArgs & { to?: string[] | undefined },
+  request: ExecRequestSpec,
+  label: string,
+): Promise<number> {
+  const config = await readConfig(args);
+  const { createExecRequest } = await import("@net2ban/protocol");
+  const message = createExecRequest({
+    ...request,
+    sender: senderName(),
+    ...(args.to === undefined || args.to.length === 0 ? {} : { to: args.to }),
+  });
+  await publishRequest(config, message);
+  print(
+    io,
+    args,
+    { id: message.id, sent: label, queue: config.server?.queue },
+    `${label}: sent (${message.id})`,
+  );
+  return EXIT_OK;
+}
+
 export function senderName(): string {
   return `net2banctl@${hostname()}`;
 }
@@ -85,26 +168,32 @@ export async function publishRequest(config: Net2banConfig, message: Net2banMess
     import("@net2ban/protocol"),
     import("@net2ban/transport"),
   ]);
-  const codec = await createCodec({
+  // PBKDF2 runs on the libuv pool while the connection is made: a one-shot process pays the longer of the
+  // two, not their sum.
+  const keys = createCodec({
     protocol: server.protocol,
     keyId: "server",
     direction: "to-server",
     keys: server,
   });
-  const body = codec.seal(message);
   const tls = config.broker.tls;
-  const broker = await connectBroker({
-    urls: config.broker.urls,
-    ...(tls === undefined ? {} : { tls: await readTls(tls) }),
-    heartbeatSeconds: config.broker.heartbeatSeconds,
-    connectionName: senderName(),
-    logger: silentLogger,
-    recover: false,
-  });
+  const connecting = (async () =>
+    connectBroker({
+      urls: config.broker.ctlUrls ?? config.broker.urls,
+      ...(tls === undefined ? {} : { tls: await readTls(tls) }),
+      heartbeatSeconds: config.broker.heartbeatSeconds,
+      connectionName: senderName(),
+      logger: silentLogger,
+      recover: false,
+    }))();
+  const [codec, broker] = await Promise.allSettled([keys, connecting]);
+  if (broker.status === "rejected") throw broker.reason;
   try {
-    await broker.publish(server.queue, body, "id" in message ? { messageId: message.id } : {});
+    if (codec.status === "rejected") throw codec.reason;
+    const body = codec.value.seal(message);
+    await broker.value.publish(server.queue, body, publishOptions(config, message));
   } finally {
-    await broker.close();
+    await broker.value.close();
   }
 }
 
@@ -113,6 +202,17 @@ async function readTls(files: { ca?: string; cert?: string; key?: string }) {
     ...(files.ca === undefined ? {} : { ca: await readFile(files.ca) }),
     ...(files.cert === undefined ? {} : { cert: await readFile(files.cert) }),
     ...(files.key === undefined ? {} : { key: await readFile(files.key) }),
+  };
+}
+
+/**
+ * The message id (agents dedupe by it) and, with input_exchange, the exchange bound to the input queue:
+ * with ctl_url that is all net2banctl's login may write to (net2banctl rabbitmq-setup).
+ */
+function publishOptions(config: Net2banConfig, message: Net2banMessage) {
+  return {
+    ...("id" in message ? { messageId: message.id } : {}),
+    exchange: config.broker.inputExchange,
   };
 }
 

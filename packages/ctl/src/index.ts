@@ -1,3 +1,12 @@
 // @net2ban/ctl: net2banctl as a library (in-process runs for tests and tools) and its commands.
-export { type CliIo, run } from "./cli.js";
-export { genRandom, parseParams, prepareUpdate, publishRequest } from "./commands.js";
+export { runFull } from "./cli.js";
+export {
+  banRequestSpec,
+  type CliIo,
+  genRandom,
+  parseParams,
+  prepareUpdate,
+  publishRequest,
+} from "./commands.js";
+export { type FastCommand, parseFastCommand } from "./fast-path.js";
+export { run } from "./main.js";

@@ -1,0 +1,68 @@
+// `pnpm build` step after tsc: bundles net2banctl into dist/net2banctl.cjs and writes its V8 code cache.
+// Why: resolving and compiling ~150 ESM modules cost more start-up time than the whole send (measured in
+// docs/benchmarks.md); one CommonJS file can be compiled with a code cache (Node 20 has no module
+// compile cache), and yargs (--help and the other commands) stays lazy inside it.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { build } from "esbuild";
+import { BUNDLE, CODE_CACHE, loadBundle } from "../bin/load-bundle.js";
+
+// zod re-exports every locale as z.locales (300 KB); net2ban only uses the default English messages, which
+// zod imports on its own. Nothing else in the bundle may reach z.locales.
+const zodWithoutLocales = {
+  name: "zod-without-locales",
+  setup(b) {
+    b.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      args.importer.includes("/zod/") ? { path: "zod-locales", namespace: "net2ban-stub" } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: "net2ban-stub" }, () => ({ contents: "export {};", loader: "js" }));
+  },
+};
+
+await build({
+  entryPoints: [new URL("../dist/bundle-entry.js", import.meta.url).pathname],
+  outfile: BUNDLE,
+  bundle: true,
+  platform: "node",
+  format: "cjs",
+  target: "node20",
+  // Smaller source reads and hashes faster; names are kept so that stack traces stay readable.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: "external",
+  plugins: [zodWithoutLocales],
+  // ESM dependencies (yargs) ask for import.meta.url: in the CommonJS bundle that is the bundle's own URL.
+  banner: { js: 'var __net2banImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
+  define: { "import.meta.url": "__net2banImportMetaUrl" },
+  logLevel: "warning",
+});
+
+// The cache holds the functions compiled so far, so first run the send path once: a config that points at
+// a closed port parses the config, derives a key, seals and fails to connect, without touching a broker.
+const dir = await mkdtemp(join(tmpdir(), "net2banctl-build-"));
+try {
+  const config = join(dir, "net2ban.cfg");
+  await writeFile(
+    config,
+    [
+      "[global]",
+      "url = amqp://127.0.0.1:1/",
+      "rounds = 1000",
+      "secret = build-time-secret",
+      "authkey = build-time-authkey",
+      "mode = server",
+      "",
+      "[server]",
+      "input = net2ban_input",
+      "key = build-time-key",
+      "",
+    ].join("\n"),
+  );
+  const { exports, script } = loadBundle({ useCache: false });
+  const quiet = { out() {}, err() {} };
+  await exports.run(["--config", config, "ban", "192.0.2.1", "--action", "net2ban-demo"], quiet);
+  await writeFile(CODE_CACHE, script.createCachedData());
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
