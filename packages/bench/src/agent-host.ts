@@ -1,0 +1,112 @@
+// A child process that hosts many in-process agents (each a Net2banAgent with its own broker connection,
+// action engine and actions directory) and reports, over IPC, when each command arrived and when its
+// action was done, on the machine-wide monotonic clock. Lets 100 agents run on two cores.
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { ActionEngine } from "@net2ban/actions";
+import { Net2banAgent } from "@net2ban/agent";
+import { clientConfig, parseConfig } from "@net2ban/config";
+import { demoActionFile } from "@net2ban/fleet";
+import { type Broker, connectBroker } from "@net2ban/transport";
+import { timedBroker } from "./broker-timing.js";
+import { monotonicMs } from "./context.js";
+import { sinkLogger } from "./logger.js";
+
+export interface HostStart {
+  type: "start";
+  brokerUrl: string;
+  /** The server's config text: every client's section, so each agent takes its own. */
+  configText: string;
+  names: string[];
+  /** Each agent gets `<root>/<name>/actions` and writes its bans to `<root>/<name>/bans.log`. */
+  root: string;
+  prefetch: number;
+}
+
+export type HostEvent =
+  | { type: "ready"; pid: number }
+  | { type: "delivered"; agent: string; id: string; at: number }
+  | { type: "done"; agent: string; id: string; ip: string; at: number; actionMs: number }
+  | { type: "stopped" }
+  | { type: "error"; message: string };
+
+export function banLogOf(root: string, name: string): string {
+  return join(root, name, "bans.log");
+}
+
+function send(event: HostEvent): void {
+  process.send?.(event);
+}
+
+async function start(spec: HostStart): Promise<() => Promise<void>> {
+  const { config } = parseConfig(spec.configText, "bench-server.cfg");
+  const agents: Net2banAgent[] = [];
+  const brokers: Broker[] = [];
+  await Promise.all(
+    spec.names.map(async (name) => {
+      const dir = join(spec.root, name);
+      const actionsDir = join(dir, "actions");
+      await mkdir(actionsDir, { recursive: true });
+      await writeFile(join(actionsDir, "net2ban-demo.conf"), demoActionFile(banLogOf(spec.root, name)));
+      const logger = sinkLogger({
+        hook: (message, fields) => {
+          if (message.startsWith("IP ") && message.endsWith(" banned")) {
+            send({
+              type: "done",
+              agent: name,
+              id: String(fields["id"]),
+              ip: String(fields["ip"]),
+              at: monotonicMs(),
+              actionMs: Number(fields["durationMs"]),
+            });
+          }
+        },
+      });
+      const broker = await connectBroker({
+        urls: [spec.brokerUrl],
+        logger: sinkLogger({ level: "warn" }),
+        connectionName: `net2ban bench agent ${name}`,
+        recover: false,
+      });
+      brokers.push(broker);
+      const timed = timedBroker(broker, {
+        delivered: (id) => send({ type: "delivered", agent: name, id: id ?? "?", at: monotonicMs() }),
+      });
+      const agent = await Net2banAgent.create({
+        peer: clientConfig(config, name),
+        broker: timed,
+        logger,
+        engine: new ActionEngine({ actionsDir, logger, defaultTimeoutSeconds: 30 }),
+        actionsDir,
+        prefetch: spec.prefetch,
+      });
+      await agent.start();
+      agents.push(agent);
+    }),
+  );
+  return async () => {
+    await Promise.all(agents.map((agent) => agent.stop()));
+    await Promise.all(brokers.map((broker) => broker.close()));
+  };
+}
+
+let stop: (() => Promise<void>) | undefined;
+process.on("message", (message: { type: string }) => {
+  if (message.type === "start") {
+    start(message as HostStart).then(
+      (stopAgents) => {
+        stop = stopAgents;
+        send({ type: "ready", pid: process.pid });
+      },
+      (error: unknown) => send({ type: "error", message: String((error as Error)?.stack ?? error) }),
+    );
+  } else if (message.type === "stop") {
+    (stop ?? (async () => {}))().then(
+      () => {
+        send({ type: "stopped" });
+        process.disconnect?.();
+      },
+      (error: unknown) => send({ type: "error", message: String(error) }),
+    );
+  }
+});
