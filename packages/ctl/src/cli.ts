@@ -182,6 +182,24 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
       },
     )
     .command(
+      "rabbitmq-setup",
+      "print (or --apply through rabbitmqctl) the vhost, one login per role and least-privilege permissions",
+      (y) =>
+        y
+          .option("apply", { type: "boolean", describe: "run it through rabbitmqctl now (as root)" })
+          .option("vhost", { type: "string", describe: "default: [global] url's vhost, else net2ban" })
+          .option("user-prefix", { type: "string", describe: "login name prefix (default net2ban-)" })
+          .option("node", { type: "string", describe: "RabbitMQ node for rabbitmqctl -n" })
+          .example("$0 rabbitmq-setup > setup.sh", "review, then run as root on the broker")
+          .example("$0 rabbitmq-setup --apply", "run it now and print the config lines to add"),
+      (a) => {
+        action = async () => {
+          const { runRabbitmqSetup } = await import("./rabbitmq-setup.js");
+          return runRabbitmqSetup(io, await readConfig(a), { ...a, userPrefix: a["user-prefix"] });
+        };
+      },
+    )
+    .command(
       "check-config",
       "validate the config: every error and warning, exit 2 on error",
       (y) => y,

@@ -1,5 +1,6 @@
 // rabbitmq-setup planning: which login may do what (checked as regexes the way RabbitMQ applies them),
 // where passwords come from, the script and config lines printed, and --apply's rabbitmqctl calls.
+import { execFileSync } from "node:child_process";
 import { parseConfig } from "@net2ban/config";
 import { UsageError } from "@net2ban/runtime";
 import { describe, expect, it } from "vitest";
@@ -12,6 +13,7 @@ import {
   RabbitmqSetupError,
   renderConfigLines,
   renderSetupScript,
+  runRabbitmqSetup,
   type SetupPlan,
   shellQuote,
 } from "./rabbitmq-setup.js";
@@ -252,5 +254,56 @@ describe("applyRabbitmqSetup", () => {
     expect((error as Error).message).toBe(
       "rabbitmq-setup: add_vhost net2ban failed: Error: unable to perform an operation on node",
     );
+  });
+});
+
+describe("runRabbitmqSetup (the command's output)", () => {
+  function io() {
+    const out: string[] = [];
+    return {
+      out,
+      io: { out: (line: string) => out.push(line), err: (line: string) => out.push(`ERR ${line}`) },
+    };
+  }
+
+  it("prints a script that sh accepts as a whole, the config lines as comments at its end", async () => {
+    const { out, io: sink } = io();
+    expect(await runRabbitmqSetup(sink, config(), {})).toBe(0);
+    const text = `${out.join("\n")}\n`;
+    execFileSync("sh", ["-n"], { input: text });
+    expect(out[0]).toBe("#!/bin/sh");
+    expect(out).toContain("#   [web1]");
+    expect(out.filter((line) => line.startsWith("#   url = amqp://net2ban-web1:"))).toHaveLength(1);
+  });
+
+  it("with --apply runs rabbitmqctl and prints the config lines plain; --json leaves passwords in the URLs only", async () => {
+    const calls: RabbitmqctlCall[] = [];
+    const runner = async (call: RabbitmqctlCall) => {
+      calls.push(call);
+      return { ok: true, stdout: "", stderr: "" };
+    };
+    const { out, io: sink } = io();
+    await runRabbitmqSetup(sink, config(), { apply: true, node: "rabbit@mq", vhost: "fleet" }, runner);
+    expect(calls[0]).toEqual({ args: ["-n", "rabbit@mq", "add_vhost", "fleet"] });
+    expect(out).toContain("login net2ban-web1 (agent web1): ok");
+    expect(out).toContain("[web1]");
+    expect(
+      out.some((line) =>
+        /^url = amqp:\/\/net2ban-web1:[A-Za-z0-9_-]{32}@mq\.example\.net:5672\/fleet$/.test(line),
+      ),
+    ).toBe(true);
+
+    const json = io();
+    await runRabbitmqSetup(json.io, config(), { json: true }, runner);
+    expect(json.out).toHaveLength(1);
+    const parsed = JSON.parse(json.out[0]!) as { applied: boolean; logins: Record<string, unknown>[] };
+    expect(parsed.applied).toBe(false);
+    expect(parsed.logins.map((l) => l["user"])).toEqual([
+      "net2ban-server",
+      "net2ban-ctl",
+      "net2ban-web1",
+      "net2ban-db.2",
+    ]);
+    expect(parsed.logins.every((l) => !("password" in l))).toBe(true);
   });
 });

@@ -5,6 +5,8 @@
 // vhost, so net2banctl publishes through a direct exchange bound to the input queue only, and agents
 // dead-letter through a topic exchange where a topic permission limits each to its own `.dead` key.
 
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import type { Net2banConfig } from "@net2ban/config";
 import { UsageError } from "@net2ban/runtime";
 
@@ -317,4 +319,77 @@ export async function applyRabbitmqSetup(
     }
     report(`login ${login.user} (${login.role === "agent" ? `agent ${login.client}` : login.role}): ok`);
   }
+}
+
+/** rabbitmqctl without a shell; the password, if any, on stdin. Never rejects. */
+export function runRabbitmqctl(call: RabbitmqctlCall): Promise<RabbitmqctlResult> {
+  return new Promise((resolve) => {
+    const child = execFile("rabbitmqctl", call.args, { timeout: 120_000 }, (error, stdout, stderr) => {
+      const missing = (error as NodeJS.ErrnoException | null)?.code === "ENOENT";
+      resolve({
+        ok: error === null,
+        stdout,
+        stderr: missing ? "rabbitmqctl not found: run this on a RabbitMQ node, as root" : stderr,
+      });
+    });
+    child.stdin?.on("error", () => {});
+    child.stdin?.end(call.stdin ?? "");
+  });
+}
+
+export interface RabbitmqSetupArgs {
+  apply?: boolean | undefined;
+  json?: boolean | undefined;
+  vhost?: string | undefined;
+  userPrefix?: string | undefined;
+  node?: string | undefined;
+}
+
+/**
+ * The `net2banctl rabbitmq-setup` command: prints an sh script (the config lines as comments at its end,
+ * so the whole output runs as is), or with --apply runs it and prints the config lines. Exit code 0.
+ */
+export async function runRabbitmqSetup(
+  io: { out: (line: string) => void; err: (line: string) => void },
+  config: Net2banConfig,
+  args: RabbitmqSetupArgs,
+  run: RabbitmqctlRunner = runRabbitmqctl,
+): Promise<number> {
+  const plan = planRabbitmqSetup(config, {
+    vhost: args.vhost,
+    userPrefix: args.userPrefix,
+    randomPassword: () => randomBytes(24).toString("base64url"),
+  });
+  const script = renderSetupScript(plan, args.node);
+  if (args.apply) await applyRabbitmqSetup(plan, run, args.json ? () => {} : io.out, args.node);
+  if (args.json) {
+    io.out(
+      JSON.stringify({
+        vhost: plan.vhost,
+        inputExchange: plan.inputExchange,
+        deadLetterExchange: plan.deadLetterExchange,
+        applied: args.apply === true,
+        logins: plan.logins.map(({ password: _shownInUrls, ...login }) => login),
+        config: Object.fromEntries(plan.configLines),
+        script,
+      }),
+    );
+    return 0;
+  }
+  const advice = [
+    `Add to ${config.path} (passwords appear only here), restart net2ban-server, then give each agent`,
+    "its file again (net2banctl get_client NAME) and restart it. Start the server before the agents:",
+    "it makes the exchanges and bindings the agents' logins may not.",
+  ];
+  if (args.apply) {
+    io.out("");
+    for (const line of advice) io.out(`# ${line}`);
+    for (const line of renderConfigLines(plan)) io.out(line);
+    return 0;
+  }
+  for (const line of script) io.out(line);
+  io.out("");
+  for (const line of advice) io.out(`# ${line}`);
+  for (const line of renderConfigLines(plan)) io.out(`#   ${line}`);
+  return 0;
 }
