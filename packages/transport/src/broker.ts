@@ -435,8 +435,7 @@ class AmqpBroker implements Broker {
       queue: normaliseSpec(binding.queue),
       ...(binding.deadLetter === undefined ? {} : { deadLetter: binding.deadLetter }),
     };
-    const link = await this.#requireLink("bindQueue");
-    await this.#bind(link, copy);
+    await this.#withLink("bindQueue", (link) => this.#bind(link, copy));
     this.#bindings.set(bindingKey(copy), copy);
   }
 
