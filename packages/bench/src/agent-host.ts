@@ -3,8 +3,8 @@
 // action was done, on the machine-wide monotonic clock. Lets 100 agents run on two cores.
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ActionEngine } from "@net2ban/actions";
-import { Net2banAgent } from "@net2ban/agent";
+import { ActionEngine, runCommand } from "@net2ban/actions";
+import { Journal, Net2banAgent } from "@net2ban/agent";
 import { clientConfig, parseConfig } from "@net2ban/config";
 import { demoActionFile } from "@net2ban/fleet";
 import { type Broker, connectBroker } from "@net2ban/transport";
@@ -21,12 +21,23 @@ export interface HostStart {
   /** Each agent gets `<root>/<name>/actions` and writes its bans to `<root>/<name>/bans.log`. */
   root: string;
   prefetch: number;
+  /** Give each agent its durable journal (`<root>/<name>/state`), as net2ban-agent does. */
+  journal: boolean;
+}
+
+/** The action floor: run `count` shells like the demo action's at once, without net2ban. */
+export interface HostShells {
+  type: "shells";
+  id: number;
+  count: number;
+  root: string;
 }
 
 export type HostEvent =
   | { type: "ready"; pid: number }
   | { type: "delivered"; agent: string; id: string; at: number }
   | { type: "done"; agent: string; id: string; ip: string; at: number; actionMs: number }
+  | { type: "shells-done"; id: number; at: number[] }
   | { type: "stopped" }
   | { type: "error"; message: string };
 
@@ -42,6 +53,7 @@ async function start(spec: HostStart): Promise<() => Promise<void>> {
   const { config } = parseConfig(spec.configText, "bench-server.cfg");
   const agents: Net2banAgent[] = [];
   const brokers: Broker[] = [];
+  const journals: Journal[] = [];
   await Promise.all(
     spec.names.map(async (name) => {
       const dir = join(spec.root, name);
@@ -72,13 +84,24 @@ async function start(spec: HostStart): Promise<() => Promise<void>> {
       const timed = timedBroker(broker, {
         delivered: (id) => send({ type: "delivered", agent: name, id: id ?? "?", at: monotonicMs() }),
       });
+      const peer = clientConfig(config, name);
+      let journal: Journal | undefined;
+      if (spec.journal) {
+        journal = await Journal.open({
+          dir: join(dir, "state"),
+          retentionSeconds: peer.validWindowSeconds,
+          logger: sinkLogger({ level: "warn" }),
+        });
+        journals.push(journal);
+      }
       const agent = await Net2banAgent.create({
-        peer: clientConfig(config, name),
+        peer,
         broker: timed,
         logger,
         engine: new ActionEngine({ actionsDir, logger, defaultTimeoutSeconds: 30 }),
         actionsDir,
         prefetch: spec.prefetch,
+        ...(journal === undefined ? {} : { journal }),
       });
       await agent.start();
       agents.push(agent);
@@ -87,7 +110,22 @@ async function start(spec: HostStart): Promise<() => Promise<void>> {
   return async () => {
     await Promise.all(agents.map((agent) => agent.stop()));
     await Promise.all(brokers.map((broker) => broker.close()));
+    await Promise.all(journals.map((journal) => journal.close()));
   };
+}
+
+/** What the demo action runs, `count` times at once, through the engine's own runner. */
+async function runShells(spec: HostShells): Promise<number[]> {
+  const log = join(spec.root, "shells.log");
+  return Promise.all(
+    Array.from({ length: spec.count }, async (_, i) => {
+      const result = await runCommand(["echo ban 192.0.2.$0 >> $1", String(i % 250), log], {
+        timeoutMs: 30_000,
+      });
+      if (result.exitCode !== 0) throw new Error(`shell floor: exit ${result.exitCode}: ${result.stderr}`);
+      return monotonicMs();
+    }),
+  );
 }
 
 let stop: (() => Promise<void>) | undefined;
@@ -99,6 +137,12 @@ process.on("message", (message: { type: string }) => {
         send({ type: "ready", pid: process.pid });
       },
       (error: unknown) => send({ type: "error", message: String((error as Error)?.stack ?? error) }),
+    );
+  } else if (message.type === "shells") {
+    const shells = message as HostShells;
+    runShells(shells).then(
+      (at) => send({ type: "shells-done", id: shells.id, at }),
+      (error: unknown) => send({ type: "error", message: String(error) }),
     );
   } else if (message.type === "stop") {
     (stop ?? (async () => {}))().then(

@@ -16,7 +16,7 @@ import { formatNumber } from "./stats.js";
 
 export async function benchBurst(ctx: BenchContext): Promise<void> {
   const agents = 10;
-  const bans = ctx.pick(200, 10_000);
+  const bans = ctx.pick(100, 10_000);
   const prefix = `${ctx.prefix}_b`;
   const root = await mkdtemp(join(tmpdir(), "net2ban-bench-burst-"));
   const text = serverConfigText({ brokerUrl: ctx.brokerUrl, prefix, clients: agents, rounds: 12000 });
@@ -37,12 +37,14 @@ export async function benchBurst(ctx: BenchContext): Promise<void> {
   try {
     const server = await Net2banServer.create(config, { broker: serverBroker, logger: sinkLogger() });
     await server.start();
+    // Two hosts of five agents: each host forks one shell per action, so two of them use both cores.
     hosts = await AgentHosts.start(2, {
       brokerUrl: ctx.brokerUrl,
       configText: text,
       names: config.clients.map((c) => c.name),
       root,
       prefetch: config.broker.prefetch,
+      journal: true,
     });
     const input = await createCodec({
       protocol: config.server!.protocol,

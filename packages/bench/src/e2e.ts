@@ -18,6 +18,7 @@ import { sinkLogger } from "./logger.js";
 import { formatNumber, median, summarize } from "./stats.js";
 
 export const E2E_TARGET_P99_MS = 50;
+export const AGENTS_PER_HOST = 10;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -60,12 +61,20 @@ interface StageTimes {
   serverOut: Map<string, number>;
 }
 
+interface RunResult {
+  latencies: number[];
+  /** The same number of shells as agents, started at once from the same hosts, without net2ban. */
+  shellFloor: number[];
+  notes: string[];
+}
+
 async function inProcessRun(
   ctx: BenchContext,
   agents: number,
   hostsCount: number,
   bans: number,
-): Promise<{ latencies: number[]; notes: string[] }> {
+  options: { journal: boolean; shellRounds: number },
+): Promise<RunResult> {
   const prefix = `${ctx.prefix}_e${agents}`;
   const root = await mkdtemp(join(tmpdir(), "net2ban-bench-e2e-"));
   const text = serverConfigText({ brokerUrl: ctx.brokerUrl, prefix, clients: agents, rounds: 12000 });
@@ -90,6 +99,7 @@ async function inProcessRun(
       names: config.clients.map((c) => c.name),
       root,
       prefetch: config.broker.prefetch,
+      journal: options.journal,
     });
     const input = await createCodec({
       protocol: config.server!.protocol,
@@ -138,6 +148,11 @@ async function inProcessRun(
       await sleep(10);
     }
     const cpu = meter.stop();
+    const shellFloor: number[] = [];
+    for (let round = 0; round < options.shellRounds; round++) {
+      shellFloor.push(...(await hosts.shells(agents, root)));
+      await sleep(10);
+    }
     // None lost: every agent's own file holds every ban, once.
     let missing = 0;
     let duplicates = 0;
@@ -152,8 +167,9 @@ async function inProcessRun(
     const s = summarize(latencies);
     return {
       latencies,
+      shellFloor,
       notes: [
-        `end to end, ${agents} in-process agents (${hostsCount} host processes): medians per ban: publish -> server has it ${m(inputHop)} ms; server open + seal ${agents} + confirmed publishAll ${m(forward)} ms; publish -> command at agent ${m(delivered)} ms (p99 ${formatNumber(summarize(delivered).p99)}); command at agent -> action done ${m(agentWork)} ms (p99 ${formatNumber(summarize(agentWork).p99)}), of which the shell command itself ${m(action)} ms; p99 end to end ${formatNumber(s.p99)} ms. CPU while measuring: ${describeCpu(cpu, "bench + agent hosts")}. ${ips.length * agents} actions checked in the agents' files: none missing, ${duplicates} duplicates.`,
+        `end to end, ${agents} in-process agents (${hostsCount} host processes${options.journal ? ", with journals" : ", no journals"}): medians per ban: publish -> server has it ${m(inputHop)} ms; server open + seal ${agents} + confirmed publishAll ${m(forward)} ms; publish -> command at agent ${m(delivered)} ms (p99 ${formatNumber(summarize(delivered).p99)}); command at agent -> action done ${m(agentWork)} ms (p99 ${formatNumber(summarize(agentWork).p99)}), of which the shell command itself ${m(action)} ms; p99 end to end ${formatNumber(s.p99)} ms. CPU while measuring: ${describeCpu(cpu, "bench + agent hosts")}. ${ips.length * agents} actions checked in the agents' files: none missing, ${duplicates} duplicates.`,
       ],
     };
   } finally {
@@ -202,7 +218,7 @@ async function fleetRun(ctx: BenchContext, agents: number, bans: number): Promis
 
 export async function benchEndToEnd(ctx: BenchContext): Promise<void> {
   ctx.progress("broker round trip of a bare persistent message (the floor)");
-  const floor = await brokerRoundTrip(ctx.brokerUrl, `${ctx.prefix}_rtt`, ctx.pick(100, 500));
+  const floor = await brokerRoundTrip(ctx.brokerUrl, `${ctx.prefix}_rtt`, ctx.pick(50, 500));
   const floorSummary = summarize(floor);
   ctx.recorder.latency({
     id: "e2e.floor",
@@ -210,16 +226,28 @@ export async function benchEndToEnd(ctx: BenchContext): Promise<void> {
     summary: floorSummary,
     samples: floor,
   });
-  const hostsCount = 2;
   for (const agents of [10, 100]) {
-    const bans = ctx.pick(agents === 100 ? 8 : 20, agents === 100 ? 60 : 150);
-    const { latencies, notes } = await inProcessRun(ctx, agents, hostsCount, bans);
+    // Ten agents per host process: a host's RSS stays near a real agent's, and a fork() (one per action)
+    // costs more the larger the forking process is (measured: ~3 ms of CPU at 60 MiB, ~16 ms at 350 MiB).
+    const hostsCount = Math.ceil(agents / AGENTS_PER_HOST);
+    const bans = ctx.pick(agents === 100 ? 5 : 10, agents === 100 ? 60 : 150);
+    const { latencies, shellFloor, notes } = await inProcessRun(ctx, agents, hostsCount, bans, {
+      journal: true,
+      shellRounds: ctx.pick(3, 20),
+    });
     const summary = summarize(latencies);
+    const shells = summarize(shellFloor);
     ctx.recorder.latency({
       id: `e2e.${agents}`,
       what: `${agents} agents in ${hostsCount} processes (${bans} bans)`,
       summary,
       samples: latencies,
+    });
+    ctx.recorder.latency({
+      id: `e2e.${agents}.shells`,
+      what: `floor: ${agents} demo-action shells at once from the same ${hostsCount} processes, no net2ban`,
+      summary: shells,
+      samples: shellFloor,
     });
     ctx.recorder.figure({
       id: `e2e.${agents}.p99`,
@@ -230,7 +258,7 @@ export async function benchEndToEnd(ctx: BenchContext): Promise<void> {
       floor: { what: "broker round trip p99", value: floorSummary.p99, unit: "ms" },
       ratio: {
         value: summary.p99 / floorSummary.p99,
-        text: `${(summary.p99 / floorSummary.p99).toFixed(1)}x the floor`,
+        text: `${(summary.p99 / floorSummary.p99).toFixed(1)}x the broker floor; ${(summary.p99 / shells.p99).toFixed(2)}x ${agents} bare shells (p99 ${formatNumber(shells.p99)} ms)`,
       },
       ...(agents === 100
         ? { target: { text: `p99 <= ${E2E_TARGET_P99_MS} ms`, met: summary.p99 <= E2E_TARGET_P99_MS } }
@@ -238,9 +266,26 @@ export async function benchEndToEnd(ctx: BenchContext): Promise<void> {
       note: `p50 ${formatNumber(summary.p50)} ms, p95 ${formatNumber(summary.p95)} ms, max ${formatNumber(summary.max)} ms`,
     });
     for (const note of notes) ctx.recorder.note(note);
+    if (agents === 10 && !ctx.quick) {
+      // The journal's cost: the same run without journals (as net2ban-agent before the journal).
+      const without = await inProcessRun(ctx, agents, hostsCount, bans, { journal: false, shellRounds: 0 });
+      const off = summarize(without.latencies);
+      ctx.recorder.figure({
+        id: "journal.e2e10",
+        group: "journal",
+        what: "agent journal (fdatasync before and after each action): end to end p50 at 10 agents, with journals",
+        value: summary.p50,
+        unit: "ms",
+        floor: { what: "the same without journals", value: off.p50, unit: "ms" },
+        ratio: {
+          value: summary.p50 - off.p50,
+          text: `${summary.p50 >= off.p50 ? "+" : ""}${formatNumber(summary.p50 - off.p50)} ms p50, ${summary.p99 >= off.p99 ? "+" : ""}${formatNumber(summary.p99 - off.p99)} ms p99`,
+        },
+      });
+    }
   }
-  const fleetAgents = 10;
-  const fleetBans = ctx.pick(10, 60);
+  const fleetAgents = ctx.pick(5, 10);
+  const fleetBans = ctx.pick(5, 60);
   const fleetLatencies = await fleetRun(ctx, fleetAgents, fleetBans);
   const fleetSummary = summarize(fleetLatencies);
   ctx.recorder.latency({

@@ -2,7 +2,8 @@
 // into per-ban completions (every agent done) with the time of each step.
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import type { HostEvent, HostStart } from "./agent-host.js";
+import type { HostEvent, HostShells, HostStart } from "./agent-host.js";
+import { monotonicMs } from "./context.js";
 
 export interface BanTimes {
   /** Per agent: when the command reached its handler, and when its action was done (monotonic ms). */
@@ -65,6 +66,33 @@ export class AgentHosts {
     );
     return group;
   }
+
+  /**
+   * The action floor: `total` shells spread over the hosts as the agents are, started at once; resolves
+   * with each shell's time from the start until it was done (ms).
+   */
+  async shells(total: number, root: string): Promise<number[]> {
+    const id = ++this.#shellRuns;
+    const started = monotonicMs();
+    const runs = this.#children.map(
+      (child, i) =>
+        new Promise<number[]>((resolve, reject) => {
+          const onMessage = (event: HostEvent) => {
+            if (event.type === "shells-done" && event.id === id) {
+              child.off("message", onMessage);
+              resolve(event.at);
+            } else if (event.type === "error") reject(new Error(`agent host: ${event.message}`));
+          };
+          child.on("message", onMessage);
+          const count =
+            Math.floor(total / this.#children.length) + (i < total % this.#children.length ? 1 : 0);
+          child.send({ type: "shells", id, count, root } satisfies HostShells);
+        }),
+    );
+    return (await Promise.all(runs)).flat().map((at) => at - started);
+  }
+
+  #shellRuns = 0;
 
   get pids(): number[] {
     return this.#children.map((c) => c.pid ?? 0).filter((p) => p > 0);

@@ -6,11 +6,12 @@ import { parseArgs } from "node:util";
 import amqp from "amqplib";
 import { benchBurst } from "./burst.js";
 import { renderCdfSvg } from "./chart.js";
-import { type BenchContext, createContext, describeMachine, load1 } from "./context.js";
+import { type BenchContext, brokerPid, createContext, describeMachine, load1 } from "./context.js";
 import { benchCtlProcess } from "./ctl-process.js";
 import { benchEndToEnd, E2E_TARGET_P99_MS } from "./e2e.js";
 import { benchEnvelope } from "./envelope.js";
 import { benchFanout } from "./fanout.js";
+import { benchJournal } from "./journal.js";
 import { benchKeys } from "./keys.js";
 import { benchMemory } from "./memory.js";
 import { renderFigureTable, renderResultsBlock, spliceResultsBlock } from "./report.js";
@@ -22,6 +23,7 @@ export const SUITES: Readonly<Record<string, (ctx: BenchContext) => Promise<void
   ctl: benchCtlProcess,
   fanout: benchFanout,
   e2e: benchEndToEnd,
+  journal: benchJournal,
   memory: benchMemory,
   burst: benchBurst,
 };
@@ -75,6 +77,7 @@ export async function main(argv: string[]): Promise<number> {
   const writeDocs = values.docs ?? (!quick && values.only === undefined && !values["no-docs"]);
   const brokerUrl = process.env["NET2BAN_BENCH_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/";
   await probe(brokerUrl);
+  brokerPid(brokerUrl);
 
   let suite = "setup";
   const ctx = createContext({ quick, brokerUrl }, () => suite);

@@ -47,7 +47,7 @@ export async function benchMemory(ctx: BenchContext): Promise<void> {
   const agentPath = join(dir, "agent.cfg");
   await writeFile(serverPath, text, { mode: 0o600 });
   await writeFile(agentPath, exportClientConfig(config, "client1"), { mode: 0o600 });
-  const settleMs = ctx.pick(1500, 5000);
+  const settleMs = ctx.pick(1000, 5000);
   try {
     const server = await measureDaemon(
       ctx,
