@@ -1,5 +1,6 @@
 // Publishing through named exchanges and dead-lettering with a least-privilege login, against the shared
-// RabbitMQ in a private vhost of this test (created with rabbitmqctl and deleted afterwards, with its users).
+// RabbitMQ in a private vhost of this test with logins of its own (created with rabbitmqctl and deleted
+// afterwards; guest and the existing vhosts are never touched).
 
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -11,6 +12,8 @@ import { PublishError } from "./errors.js";
 import type { Broker, BrokerOptions } from "./types.js";
 
 const vhost = `n2bt-exchanges-${randomBytes(4).toString("hex")}`;
+const adminUser = `${vhost}-admin`;
+const adminPassword = randomBytes(12).toString("hex");
 const agentUser = `${vhost}-agent`;
 const agentPassword = randomBytes(12).toString("hex");
 const base = new URL(brokerUrl());
@@ -23,7 +26,7 @@ function urlFor(user: string, password: string): string {
   return url.toString();
 }
 
-const guestUrl = urlFor(decodeURIComponent(base.username), decodeURIComponent(base.password));
+const adminUrl = urlFor(adminUser, adminPassword);
 const agentUrl = urlFor(agentUser, agentPassword);
 
 /** rabbitmqctl as root; a password goes through stdin, never the command line. */
@@ -50,14 +53,15 @@ let raw: amqp.ChannelModel;
 beforeAll(async () => {
   await requireBroker();
   await rabbitmqctl(["add_vhost", vhost]);
-  await rabbitmqctl(["set_permissions", "-p", vhost, decodeURIComponent(base.username), ".*", ".*", ".*"]);
+  await rabbitmqctl(["add_user", adminUser], adminPassword);
+  await rabbitmqctl(["set_permissions", "-p", vhost, adminUser, ".*", ".*", ".*"]);
   await rabbitmqctl(["add_user", agentUser], agentPassword);
   // What net2banctl rabbitmq-setup gives an agent: its own queue and .dead, write on the dead-letter
   // exchange only, and topic permission for its own .dead routing key.
   await rabbitmqctl(["set_permissions", "-p", vhost, agentUser, "^q_a(\\.dead)?$", "^dlx$", "^q_a$"]);
   await rabbitmqctl(["set_topic_permissions", "-p", vhost, agentUser, "dlx", "^q_a\\.dead$", "^$"]);
-  admin = await connect({ urls: [guestUrl], recover: true });
-  raw = await amqp.connect(guestUrl);
+  admin = await connect({ urls: [adminUrl], recover: true });
+  raw = await amqp.connect(adminUrl);
   raw.on("error", () => {});
 }, 120_000);
 
@@ -65,6 +69,7 @@ afterAll(async () => {
   for (const broker of opened) await broker.close().catch(() => {});
   await raw?.close().catch(() => {});
   await rabbitmqctl(["delete_user", agentUser]).catch(() => {});
+  await rabbitmqctl(["delete_user", adminUser]).catch(() => {});
   await rabbitmqctl(["delete_vhost", vhost]);
 }, 60_000);
 
@@ -126,7 +131,7 @@ describe("publishing through a named exchange", () => {
     await rabbitmqctl(["close_all_connections", "--vhost", vhost, "net2ban exchange test: forced reconnect"]);
     await reconnected;
     await raw.close().catch(() => {});
-    raw = await amqp.connect(guestUrl);
+    raw = await amqp.connect(adminUrl);
     raw.on("error", () => {});
     await admin.publish("input", Buffer.from("rebound"), { exchange: "in" });
     expect(await take("input")).toMatchObject({ content: Buffer.from("rebound") });

@@ -1,0 +1,337 @@
+// Least privilege, end to end on the shared RabbitMQ in a private vhost of this test:
+// `net2banctl rabbitmq-setup --apply` makes one login per role, the fleet runs on those logins only, and
+// each login is shown to do its job and nothing else (an agent reads only its own queue and publishes to
+// no queue; net2banctl publishes only through the input exchange and reads nothing). Then an agent runs
+// as nobody with CAP_NET_ADMIN and CAP_NET_RAW only, in a network namespace, and its iptables ban lands.
+// The vhost and the logins are deleted afterwards; guest and the existing vhosts are never touched.
+
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmod, chown, cp, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { requireBroker } from "@net2ban/test-utils";
+import amqp from "amqplib";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { Fleet } from "./fleet.js";
+import { netnsUnavailableReason, sweepStaleNetworks, TestNetwork } from "./netns.js";
+
+const BROKER = new URL(process.env["NET2BAN_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/");
+const vhost = `n2bt-priv-${randomBytes(4).toString("hex")}`;
+const userPrefix = `${vhost}-`;
+/** agent3 is the one that runs as nobody in a namespace, with the stock iptables-multiport action. */
+const CAPABLE = "agent3";
+const NOBODY_UID = 65534;
+
+// rabbitmqctl, namespaces and setpriv need root. In CI a missing privilege is a failure, never a skip.
+const unavailable = await netnsUnavailableReason(["ip", "iptables", "rabbitmqctl", "setpriv"]);
+const skip = unavailable !== undefined && !process.env["CI"];
+
+interface SetupLogin {
+  role: "server" | "ctl" | "agent";
+  client?: string;
+  user: string;
+  urls: string[];
+}
+interface SetupOutput {
+  vhost: string;
+  logins: SetupLogin[];
+  config: Record<string, string[]>;
+}
+
+let fleet: Fleet | undefined;
+let setup: SetupOutput | undefined;
+let network: TestNetwork | undefined;
+
+function rabbitmqctl(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile("rabbitmqctl", args, { timeout: 60_000 }, (error, stdout, stderr) => {
+      if (error === null) resolve(stdout);
+      else reject(new Error(`rabbitmqctl ${args.join(" ")} failed: ${stderr.trim() || error.message}`));
+    });
+  });
+}
+
+function f(): Fleet {
+  if (fleet === undefined) throw new Error("the fleet was not made (see beforeAll's error)");
+  return fleet;
+}
+
+function loginUrl(who: string): string {
+  const login = setup?.logins.find((l) => (l.client ?? l.role) === who);
+  if (login === undefined) throw new Error(`rabbitmq-setup made no login for ${who}`);
+  return login.urls[0]!;
+}
+
+const queueOf = (agent: string) => `${f().prefix}_${agent}`;
+
+/** Inserts `lines` right after the `[section]` header of an INI file. */
+async function addToSection(path: string, section: string, lines: readonly string[]): Promise<void> {
+  const text = await readFile(path, "utf8");
+  const header = `[${section}]\n`;
+  const at = text.indexOf(header);
+  if (at === -1) throw new Error(`${path} has no [${section}]`);
+  const end = at + header.length;
+  await writeFile(path, `${text.slice(0, end)}${lines.map((l) => `${l}\n`).join("")}${text.slice(end)}`);
+}
+
+/**
+ * Runs one AMQP operation with a login on a fresh connection; "ok", or RabbitMQ's reply. A refused publish
+ * closes the channel: the reason comes in the channel's error, the confirm only says "channel closed".
+ */
+async function attempt(
+  url: string,
+  operation: (channel: amqp.ConfirmChannel) => Promise<unknown>,
+): Promise<string> {
+  const connection = await amqp.connect(url);
+  connection.on("error", () => {});
+  let closedBy = "";
+  try {
+    const channel = await connection.createConfirmChannel();
+    channel.on("error", (error: Error) => {
+      closedBy = error.message;
+    });
+    channel.on("return", () => {
+      closedBy = "returned: NO_ROUTE";
+    });
+    await operation(channel);
+    await channel.waitForConfirms();
+    // A mandatory publish that reached no queue is returned before its confirm.
+    return closedBy === "" ? "ok" : closedBy;
+  } catch (error) {
+    return closedBy || (error as Error).message;
+  } finally {
+    await connection.close().catch(() => {});
+  }
+}
+
+function publish(exchange: string, routingKey: string) {
+  return async (channel: amqp.ConfirmChannel) => {
+    channel.publish(exchange, routingKey, Buffer.from("forged"), { persistent: true, mandatory: true });
+  };
+}
+
+const refused = (resource: string, user: string) =>
+  new RegExp(`ACCESS_REFUSED - access to ${resource} in vhost '${vhost}' refused for user '${user}'`);
+
+describe.skipIf(skip)("least privilege: one RabbitMQ login per role", () => {
+  beforeAll(async () => {
+    if (unavailable !== undefined) throw new Error(`least-privilege test cannot run: ${unavailable}`);
+    await requireBroker(BROKER.toString());
+    // The fleet's [global] url names the test's vhost with guest, which has no access there: every process
+    // must use the login rabbitmq-setup gives its role, or fail.
+    const base = new URL(BROKER);
+    base.pathname = `/${encodeURIComponent(vhost)}`;
+    fleet = await Fleet.create({ agents: 3, brokerUrl: base.toString(), rounds: 1000, label: "priv" });
+
+    const made = await fleet.ctl([
+      "rabbitmq-setup",
+      "--apply",
+      "--json",
+      "--vhost",
+      vhost,
+      "--user-prefix",
+      userPrefix,
+    ]);
+    expect(made.stderr).toBe("");
+    expect(made.code).toBe(0);
+    setup = JSON.parse(made.stdout) as SetupOutput;
+
+    const { global = [], server = [] } = setup.config;
+    await addToSection(fleet.serverConfigPath, "global", global);
+    await addToSection(fleet.serverConfigPath, "server", server);
+    const exchanges = global.filter((line) => !line.startsWith("ctl_url"));
+    for (const agent of fleet.agentNames) {
+      await addToSection(fleet.agentConfigPath(agent), "global", exchanges);
+      await addToSection(fleet.agentConfigPath(agent), agent, setup.config[agent] ?? []);
+    }
+    // The server makes the exchanges and bindings; agents' logins may not.
+    await fleet.startServer();
+  }, 120_000);
+
+  afterAll(async () => {
+    try {
+      await fleet?.close();
+    } finally {
+      try {
+        await network?.destroy();
+      } finally {
+        for (const login of setup?.logins ?? [])
+          await rabbitmqctl(["delete_user", login.user]).catch(() => {});
+        await rabbitmqctl(["delete_vhost", vhost]).catch(() => {});
+      }
+    }
+  }, 60_000);
+
+  test("rabbitmq-setup --apply made the vhost and one login per role, with the permissions it printed", async () => {
+    expect(setup?.vhost).toBe(vhost);
+    expect(setup?.logins.map((l) => l.user)).toEqual([
+      `${userPrefix}server`,
+      `${userPrefix}ctl`,
+      ...f().agentNames.map((name) => `${userPrefix}${name}`),
+    ]);
+    const listed = await rabbitmqctl(["-q", "list_permissions", "-p", vhost]);
+    expect(listed).toContain(`${userPrefix}ctl\t^$\t^net2ban\\.input$\t^$`);
+    expect(listed).not.toMatch(/^guest\t/m);
+    const topic = await rabbitmqctl(["-q", "list_topic_permissions", "-p", vhost]);
+    expect(topic).toContain(`${userPrefix}agent1\tnet2ban.dead\t^${queueOf("agent1")}\\.dead$\t^$`);
+  });
+
+  test("an agent's login cannot read another agent's queue nor publish to any agent queue", async () => {
+    const agent1 = loginUrl("agent1");
+    const user = `${userPrefix}agent1`;
+    const other = queueOf("agent2");
+    const otherQueue = refused(`queue '${other}'`, user);
+    expect(await attempt(agent1, (c) => c.consume(other, () => {}))).toMatch(otherQueue);
+    expect(await attempt(agent1, (c) => c.get(other))).toMatch(otherQueue);
+    expect(await attempt(agent1, (c) => c.get(f().inputQueue))).toMatch(
+      refused(`queue '${f().inputQueue}'`, user),
+    );
+    expect(await attempt(agent1, (c) => c.assertQueue(other, { durable: true }))).toMatch(otherQueue);
+    expect(await attempt(agent1, (c) => c.deleteQueue(other))).toMatch(otherQueue);
+    // Publishing: the default exchange reaches every queue, so it is closed to agents...
+    expect(await attempt(agent1, publish("", other))).toMatch(refused("exchange 'amq.default'", user));
+    expect(await attempt(agent1, publish("", queueOf("agent1")))).toMatch(
+      refused("exchange 'amq.default'", user),
+    );
+    expect(await attempt(agent1, publish("net2ban.input", f().inputQueue))).toMatch(
+      refused("exchange 'net2ban.input'", user),
+    );
+    // ...and on the dead-letter exchange a topic permission leaves it its own .dead key only.
+    expect(await attempt(agent1, publish("net2ban.dead", `${other}.dead`))).toMatch(/ACCESS_REFUSED/);
+    expect(await attempt(agent1, publish("net2ban.dead", other))).toMatch(/ACCESS_REFUSED/);
+    // What it needs: declaring and consuming its own queue.
+    expect(await attempt(agent1, (c) => c.assertQueue(queueOf("agent1"), { durable: true }))).toBe("ok");
+    expect(
+      await attempt(agent1, async (c) =>
+        c.cancel((await c.consume(queueOf("agent1"), () => {})).consumerTag),
+      ),
+    ).toBe("ok");
+  });
+
+  test("net2banctl's login publishes through the input exchange only and can read nothing", async () => {
+    const ctl = loginUrl("ctl");
+    const user = `${userPrefix}ctl`;
+    for (const queue of [f().inputQueue, queueOf("agent1"), `${queueOf("agent1")}.dead`]) {
+      expect(await attempt(ctl, (c) => c.get(queue)), queue).toMatch(refused(`queue '${queue}'`, user));
+      expect(await attempt(ctl, (c) => c.consume(queue, () => {})), queue).toMatch(
+        refused(`queue '${queue}'`, user),
+      );
+    }
+    expect(await attempt(ctl, (c) => c.assertQueue(f().inputQueue, { durable: true }))).toMatch(
+      refused(`queue '${f().inputQueue}'`, user),
+    );
+    expect(await attempt(ctl, publish("", queueOf("agent1")))).toMatch(
+      refused("exchange 'amq.default'", user),
+    );
+    expect(await attempt(ctl, publish("net2ban.dead", `${queueOf("agent1")}.dead`))).toMatch(
+      refused("exchange 'net2ban.dead'", user),
+    );
+    // The input exchange routes to the input queue alone: an agent's queue name is not bound there.
+    expect(await attempt(ctl, publish("net2ban.input", queueOf("agent1")))).toBe("returned: NO_ROUTE");
+  });
+
+  test("a ban goes through every agent on those logins only", async () => {
+    const fl = f();
+    await fl.startAgent("agent1");
+    await fl.startAgent("agent2");
+    const ban = await fl.ctl(["ban", "203.0.113.61", "--action", "net2ban-demo", "--to", "agent1,agent2"]);
+    expect(ban.stderr).toBe("");
+    expect(ban.code).toBe(0);
+    for (const agent of ["agent1", "agent2"]) await fl.waitForBanLine(agent, "ban 203.0.113.61");
+    // The request came in through the input exchange, published with net2banctl's login.
+    const forwarded = await fl.waitForLog("server", (l) => l.msg === "Forwarding: exec/net2ban-demo");
+    expect(forwarded["clients"]).toBe(2);
+  }, 60_000);
+
+  test("an agent dead-letters a message it rejects to its own .dead queue, through the dead-letter exchange", async () => {
+    const queue = queueOf("agent1");
+    // Only the server's login may publish to an agent's queue.
+    expect(await attempt(loginUrl("server"), publish("", queue))).toBe("ok");
+    await f().waitForLog("agent1", (l) => l.msg === `message moved to ${queue}.dead`);
+    const connection = await amqp.connect(loginUrl("server"));
+    try {
+      const channel = await connection.createChannel();
+      const dead = await channel.get(`${queue}.dead`, { noAck: true });
+      expect(dead).toMatchObject({ content: Buffer.from("forged"), fields: { exchange: "net2ban.dead" } });
+    } finally {
+      await connection.close();
+    }
+  });
+
+  describe("the agent as nobody with CAP_NET_ADMIN and CAP_NET_RAW only (no sudo, no root)", () => {
+    const host = "h3";
+    const CAPS = "-all,+net_admin,+net_raw";
+    const banned = "198.51.100.23";
+
+    test("runs the stock iptables-multiport action in its network namespace: the rule appears", async () => {
+      const fl = f();
+      await sweepStaleNetworks();
+      network = await TestNetwork.create({ nodes: [host], subnet: "10.78.0" });
+      await network.relayBroker(BROKER.toString(), [host]);
+      // The operator's install: action files, config and state readable (and the state writable) by the
+      // service user only. Here that user is nobody.
+      const dir = fl.agentDir(CAPABLE);
+      await cp("/etc/fail2ban/action.d", join(dir, "actions"), { recursive: true });
+      await chmod(fl.dir, 0o711);
+      await execFileAsync("chown", ["-R", `${NOBODY_UID}:${NOBODY_UID}`, dir]);
+      await chown(fl.agentConfigPath(CAPABLE), NOBODY_UID, NOBODY_UID);
+
+      const proc = await fl.startAgent(CAPABLE, {
+        prefix: [
+          ...network.prefix(host),
+          "setpriv",
+          "--reuid=nobody",
+          "--regid=nogroup",
+          "--clear-groups",
+          `--inh-caps=${CAPS}`,
+          `--ambient-caps=${CAPS}`,
+          `--bounding-set=${CAPS}`,
+        ],
+      });
+      // The daemon itself (ip netns exec and setpriv exec, they do not fork) runs as nobody with exactly
+      // those two capabilities: CAP_NET_ADMIN is bit 12, CAP_NET_RAW bit 13.
+      const status = await readFile(`/proc/${proc.child.pid}/status`, "utf8");
+      expect(status).toMatch(
+        new RegExp(`^Uid:\\s+${NOBODY_UID}\\s+${NOBODY_UID}\\s+${NOBODY_UID}\\s+${NOBODY_UID}$`, "m"),
+      );
+      expect(status).toMatch(/^CapEff:\s+0000000000003000$/m);
+      expect(status).toMatch(/^CapAmb:\s+0000000000003000$/m);
+
+      const ban = await fl.ctl([
+        "ban",
+        banned,
+        "port=22",
+        "--action",
+        "iptables-multiport",
+        "--name",
+        "sshd",
+        "--to",
+        CAPABLE,
+      ]);
+      expect(ban.stderr).toBe("");
+      expect(ban.code).toBe(0);
+      await fl.waitForLog(
+        CAPABLE,
+        (l) => l.msg === `IP ${banned} banned` && l["file"] === "iptables-multiport",
+        20_000,
+      );
+      const rules = await network.exec(host, ["iptables", "-w", "-S", "f2b-sshd"]);
+      expect(rules.split("\n")).toContain(
+        `-A f2b-sshd -s ${banned}/32 -j REJECT --reject-with icmp-port-unreachable`,
+      );
+
+      // actionstop on SIGTERM runs with the same two capabilities and removes the chain.
+      expect(await fl.stop(CAPABLE)).toBe(0);
+      expect(await network.exec(host, ["iptables", "-w", "-S"])).not.toContain("f2b-sshd");
+    }, 90_000);
+  });
+});
+
+function execFileAsync(file: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { timeout: 30_000 }, (error, _stdout, stderr) => {
+      if (error === null) resolve();
+      else reject(new Error(`${file} ${args.join(" ")} failed: ${stderr.trim() || error.message}`));
+    });
+  });
+}
