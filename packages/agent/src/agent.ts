@@ -1,6 +1,12 @@
 // net2ban-agent: takes commands from its own queue and runs them as fail2ban actions on this host.
-import type { ActionEngine } from "@net2ban/actions";
-import type { PeerConfig } from "@net2ban/config";
+import { type ActionEngine, OPERATIONS, ParamRefusedError } from "@net2ban/actions";
+import {
+  Allowlist,
+  assertBanAllowed,
+  LOOPBACK,
+  localInterfaceAddresses,
+  type PeerConfig,
+} from "@net2ban/config";
 import {
   type Codec,
   createCodec,
@@ -32,6 +38,11 @@ export interface AgentOptions {
    * restarts and crashes. Without it, ids are remembered in memory only (until the process exits).
    */
   journal?: Journal;
+  /**
+   * Bans this agent refuses ([global] + its own ignoreip, loopback, the broker, its own addresses; see
+   * allowlistFor and protectedAddresses in @net2ban/config). Default: loopback and this host's addresses.
+   */
+  allowlist?: Allowlist;
 }
 
 /** Errors that mean "this command can never run here": logged and dead-lettered, never retried. */
@@ -40,6 +51,7 @@ const PERMANENT_ERRORS = new Set([
   "ActionNotFoundError",
   "ActionConfigError",
   "UpdateRefusedError",
+  "BanRefusedError",
 ]);
 
 /**
@@ -53,6 +65,7 @@ export class Net2banAgent {
   readonly #options: AgentOptions;
   readonly #codec: Codec;
   readonly #guard: FreshnessGuard;
+  readonly #allowlist: Allowlist;
   #consumer: Consumer | undefined;
   /** Ids being carried out now: a second copy (a redelivery after a reconnect) waits for the first. */
   readonly #inFlight = new Map<string, Promise<void>>();
@@ -62,6 +75,11 @@ export class Net2banAgent {
   private constructor(options: AgentOptions, codec: Codec) {
     this.#options = options;
     this.#codec = codec;
+    this.#allowlist =
+      options.allowlist ??
+      Allowlist.of("default: loopback", LOOPBACK).concat(
+        Allowlist.of("default: this host", localInterfaceAddresses()),
+      );
     this.#guard = new FreshnessGuard({
       validWindowSeconds: options.peer.validWindowSeconds,
       now: options.now ?? Date.now,
@@ -208,6 +226,15 @@ export class Net2banAgent {
     const id = "id" in message ? message.id : undefined;
     switch (message.cmd) {
       case "exec": {
+        // Held to the same rules as what the server forwards, whoever put it in this queue.
+        assertBanAllowed(this.#allowlist, message);
+        if (!(OPERATIONS as readonly string[]).includes(message.action)) {
+          // The schema allows any lower-case word; the engine would throw a TypeError (a retry) for it.
+          throw new ParamRefusedError(
+            "action",
+            `${JSON.stringify(message.action)} is not a fail2ban operation`,
+          );
+        }
         if (inDoubt) await this.#undoInDoubt(message, opened.replayKey);
         const outcome = await engine.execute({
           file: message.file,
@@ -272,7 +299,9 @@ export class Net2banAgent {
     const undo = await engine.execute({ file: message.file, action: "actionunban", params: message.params });
     logger.info(
       { ...context, ok: undo.ok, exitCode: undo.exitCode },
-      undo.ok ? "in-doubt ban undone" : "nothing to undo (the ban had not taken effect)",
+      undo.ok
+        ? "in-doubt ban: actionunban done, running the ban again"
+        : "in-doubt ban: actionunban failed (as expected if the ban had not taken effect), running the ban again",
     );
   }
 }
