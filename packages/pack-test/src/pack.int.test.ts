@@ -136,7 +136,7 @@ describe("tarballs", () => {
 });
 
 describe("installed with npm outside the workspace", () => {
-  it("net2banctl --help lists its commands", async () => {
+  it("net2banctl --help lists its commands", { timeout: 120_000 }, async () => {
     const result = await inConsumer(bin("net2banctl"), ["--help"]);
     expect(result.code, describeRun("net2banctl --help", result)).toBe(0);
     for (const command of ["gen_random", "get_client", "exec", "ban", "update", "check-config", "render"]) {
@@ -144,7 +144,7 @@ describe("installed with npm outside the workspace", () => {
     }
   });
 
-  it("net2banctl gen_random prints a 40-character key", async () => {
+  it("net2banctl gen_random prints a 40-character key", { timeout: 120_000 }, async () => {
     const result = await inConsumer(bin("net2banctl"), ["gen_random"]);
     expect(result.code, describeRun("net2banctl gen_random", result)).toBe(0);
     expect(result.stdout).toMatch(/^[0-9a-f]{40}\n$/);
@@ -152,7 +152,9 @@ describe("installed with npm outside the workspace", () => {
     expect(again.stdout).not.toBe(result.stdout);
   });
 
-  it("net2banctl check-config accepts the sample server config and rejects a broken one with exit 2", async () => {
+  it("net2banctl check-config accepts the sample server config and rejects a broken one with exit 2", {
+    timeout: 120_000,
+  }, async () => {
     const sample = join(consumer, "net2ban.cfg");
     await copyFile(join(REPO_ROOT, "configs", "net2ban.cfg"), sample);
     const ok = await inConsumer(bin("net2banctl"), ["check-config", "--config", sample]);
@@ -166,7 +168,7 @@ describe("installed with npm outside the workspace", () => {
     expect(bad.stderr).toMatch(/rounds: .*"abc"/);
   });
 
-  it("net2ban-server --help and net2ban-agent --help print their usage", async () => {
+  it("net2ban-server --help and net2ban-agent --help print their usage", { timeout: 120_000 }, async () => {
     for (const [name, text] of [
       ["net2ban-server", "Forwards bans from the input queue"],
       ["net2ban-agent", "Runs the fail2ban actions"],
@@ -275,8 +277,9 @@ export const wrong: string = codec.seal(ban);
     const tsc = join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc");
     const result = await runProcess(process.execPath, [tsc, "-p", project], {
       cwd: project,
-      timeoutMs: 120_000,
+      timeoutMs: 240_000,
     });
     expect(result.code, describeRun("tsc -p consumer", result)).toBe(0);
-  });
+    // skipLibCheck is off: every published .d.ts (and all it imports) is checked, which takes a while.
+  }, 300_000);
 });
