@@ -3,7 +3,13 @@ import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { ActionEngine } from "@net2ban/actions";
-import { ConfigError, clientConfig, type Net2banConfig } from "@net2ban/config";
+import {
+  allowlistFor,
+  ConfigError,
+  clientConfig,
+  type Net2banConfig,
+  protectedAddresses,
+} from "@net2ban/config";
 import {
   connectFromConfig,
   describeError,
@@ -83,7 +89,15 @@ export async function run(argv: string[]): Promise<number> {
       // The client section's own url: a login that may read this agent's queue only.
       urls: peer.urls,
     });
+    // Self-lockout guard: [global] + own ignoreip, loopback, the broker (names resolved now), this host.
+    const allowlist = allowlistFor(config, peer.name).concat(
+      await protectedAddresses({
+        brokerUrls: [...config.broker.urls, ...(peer.urls ?? [])],
+        onWarning: (line) => agentLogger.warn({}, line),
+      }),
+    );
     const agent = await Net2banAgent.create({
+      allowlist,
       peer,
       broker,
       logger: agentLogger,
