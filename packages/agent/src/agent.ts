@@ -299,7 +299,9 @@ export class Net2banAgent {
     const undo = await engine.execute({ file: message.file, action: "actionunban", params: message.params });
     logger.info(
       { ...context, ok: undo.ok, exitCode: undo.exitCode },
-      undo.ok ? "in-doubt ban undone" : "nothing to undo (the ban had not taken effect)",
+      undo.ok
+        ? "in-doubt ban: actionunban done, running the ban again"
+        : "in-doubt ban: actionunban failed (as expected if the ban had not taken effect), running the ban again",
     );
   }
 }
