@@ -10,7 +10,7 @@ import {
   randomFillSync,
   timingSafeEqual,
 } from "node:crypto";
-import { createBanRequest, createCodec } from "@net2ban/protocol";
+import { createBanRequest, createCodec, messageSchema } from "@net2ban/protocol";
 import { Bench } from "tinybench";
 import type { BenchContext } from "./context.js";
 import { formatNumber } from "./stats.js";
@@ -80,6 +80,7 @@ export async function benchEnvelope(ctx: BenchContext): Promise<void> {
     floorKeyObjects: "raw seal + open (KeyObject keys)",
     floorBuffers: "raw seal + open (Buffer keys)",
     rawJson: "raw seal + open + JSON.stringify/parse",
+    rawJsonSchema: "raw seal + open + JSON + schema check both ways",
     v2: "codec v2 seal + open",
     v1: "codec v1 seal + open",
     rawSeal: "raw seal",
@@ -95,6 +96,11 @@ export async function benchEnvelope(ctx: BenchContext): Promise<void> {
     .add(tasks.rawJson, () =>
       JSON.parse(rawKeyObjects.open(rawKeyObjects.seal(Buffer.from(JSON.stringify(ban), "utf8"))).toString()),
     )
+    .add(tasks.rawJsonSchema, () => {
+      const checked = messageSchema.parse(ban);
+      const wire = rawKeyObjects.seal(Buffer.from(JSON.stringify(checked), "utf8"));
+      return messageSchema.parse(JSON.parse(rawKeyObjects.open(wire).toString("utf8")));
+    })
     .add(tasks.v2, () => v2.open(v2.seal(ban)))
     .add(tasks.v1, () => v1.open(v1.seal(ban)))
     .add(tasks.rawSeal, () => rawKeyObjects.seal(plaintext))
@@ -141,6 +147,6 @@ export async function benchEnvelope(ctx: BenchContext): Promise<void> {
   }
   const us = (name: string) => `${(medianMs(name) * 1000).toFixed(1)} µs`;
   ctx.recorder.note(
-    `envelope, median per call: raw seal ${us(tasks.rawSeal)}, raw open ${us(tasks.rawOpen)}; v2 seal ${us(tasks.v2Seal)}, v2 open ${us(tasks.v2Open)}; v1 seal ${us(tasks.v1Seal)}, v1 open ${us(tasks.v1Open)}; a raw round trip that also runs JSON.stringify/parse: ${us(tasks.rawJson)} (${(medianMs(tasks.rawJson) / floorMs).toFixed(2)}x the floor).`,
+    `envelope, median per call: raw seal ${us(tasks.rawSeal)}, raw open ${us(tasks.rawOpen)}; v2 seal ${us(tasks.v2Seal)}, v2 open ${us(tasks.v2Open)}; v1 seal ${us(tasks.v1Seal)}, v1 open ${us(tasks.v1Open)}; a raw round trip that also runs JSON.stringify/parse: ${us(tasks.rawJson)} (${(medianMs(tasks.rawJson) / floorMs).toFixed(2)}x the floor), and that also checks the message schema both ways: ${us(tasks.rawJsonSchema)} (${(medianMs(tasks.rawJsonSchema) / floorMs).toFixed(2)}x); codec v2 against that last one: ${(medianMs(tasks.v2) / medianMs(tasks.rawJsonSchema)).toFixed(2)}x.`,
   );
 }

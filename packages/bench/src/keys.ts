@@ -95,7 +95,7 @@ export async function benchKeys(ctx: BenchContext): Promise<void> {
   try {
     const keyCache = new KeyCache();
     let started = performance.now();
-    const server = await Net2banServer.create(config, { broker, logger: sinkLogger(), keyCache });
+    await Net2banServer.create(config, { broker, logger: sinkLogger(), keyCache });
     const createMs = performance.now() - started;
     const entriesAfterCreate = keyCache.size;
     started = performance.now();
@@ -117,7 +117,6 @@ export async function benchKeys(ctx: BenchContext): Promise<void> {
         met: once,
       },
     });
-    void server;
   } finally {
     await broker.close();
   }
