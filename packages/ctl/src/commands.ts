@@ -133,6 +133,12 @@ export async function sendExec(
   label: string,
 ): Promise<number> {
   const config = await readConfig(args);
+  // Self-lockout guard: nothing is sent for a ban of a protected address (or an ip that is no address).
+  const { guardRequest } = await import("./guard.js");
+  const notes = await guardRequest(config, request, args.to, {
+    warn: (line) => io.err(`net2banctl: warning: ${line}`),
+  });
+  for (const note of notes) io.err(`net2banctl: note: ${note}`);
   const { createExecRequest } = await import("@net2ban/protocol");
   const message = createExecRequest({
     ...request,
