@@ -18,6 +18,12 @@ export {
   rangesOverlap,
   splitIgnoreIp,
 } from "./allowlist.js";
+export {
+  DurationError,
+  formatDuration,
+  MAX_DURATION_SECONDS,
+  parseDurationSeconds,
+} from "./duration.js";
 export { ConfigError } from "./errors.js";
 export { exportClientConfig } from "./export.js";
 export {
@@ -51,10 +57,12 @@ export {
   type BrokerConfig,
   clientConfig,
   listClients,
+  metricsFor,
   type Net2banConfig,
   type ParsedConfig,
   type PeerConfig,
   parseConfig,
+  type StateConfig,
 } from "./resolve.js";
 export {
   CONFIG_KEYS,
@@ -63,6 +71,7 @@ export {
   type KeySpec,
   LOG_LEVELS,
   type LogLevel,
+  type MetricsAddress,
   PEER_KEYS,
   redactUrl,
   type SectionKind,

@@ -20,6 +20,7 @@ import {
   DEFAULT_ACTIONS_DIRS,
   isConfigKey,
   MAX_QUEUE_NAME_BYTES,
+  type MetricsAddress,
   RESERVED_SECTIONS,
   type SectionKind,
 } from "./schema.js";
@@ -79,8 +80,20 @@ export interface Net2banConfig {
    * client names. A section's list adds to [global]'s; see allowlistFor().
    */
   ignoreIp: Record<string, string[]>;
+  /** Ban state: default ban duration and the agents' check interval. */
+  state: StateConfig;
+  /** `metrics` as each section sets it, by section name ("global", "server", client names); see metricsFor(). */
+  metrics: Record<string, MetricsAddress>;
   /** The raw parse, for export. */
   document: IniDocument;
+}
+
+/** Settings of the ban ledger, the agents' expiry schedule and drift checks. */
+export interface StateConfig {
+  /** `bantime` ([server], else [global]): seconds a ban lasts when its request gives none; null = no end. */
+  banTimeSeconds: number | null;
+  /** `drift_interval`: seconds between an agent's checks of its bans (and digest reports). */
+  driftIntervalSeconds: number;
 }
 
 export interface ParsedConfig {
@@ -347,6 +360,8 @@ export function parseConfig(text: string, fileName: string): ParsedConfig {
   const actionTimeoutSeconds = reader.readOrDefault("action_timeout", ["global"]);
   const logTarget = reader.readOrDefault("log", ["global"]);
   const logLevel = reader.readOrDefault("log_level", ["global"]);
+  const banTime = reader.read("bantime", ["server", "global"]);
+  const driftIntervalSeconds = reader.readOrDefault("drift_interval", ["global"]);
 
   let server: PeerConfig | undefined;
   if (document.sections.has("server")) {
@@ -362,6 +377,13 @@ export function parseConfig(text: string, fileName: string): ParsedConfig {
     if (sectionKind(name) === "keygen") continue;
     const found = reader.read("ignoreip", [name]);
     if (found.state === "ok" && found.value.length > 0) ignoreIp[name] = found.value;
+  }
+
+  const metrics: Record<string, MetricsAddress> = {};
+  for (const name of document.sections.keys()) {
+    if (sectionKind(name) === "keygen") continue;
+    const found = reader.read("metrics", [name]);
+    if (found.state === "ok") metrics[name] = found.value;
   }
 
   const clients: PeerConfig[] = [];
@@ -392,6 +414,14 @@ export function parseConfig(text: string, fileName: string): ParsedConfig {
     log: { target: logTarget!, level: logLevel! },
     clients,
     ignoreIp,
+    state: {
+      banTimeSeconds:
+        banTime.state === "ok"
+          ? banTime.value
+          : CONFIG_KEYS.bantime.schema.parse(CONFIG_KEYS.bantime.default),
+      driftIntervalSeconds: driftIntervalSeconds!,
+    },
+    metrics,
     document,
   };
   if (server !== undefined) config.server = server;
@@ -410,6 +440,16 @@ export function allowlistFor(config: Net2banConfig, section: string): Allowlist 
   return new Allowlist().concat(
     ...sections.map((name) => Allowlist.of(`[${name}]`, config.ignoreIp[name] ?? [])),
   );
+}
+
+/**
+ * Where the daemon of `section` ("server" or a client name) serves Prometheus metrics: its own section's
+ * `metrics`, else [global]'s; undefined when neither sets it.
+ */
+export function metricsFor(config: Net2banConfig, section: string): MetricsAddress | undefined {
+  assertObject(config, "config");
+  assertString(section, "section");
+  return config.metrics[section] ?? config.metrics["global"];
 }
 
 /** Client names in file order (the original's `net2banctl list_clients`). */

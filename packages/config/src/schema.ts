@@ -4,6 +4,7 @@
 import { isIPv6 } from "node:net";
 import { z } from "zod";
 import { parseAddressRange, splitIgnoreIp } from "./allowlist.js";
+import { DurationError, parseDurationSeconds } from "./duration.js";
 
 /** The kinds of section a key can be read from; `client` is every section but the three named ones. */
 export type SectionKind = "global" | "server" | "client" | "keygen";
@@ -122,6 +123,46 @@ const ignoreIp = rule((raw) => {
     }
   }
   return values;
+});
+
+/** A ban duration: seconds, or null for a ban without end (`permanent`, fail2ban's `-1`). */
+const banTime = rule((raw): number | null | { problem: string } => {
+  try {
+    return parseDurationSeconds(raw, { permanent: true });
+  } catch (error) {
+    if (error instanceof DurationError) return { problem: error.message };
+    throw error;
+  }
+});
+
+/** A period of at least a tenth of a second (`60s`, `5m`). */
+const interval = rule((raw): number | { problem: string } => {
+  try {
+    const seconds = parseDurationSeconds(raw);
+    return seconds < 0.1 ? { problem: `expected at least 0.1s, got ${got(raw)}` } : seconds;
+  } catch (error) {
+    if (error instanceof DurationError) return { problem: error.message };
+    throw error;
+  }
+});
+
+/** Where a daemon serves Prometheus metrics. */
+export interface MetricsAddress {
+  /** Address to listen on: an IPv4/IPv6 address or a host name. */
+  host: string;
+  port: number;
+}
+
+/** `host:port`, `[v6]:port` or `:port` (every address) for the metrics endpoint. */
+const metricsAddress = rule((raw): MetricsAddress | { problem: string } => {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9_.-]*)):([0-9]{1,5})$/.exec(raw.trim());
+  const port = match === null ? Number.NaN : Number(match[3]);
+  if (match === null || !(port >= 1 && port <= 65_535)) {
+    return { problem: `expected host:port (e.g. 127.0.0.1:9464, [::1]:9464 or :9464), got ${got(raw)}` };
+  }
+  const v6 = match[1];
+  if (v6 !== undefined && !isIPv6(v6)) return { problem: `${got(v6)} is not an IPv6 address` };
+  return { host: v6 ?? (match[2] === "" ? "0.0.0.0" : (match[2] ?? "0.0.0.0")), port };
 });
 
 const lowerCased = rule((raw) => raw.toLowerCase());
@@ -281,6 +322,23 @@ export const CONFIG_KEYS = {
     schema: integer(1, 2_147_483),
     default: "60",
     summary: "seconds before an action command is killed",
+  }),
+  bantime: spec({
+    sections: ["global", "server"],
+    schema: banTime,
+    default: "10m",
+    summary: "how long a ban lasts when the request gives no duration (permanent: no end)",
+  }),
+  drift_interval: spec({
+    sections: GLOBAL,
+    schema: interval,
+    default: "60s",
+    summary: "how often each agent checks its bans and reports their digest to the server",
+  }),
+  metrics: spec({
+    sections: ["global", "server", "client"],
+    schema: metricsAddress,
+    summary: "host:port of the Prometheus endpoint (default: none)",
   }),
 } as const;
 
