@@ -1,15 +1,24 @@
-// Builders for third-party tools: a ban, an unban, any exec, an action file update or a result, valid by construction.
+// Builders for third-party tools: a ban, an unban, any exec, an action file update, a result; and the ban
+// state requests (tracked ban / unban, status) and digests. Valid by construction.
 import { randomUUID } from "node:crypto";
 import { isIP } from "node:net";
 import { hostname } from "node:os";
 import type { z } from "zod";
 import { assertFunction, assertObject, assertString, describe } from "./assert.js";
 import {
+  type BanMessage,
+  banMessageSchema,
+  type DigestMessage,
+  digestMessageSchema,
   type ExecMessage,
   execMessageSchema,
   type ResultMessage,
   resultMessageSchema,
+  type StatusMessage,
+  statusMessageSchema,
+  type UnbanMessage,
   type UpdateMessage,
+  unbanMessageSchema,
   updateMessageSchema,
 } from "./messages.js";
 
@@ -27,8 +36,14 @@ export interface RequestOptions {
   id?: string;
 }
 
+/** Requests whose progress net2banctl can follow (`--wait`): the server sends each host's result here. */
+export interface ReplyOptions {
+  /** A queue the caller consumes (exclusive, auto-delete); the server sends `accepted` and results to it. */
+  replyTo?: string;
+}
+
 /** Input of createExecRequest. */
-export interface ExecRequestInput extends RequestOptions {
+export interface ExecRequestInput extends RequestOptions, ReplyOptions {
   /** Action file base name, e.g. "iptables-multiport". */
   file: string;
   /** Action of that file, e.g. "actionban". */
@@ -47,6 +62,41 @@ export interface BanRequestInput extends RequestOptions {
   name?: string;
   /** Further `<tags>` for the action file (not `ip` nor `name`). */
   params?: Readonly<Record<string, string>>;
+}
+
+/** Input of createTrackedBanRequest. */
+export interface TrackedBanInput extends BanRequestInput, ReplyOptions {
+  /** Seconds the ban lasts from now; null: no end; absent: the server's `bantime`. */
+  duration?: number | null;
+}
+
+/** Input of createTrackedUnbanRequest: without `action` / `name`, every ban of `ip` is lifted. */
+export interface TrackedUnbanInput extends RequestOptions, ReplyOptions {
+  ip: string;
+  action?: string;
+  name?: string;
+}
+
+/** Input of createStatusRequest. */
+export interface StatusRequestInput {
+  /** Only the bans of this address. */
+  ip?: string;
+  replyTo: string;
+  sender?: string;
+  now?: () => number;
+  id?: string;
+}
+
+/** Input of createDigestMessage. */
+export interface DigestInput {
+  client: string;
+  reason: DigestMessage["reason"];
+  count: number;
+  hash: string;
+  missing?: number;
+  sender?: string;
+  now?: () => number;
+  id?: string;
 }
 
 /** Input of createUpdateRequest. */
@@ -73,6 +123,15 @@ export interface ResultInput {
   durationMs: number;
   /** The command's stderr; only its last 2048 characters are kept. */
   stderr?: string;
+  /** Ban state: what the agent did, and the ban it concerns. */
+  op?: ResultMessage["op"];
+  file?: string;
+  name?: string;
+  ip?: string;
+  /** Seconds from the request's timestamp until done here. */
+  latencySeconds?: number;
+  /** A short note for operators (at most 512 characters are kept). */
+  detail?: string;
   sender?: string;
   now?: () => number;
   id?: string;
@@ -89,6 +148,7 @@ export function createExecRequest(input: ExecRequestInput): ExecMessage {
     action: input.action,
     params: copyParams(input.params, "params"),
     ...common(input),
+    ...optional({ replyTo: input.replyTo }),
   });
 }
 
@@ -138,7 +198,100 @@ export function createResultMessage(input: ResultInput): ResultMessage {
     exitCode: input.exitCode,
     durationMs: input.durationMs,
     stderr: stderr.length > 2048 ? stderr.slice(-2048) : stderr,
+    ...optional({
+      op: input.op,
+      file: input.file,
+      name: input.name,
+      ip: input.ip,
+      latencySeconds: input.latencySeconds,
+      detail: input.detail === undefined ? undefined : String(input.detail).slice(0, 512),
+    }),
   });
+}
+
+/**
+ * Builds a `ban` request: ban `ip` with action file `action` (default iptables-multiport) for jail `name`
+ * (default "default") on every (or `to`) host, kept in the server's ledger for `duration` seconds.
+ */
+export function createTrackedBanRequest(input: TrackedBanInput): BanMessage {
+  assertObject(input, "input");
+  assertIpOrBlock(input.ip);
+  const params = copyParams(input.params, "params");
+  for (const reserved of ["ip", "name"]) {
+    if (Object.hasOwn(params, reserved)) {
+      throw new TypeError(`"params" must not contain "${reserved}": pass it as "${reserved}"`);
+    }
+  }
+  if (input.duration !== undefined && input.duration !== null) {
+    if (typeof input.duration !== "number" || !Number.isFinite(input.duration) || input.duration <= 0) {
+      throw new RangeError(`"duration" expected seconds > 0 or null, got ${String(input.duration)}`);
+    }
+  }
+  return build(
+    banMessageSchema,
+    {
+      cmd: "ban",
+      file: input.action ?? DEFAULT_BAN_ACTION,
+      name: input.name ?? "default",
+      ip: input.ip,
+      params,
+      ...(input.duration === undefined ? {} : { duration: input.duration }),
+      ...common(input),
+      ...optional({ replyTo: input.replyTo }),
+    },
+    { file: "action" },
+  );
+}
+
+/** Builds an `unban` request: lift the ledger's bans of `ip` (of `action` / `name` when given) everywhere. */
+export function createTrackedUnbanRequest(input: TrackedUnbanInput): UnbanMessage {
+  assertObject(input, "input");
+  assertIpOrBlock(input.ip);
+  return build(
+    unbanMessageSchema,
+    {
+      cmd: "unban",
+      ip: input.ip,
+      ...optional({ file: input.action, name: input.name, replyTo: input.replyTo }),
+      ...common(input),
+    },
+    { file: "action" },
+  );
+}
+
+/** Builds a `status` request; the server answers on `replyTo`. */
+export function createStatusRequest(input: StatusRequestInput): StatusMessage {
+  assertObject(input, "input");
+  if (input.ip !== undefined) assertIpOrBlock(input.ip);
+  return build(statusMessageSchema, {
+    cmd: "status",
+    ...optional({ ip: input.ip }),
+    replyTo: input.replyTo,
+    id: input.id ?? randomUUID(),
+    sender: input.sender ?? hostname(),
+    timestamp: clock(input.now),
+  });
+}
+
+/** Builds the `digest` an agent sends of the bans it holds. */
+export function createDigestMessage(input: DigestInput): DigestMessage {
+  assertObject(input, "input");
+  return build(digestMessageSchema, {
+    cmd: "digest",
+    client: input.client,
+    reason: input.reason,
+    count: input.count,
+    hash: input.hash,
+    ...optional({ missing: input.missing }),
+    id: input.id ?? randomUUID(),
+    sender: input.sender ?? hostname(),
+    timestamp: clock(input.now),
+  });
+}
+
+/** The fields of `fields` that are set (exactOptionalPropertyTypes: absent, never undefined). */
+function optional(fields: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined));
 }
 
 function banOrUnban(input: BanRequestInput, action: "actionban" | "actionunban"): ExecMessage {

@@ -85,11 +85,15 @@ function ivPool(): () => Uint8Array {
 /** Lets ./testing seal arbitrary bytes without making it part of the Codec interface. */
 export const sealPlaintextBytes: unique symbol = Symbol("net2ban.sealPlaintextBytes");
 
-/** Commands each direction carries: requests and commands go out, only results come back. */
+/**
+ * Commands each direction carries: requests go to the server, commands to agents, results and digests
+ * come back from agents, and the server answers net2banctl (`--wait`, `status`) from-server.
+ */
 const COMMANDS: Readonly<Record<Direction, readonly string[]>> = {
-  "to-server": ["exec", "update"],
-  "to-agent": ["exec", "update"],
-  "from-agent": ["result"],
+  "to-server": ["exec", "update", "ban", "unban", "status"],
+  "to-agent": ["exec", "update", "apply", "sync"],
+  "from-agent": ["result", "digest"],
+  "from-server": ["accepted", "result", "state"],
 };
 
 class EnvelopeCodec implements Codec {
@@ -171,11 +175,16 @@ class EnvelopeCodec implements Codec {
     if (!this.#commands.includes(message.cmd)) {
       throw new MessageRejectedError("wrong-command", `${message.cmd} is not sent ${this.direction}`);
     }
-    // A result is authenticated by its client's key, so it may only speak for that client.
-    if (message.cmd === "result" && message.client !== this.keyId) {
+    // A result or digest is authenticated by its client's key, so it may only speak for that client.
+    // (The server forwards results to net2banctl under its own key: there `client` names the host.)
+    if (
+      this.direction === "from-agent" &&
+      (message.cmd === "result" || message.cmd === "digest") &&
+      message.client !== this.keyId
+    ) {
       throw new MessageRejectedError(
         "wrong-key-id",
-        `result for client ${message.client} under key ${this.keyId}`,
+        `${message.cmd} for client ${message.client} under key ${this.keyId}`,
       );
     }
     return { message, replayKey: replayKey ?? (message as Message & { id: string }).id };
@@ -189,7 +198,9 @@ class EnvelopeCodec implements Codec {
 function toLegacyWireOrder(
   message: Net2banMessage,
 ): Record<string, string | number | Record<string, string>> {
-  if (message.cmd === "result") throw new TypeError(`"message.cmd" "result" has no v1 form`);
+  if (message.cmd !== "exec" && message.cmd !== "update") {
+    throw new TypeError(`"message.cmd" ${JSON.stringify(message.cmd)} has no v1 form`);
+  }
   const checked = legacyMessageSchema.safeParse(message);
   if (!checked.success) {
     throw new TypeError(`"message" ${describeIssue(checked.error)}`, { cause: checked.error });

@@ -7,12 +7,28 @@ import type { Direction, EnvelopeKeys } from "./keys.js";
 export const V2_VERSION = 0x02;
 export const V2_MAC_BYTES = 32;
 
-/** Direction codes on the wire; 0 and anything above 3 are invalid. */
+/** Direction codes on the wire; 0 and anything above 4 are invalid. */
 export const DIRECTION_CODES: Readonly<Record<Direction, number>> = {
   "to-server": 1,
   "to-agent": 2,
   "from-agent": 3,
+  "from-server": 4,
 };
+
+/**
+ * The key id a v2 wire names in its header (public data), or undefined when `wire` is not a v2 wire of
+ * `direction`. A receiver that holds many peers' keys (the server reading agents' results) picks the
+ * codec by it; the codec then checks everything, the key id included.
+ */
+export function readV2KeyId(wire: Uint8Array, direction: Direction): string | undefined {
+  if (!(wire instanceof Uint8Array) || wire.length < 4) return undefined;
+  if (wire[0] !== V2_VERSION || wire[1] !== DIRECTION_CODES[direction]) return undefined;
+  const length = wire[2]!;
+  if (length === 0 || wire.length < 3 + length) return undefined;
+  const id = Buffer.from(wire.buffer, wire.byteOffset + 3, length);
+  for (const byte of id) if (byte < 0x21 || byte > 0x7e) return undefined;
+  return id.toString("ascii");
+}
 
 /** version(1) ‖ direction(1) ‖ key id length(1) ‖ key id (ASCII, 1..255 bytes). */
 export function encodeV2Header(direction: Direction, keyId: string): Buffer {

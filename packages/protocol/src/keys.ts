@@ -19,9 +19,9 @@ export interface KeyMaterial {
  * Which way a message travels; it selects (and in v2 binds) the keys:
  * `to-server` requests use the server's key, `to-agent` commands and `from-agent` results the client's.
  */
-export type Direction = "to-server" | "to-agent" | "from-agent";
+export type Direction = "to-server" | "to-agent" | "from-agent" | "from-server";
 
-export const DIRECTIONS: readonly Direction[] = ["to-server", "to-agent", "from-agent"];
+export const DIRECTIONS: readonly Direction[] = ["to-server", "to-agent", "from-agent", "from-server"];
 
 /** The two keys an envelope uses, imported once so no call re-imports them. */
 export interface EnvelopeKeys {
