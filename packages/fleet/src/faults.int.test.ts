@@ -196,9 +196,15 @@ test(`${BANS} bans to ${AGENTS} agents through SIGKILLs of server, agent and bro
   // Kill points are counted in bans confirmed by the broker: a restarted server and agent always have
   // new work to show their recovery with.
   const untilSent = async (point: number) => {
-    const deadline = Date.now() + RECOVERY_LIMIT_MS;
+    let seen = confirmed;
+    let deadline = Date.now() + RECOVERY_LIMIT_MS;
     while (confirmed < point * BANS) {
-      if (Date.now() > deadline) throw new Error(`publishers stuck at ${confirmed}/${BANS} confirmed`);
+      if (confirmed !== seen) {
+        seen = confirmed;
+        deadline = Date.now() + RECOVERY_LIMIT_MS;
+      } else if (Date.now() > deadline) {
+        throw new Error(`no publish confirmed for ${RECOVERY_LIMIT_MS} ms, at ${confirmed}/${BANS}`);
+      }
       await sleep(50);
     }
   };
