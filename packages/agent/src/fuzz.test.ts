@@ -19,8 +19,11 @@ import { sealPlaintext } from "@net2ban/protocol/testing";
 import type { Logger } from "@net2ban/runtime";
 import type { Broker, Delivery, Verdict } from "@net2ban/transport";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { Net2banAgent } from "./agent.js";
+
+// Tens of thousands of cases per test: a busy 2-core machine can take longer than the default 30 s.
+vi.setConfig({ testTimeout: 300_000 });
 
 const NOW_MS = Date.UTC(2026, 0, 15, 12, 0, 0);
 const WINDOW = 3600;
@@ -435,7 +438,8 @@ describe.each(["agent1", "agent2"] as const)("agent handler, %s", (self) => {
 
   test("setup: keys derived, a valid ban runs exactly once", async () => {
     target = await makeTarget(self);
-    share = target.protocol === 2 ? 1 : 0.5;
+    // v1 shares every check after the envelope with v2: a quarter of the cases covers its own parser.
+    share = target.protocol === 2 ? 1 : 0.25;
     good = await createCodec({
       protocol: target.protocol,
       keyId: self,
