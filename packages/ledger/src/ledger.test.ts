@@ -1,0 +1,251 @@
+// The ledger and its log: durability across reopen, torn and garbled lines, compaction, repeats that
+// extend, unbans by address, expiry, host states, and the digest agents and server compare.
+import { appendFile, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
+import fc from "fast-check";
+import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { AppendLog, formatLine, parseLine } from "./append-log.js";
+import { banKey, digestOf, parseBanKey } from "./digest.js";
+import { type BanInput, Ledger } from "./ledger.js";
+
+let dir: TempDir;
+let clock = 1_700_000_000_000;
+const now = () => clock;
+const logger = memoryLogger();
+
+beforeEach(async () => {
+  dir = await tempDir("ledger");
+  clock = 1_700_000_000_000;
+});
+afterEach(async () => {
+  await dir.remove();
+});
+
+const ban = (over: Partial<BanInput> = {}): BanInput => ({
+  file: "iptables-multiport",
+  name: "sshd",
+  ip: "203.0.113.9",
+  params: { port: "ssh" },
+  expiresAt: clock / 1000 + 600,
+  requestId: "request-1",
+  sender: "ctl",
+  to: null,
+  ...over,
+});
+
+/** The active bans as a fresh open reads them back from disk. */
+async function reread(): Promise<ReturnType<Ledger["active"]>> {
+  const ledger = await Ledger.open({ dir: dir.path, logger, now });
+  try {
+    return ledger.active();
+  } finally {
+    await ledger.close();
+  }
+}
+
+const open = (options: { compactAfterDeadRecords?: number } = {}) =>
+  Ledger.open({ dir: dir.path, logger, now, ...options });
+
+describe("digest", () => {
+  test("keys are unambiguous JSON and read back", () => {
+    const key = banKey({ file: "f", name: 'a","b', ip: "192.0.2.1" });
+    expect(parseBanKey(key)).toEqual({ file: "f", name: 'a","b', ip: "192.0.2.1" });
+    expect(parseBanKey("[1,2,3]")).toBeUndefined();
+    expect(parseBanKey("nope")).toBeUndefined();
+  });
+
+  test("order and duplicates do not matter; any difference changes the hash", () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.string(), { minLength: 1, maxLength: 20 }), (keys) => {
+        const digest = digestOf(keys);
+        expect(digestOf([...keys].reverse().concat(keys[0]!))).toEqual(digest);
+        expect(digest.count).toBe(keys.length);
+        expect(digestOf(keys.slice(1)).hash).not.toBe(digest.hash);
+      }),
+    );
+    expect(digestOf([])).toEqual({
+      count: 0,
+      hash: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    });
+  });
+});
+
+describe("append log lines", () => {
+  test("a line is the JSON and its CRC; any change to it is seen", () => {
+    const line = formatLine({ t: "unban", k: "x y" });
+    expect(parseLine(line.slice(0, -1))).toEqual({ t: "unban", k: "x y" });
+    for (let i = 0; i < line.length - 1; i++) {
+      const flipped = line.slice(0, i) + String.fromCharCode(line.charCodeAt(i) ^ 1) + line.slice(i + 1, -1);
+      expect(parseLine(flipped), `byte ${i}`).toBeUndefined();
+    }
+  });
+
+  test("checks its options", async () => {
+    const base = { dir: dir.path, file: "x", logger, replay: () => undefined, snapshot: () => [] };
+    await expect(AppendLog.open({ ...base, dir: "relative" })).rejects.toThrow(
+      /"options.dir" expected an absolute/,
+    );
+    await expect(AppendLog.open({ ...base, file: "../x" })).rejects.toThrow(/"options.file"/);
+    await expect(AppendLog.open({ ...base, compactAfterDeadRecords: -1 })).rejects.toThrow(/compactAfter/);
+  });
+});
+
+describe("Ledger", () => {
+  test("a ban is on disk when ban() resolves and comes back after reopen, with its host states", async () => {
+    const ledger = await open();
+    const { ban: entry, change } = await ledger.ban(ban());
+    expect(change).toBe("new");
+    await ledger.setHostStates([
+      { key: entry.key, host: "web1", status: { state: "applied", at: 1 } },
+      { key: entry.key, host: "web2", status: { state: "failed", at: 2, exitCode: 4, detail: "no chain" } },
+    ]);
+    await ledger.close();
+    const again = await open();
+    const [back] = again.active();
+    expect(back).toMatchObject({
+      file: "iptables-multiport",
+      name: "sshd",
+      ip: "203.0.113.9",
+      params: { port: "ssh" },
+    });
+    expect(Object.fromEntries(back!.hosts)).toEqual({
+      web1: { state: "applied", at: 1 },
+      web2: { state: "failed", at: 2, exitCode: 4, detail: "no chain" },
+    });
+    await again.close();
+  });
+
+  test("a repeat extends when it ends later, else leaves the ban unchanged; params stay the applied ones", async () => {
+    const ledger = await open();
+    const first = await ledger.ban(ban());
+    clock += 10_000;
+    const longer = await ledger.ban(
+      ban({ expiresAt: clock / 1000 + 3600, params: { port: "http" }, requestId: "r2" }),
+    );
+    expect(longer.change).toBe("extended");
+    expect(longer.ban).toBe(first.ban);
+    expect(longer.ban.expiresAt).toBe(clock / 1000 + 3600);
+    expect(longer.ban.params).toEqual({ port: "ssh" });
+    expect(longer.ban.requestId).toBe("r2");
+    expect((await ledger.ban(ban({ expiresAt: clock / 1000 + 60 }))).change).toBe("unchanged");
+    expect((await ledger.ban(ban({ expiresAt: null }))).change).toBe("extended");
+    expect((await ledger.ban(ban({ expiresAt: clock / 1000 + 1e6 }))).change).toBe("unchanged");
+    expect(ledger.active()).toHaveLength(1);
+    await ledger.close();
+  });
+
+  test("a repeat for more hosts widens the target set; null (every host) absorbs any list", async () => {
+    const ledger = await open();
+    await ledger.ban(ban({ to: ["web1"] }));
+    const wider = await ledger.ban(ban({ to: ["web2"] }));
+    expect(wider.change).toBe("unchanged");
+    expect(wider.ban.to).toEqual(["web1", "web2"]);
+    await ledger.ban(ban({ to: null }));
+    expect(ledger.active()[0]!.to).toBeNull();
+    await ledger.close();
+    const again = await open();
+    expect(again.active()[0]!.to).toBeNull();
+    await again.close();
+  });
+
+  test("a ban past its end is not active, expire() removes it, and a new ban of it starts afresh", async () => {
+    const ledger = await open();
+    await ledger.ban(ban({ expiresAt: clock / 1000 + 5 }));
+    await ledger.ban(ban({ ip: "192.0.2.1", expiresAt: null }));
+    expect(ledger.nextExpiry()).toBe(clock / 1000 + 5);
+    clock += 5000;
+    expect(ledger.active().map((b) => b.ip)).toEqual(["192.0.2.1"]);
+    expect(ledger.get(ban())).toBeUndefined();
+    expect(ledger.size).toBe(2);
+    const again = await ledger.ban(ban({ expiresAt: clock / 1000 + 5 }));
+    expect(again.change).toBe("new");
+    expect(again.ban.hosts.size).toBe(0);
+    clock += 5000;
+    expect((await ledger.expire()).map((b) => b.ip)).toEqual(["203.0.113.9"]);
+    expect(ledger.size).toBe(1);
+    expect(ledger.nextExpiry()).toBeUndefined();
+    await ledger.close();
+    expect((await reread()).map((b) => b.ip)).toEqual(["192.0.2.1"]);
+  });
+
+  test("unban matches the address, and the file and name when given", async () => {
+    const ledger = await open();
+    await ledger.ban(ban());
+    await ledger.ban(ban({ name: "web" }));
+    await ledger.ban(ban({ file: "nftables" }));
+    await ledger.ban(ban({ ip: "192.0.2.1" }));
+    expect((await ledger.unban({ ip: "203.0.113.9", file: "nftables" })).map((b) => b.file)).toEqual([
+      "nftables",
+    ]);
+    expect((await ledger.unban({ ip: "203.0.113.9", name: "nope" })).length).toBe(0);
+    expect((await ledger.unban({ ip: "203.0.113.9" })).map((b) => b.name)).toEqual(["sshd", "web"]);
+    expect(ledger.active().map((b) => b.ip)).toEqual(["192.0.2.1"]);
+    await ledger.close();
+    expect((await reread()).map((b) => b.ip)).toEqual(["192.0.2.1"]);
+  });
+
+  test("host states of bans that ended are dropped; forgetHost drops a host", async () => {
+    const ledger = await open();
+    const { ban: entry } = await ledger.ban(ban());
+    await ledger.setHostStates([{ key: entry.key, host: "web1", status: { state: "pending", at: 1 } }]);
+    await ledger.unban({ ip: entry.ip });
+    await ledger.setHostStates([{ key: entry.key, host: "web1", status: { state: "applied", at: 2 } }]);
+    expect(ledger.active()).toEqual([]);
+    const { ban: other } = await ledger.ban(ban({ ip: "192.0.2.1" }));
+    await ledger.setHostStates([{ key: other.key, host: "gone", status: { state: "applied", at: 2 } }]);
+    ledger.forgetHost("gone");
+    expect(other.hosts.size).toBe(0);
+    await ledger.close();
+  });
+
+  test("a torn last line (crash mid-write) and a garbled line are skipped with one warning", async () => {
+    const ledger = await open();
+    await ledger.ban(ban());
+    await ledger.close();
+    const path = join(dir.path, "ledger");
+    const intact = await readFile(path, "utf8");
+    await writeFile(path, `${intact}garbage line 00000000\n`);
+    await appendFile(path, formatLine({ t: "unban", k: banKey(ban()) }).slice(0, 20));
+    const before = logger.entries.length;
+    const again = await open();
+    expect(again.active()).toHaveLength(1);
+    expect(logger.entries.slice(before)).toEqual([
+      expect.objectContaining({
+        level: "warn",
+        msg: "state file: skipped records that were not fully written",
+        fields: expect.objectContaining({ tornLastLine: true, garbledLines: 1 }),
+      }),
+    ]);
+    // Rewritten at open: the damage is gone from the file.
+    expect(await readFile(path, "utf8")).toBe(intact);
+    await again.close();
+  });
+
+  test("dead records are compacted away; the state stays the same", async () => {
+    const ledger = await open({ compactAfterDeadRecords: 10 });
+    for (let i = 0; i < 200; i++) {
+      await ledger.ban(ban({ ip: `192.0.2.${i % 5}`, expiresAt: clock / 1000 + 600 + i }));
+    }
+    const lines = (await readFile(join(dir.path, "ledger"), "utf8")).split("\n").length - 1;
+    expect(lines).toBeLessThan(40);
+    await ledger.close();
+    const again = await open();
+    expect(again.active().map((b) => [b.ip, b.expiresAt])).toEqual(
+      [0, 1, 2, 3, 4].map((i) => [`192.0.2.${i}`, clock / 1000 + 600 + 195 + i]),
+    );
+    await again.close();
+  });
+
+  test("changes made in one turn share one flush", async () => {
+    const ledger = await open();
+    const before = ledger.flushes;
+    await Promise.all(
+      Array.from({ length: 500 }, (_, i) => ledger.ban(ban({ ip: `198.51.100.${i % 250}`, name: `j${i}` }))),
+    );
+    expect(ledger.active()).toHaveLength(500);
+    expect(ledger.flushes - before).toBeLessThanOrEqual(2);
+    await ledger.close();
+    expect(await reread()).toHaveLength(500);
+  });
+});
