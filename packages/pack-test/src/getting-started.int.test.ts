@@ -4,6 +4,8 @@
 //   private RabbitMQ node as its broker (rabbitmqctl reaches it through RABBITMQ_NODENAME);
 // - web1, web2: the same, each also in its own network namespace (own iptables), reaching the broker
 //   through a relay on their loopback (@net2ban/fleet's TestNetwork).
+// Only mq has the guide's `git clone` (the test's own checkout, mounted at /root/net2ban), so a web host
+// step that needed the repository would fail here as it would for a reader.
 // What the test provides in place of the outside world: `npm install` reaches a local registry that
 // serves the freshly packed @net2ban tarballs and passes every other package through from npm; `scp`
 // and `systemctl` are stand-ins (host-tools/) that copy between the hosts' file systems and start a
@@ -50,7 +52,8 @@ beforeAll(async () => {
     }
   }
   work = await tempDir("getting-started");
-  const packed = await packPublished(work.path);
+  // What the guide installs, and the packages those depend on.
+  const packed = await packPublished(work.path, ["@net2ban/ctl", "@net2ban/server", "@net2ban/agent"]);
   registry = await startLocalRegistry({ packages: packed });
   broker = await startPrivateNode();
   network = await TestNetwork.create({ nodes: ["web1", "web2"], subnet: "10.78.0" });
@@ -82,7 +85,6 @@ beforeAll(async () => {
         name,
         dir: work.path,
         netnsPrefix: network.prefix(name),
-        checkout: REPO_ROOT,
         env: env({}),
       }),
     );

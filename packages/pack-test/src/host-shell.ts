@@ -18,8 +18,8 @@ export interface HostShellOptions {
   dir: string;
   /** Command prefix that enters the host's network namespace (`ip netns exec NS`), or none. */
   netnsPrefix?: readonly string[];
-  /** Mounted read-only at /root/net2ban, as the guide's `git clone` would put it. */
-  checkout: string;
+  /** Mounted read-only at /root/net2ban, as the guide's `git clone` would put it (on that host only). */
+  checkout?: string;
   env: NodeJS.ProcessEnv;
 }
 
@@ -38,8 +38,10 @@ for d in etc usr var root; do
   mkdir -p "$dir/$d.upper" "$dir/$d.work"
   mount -t overlay "n2b-$name-$d" -o "lowerdir=/$d,upperdir=$dir/$d.upper,workdir=$dir/$d.work" "/$d"
 done
-mkdir -p /root/net2ban
-mount --bind -r "$checkout" /root/net2ban
+if [ -n "$checkout" ]; then
+  mkdir -p /root/net2ban
+  mount --bind -r "$checkout" /root/net2ban
+fi
 hostname "$name"
 cd /root
 exec bash --noprofile --norc
@@ -66,6 +68,8 @@ export class HostShell {
     child.once("exit", (code, signal) => {
       this.#exit = `${code ?? signal}`;
     });
+    // Writing to a shell that has just died fails with EPIPE; run() reports the exit instead.
+    child.stdin?.on("error", () => {});
   }
 
   /** The pid of the host's shell: `nsenter --target PID --mount` enters its file system. */
@@ -92,7 +96,7 @@ export class HostShell {
         "sh", // $0
         options.name,
         join(dir, "fs"),
-        options.checkout,
+        options.checkout ?? "",
       ],
       { env: options.env, stdio: ["pipe", "pipe", "pipe"] },
     );

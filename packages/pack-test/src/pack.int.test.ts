@@ -49,20 +49,12 @@ function inConsumer(file: string, args: string[]) {
 }
 
 describe("tarballs", () => {
-  it("packs every package that is not private, and none of the private ones", () => {
+  it("packs every package that is not private (at least the eight of the first release), none of the private ones", () => {
     const names = packed.map((p) => p.name);
-    expect(names).toEqual([
-      "@net2ban/actions",
-      "@net2ban/agent",
-      "@net2ban/config",
-      "@net2ban/ctl",
-      "@net2ban/protocol",
-      "@net2ban/runtime",
-      "@net2ban/server",
-      "@net2ban/transport",
-    ]);
-    expect(names).not.toContain("@net2ban/test-utils");
-    expect(names).not.toContain("@net2ban/fleet");
+    for (const name of ["actions", "agent", "config", "ctl", "protocol", "runtime", "server", "transport"]) {
+      expect(names).toContain(`@net2ban/${name}`);
+    }
+    for (const name of ["test-utils", "fleet", "pack-test"]) expect(names).not.toContain(`@net2ban/${name}`);
   });
 
   it("each holds dist with types, the license and its bins, and no sources, tests or build info", () => {

@@ -64,12 +64,14 @@ export interface PackedPackage extends WorkspacePackage {
 }
 
 /**
- * `pnpm pack` of every published package into `dest`. Needs `pnpm build` first: the tarballs hold dist/,
+ * `pnpm pack` of every published package (or of `only` and what they depend on) into `dest`. Needs `pnpm build` first: the tarballs hold dist/,
  * and packing a stale or missing build would test the wrong thing, so a missing one fails here.
  */
-export async function packPublished(dest: string): Promise<PackedPackage[]> {
+export async function packPublished(dest: string, only?: readonly string[]): Promise<PackedPackage[]> {
   const packed: PackedPackage[] = [];
-  for (const pkg of publishedPackages()) {
+  const all = publishedPackages();
+  const wanted = only === undefined ? all : withDependencies(all, only);
+  for (const pkg of wanted) {
     if (!existsSync(join(pkg.dir, "dist", "index.js"))) {
       throw new Error(`${pkg.name}: ${join(pkg.dir, "dist/index.js")} is missing: run \`pnpm build\` first`);
     }
@@ -94,6 +96,21 @@ export async function packPublished(dest: string): Promise<PackedPackage[]> {
     });
   }
   return packed;
+}
+
+/** `names` and the workspace packages they depend on, transitively. */
+function withDependencies(all: readonly WorkspacePackage[], names: readonly string[]): WorkspacePackage[] {
+  const byName = new Map(all.map((pkg) => [pkg.name, pkg]));
+  const found = new Set<string>();
+  const visit = (name: string) => {
+    const pkg = byName.get(name);
+    if (pkg === undefined) throw new Error(`${name} is not a published workspace package`);
+    if (found.has(name)) return;
+    found.add(name);
+    for (const dep of Object.keys(pkg.manifest.dependencies ?? {})) if (byName.has(dep)) visit(dep);
+  };
+  for (const name of names) visit(name);
+  return all.filter((pkg) => found.has(pkg.name));
 }
 
 /**
