@@ -16,3 +16,14 @@ export {
   type LoggerOptions,
   REDACT_PATHS,
 } from "./logger.js";
+export {
+  Counter,
+  Gauge,
+  Histogram,
+  LATENCY_BUCKETS,
+  MetricsError,
+  MetricsRegistry,
+  type MetricsServer,
+  type MetricsServerOptions,
+  startMetricsServer,
+} from "./metrics.js";
