@@ -1,6 +1,7 @@
 // rabbitmq-setup planning: which login may do what (checked as regexes the way RabbitMQ applies them),
 // where passwords come from, the script and config lines printed, and --apply's rabbitmqctl calls.
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { parseConfig } from "@net2ban/config";
 import { UsageError } from "@net2ban/runtime";
 import { describe, expect, it } from "vitest";
@@ -305,5 +306,27 @@ describe("runRabbitmqSetup (the command's output)", () => {
       "net2ban-db.2",
     ]);
     expect(parsed.logins.every((l) => !("password" in l))).toBe(true);
+  });
+});
+
+describe("configs/rabbitmq/least-privilege.sh", () => {
+  it("is what rabbitmq-setup prints for the sample configs/net2ban.cfg (placeholder passwords)", () => {
+    const sample = readFileSync(new URL("../../../configs/net2ban.cfg", import.meta.url), "utf8");
+    // The sample's [global] url carries a shared login; the script shows the one-login-per-role result.
+    const text = sample.replace(/^url = .*$/m, "server = mq.example.net");
+    const roles = ["server", "ctl", "client1", "client2"];
+    const plan = planRabbitmqSetup(parseConfig(text, "net2ban.cfg").config, {
+      randomPassword: () => `CHANGE-ME-${roles.shift()}`,
+    });
+    const expected = [
+      ...renderSetupScript(plan),
+      "",
+      "# Then add to net2ban.cfg (see README.md) and restart the server, then each agent:",
+      ...renderConfigLines(plan).map((line) => `#   ${line}`),
+      "",
+    ].join("\n");
+    expect(
+      readFileSync(new URL("../../../configs/rabbitmq/least-privilege.sh", import.meta.url), "utf8"),
+    ).toBe(expected);
   });
 });

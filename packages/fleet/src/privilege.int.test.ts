@@ -176,6 +176,47 @@ describe.skipIf(skip)("least privilege: one RabbitMQ login per role", () => {
     expect(topic).toContain(`${userPrefix}agent1\tnet2ban.dead\t^${queueOf("agent1")}\\.dead$\t^$`);
   });
 
+  test("the printed script, run by sh as root, makes the same permissions, and running it again is safe", async () => {
+    const other = `${vhost}-sh`;
+    const prefix = `${other}-`;
+    const printed = await f().ctl(["rabbitmq-setup", "--vhost", other, "--user-prefix", prefix]);
+    expect(printed.stderr).toBe("");
+    // The server's and net2banctl's logins are in the config now (from --apply above), so the script takes
+    // those; the agents' logins (in the agents' files only) are made anew under the prefix.
+    const users = f().agentNames.map((name) => `${prefix}${name}`);
+    try {
+      await sh(printed.stdout);
+      await sh(printed.stdout);
+      const rows = (text: string) =>
+        text
+          .split("\n")
+          .slice(1)
+          .filter((line) => line !== "")
+          .map((line) => line.replace(prefix, "LOGIN-").replace(userPrefix, "LOGIN-"))
+          .sort();
+      const viaScript = await rabbitmqctl(["-q", "list_permissions", "-p", other]);
+      const viaApply = await rabbitmqctl(["-q", "list_permissions", "-p", vhost]);
+      expect(rows(viaScript)).toEqual(rows(viaApply));
+      expect(rows(viaScript)).toHaveLength(2 + users.length);
+      // The password in the printed config line is the one the login got (the second run set it again).
+      const line = printed.stdout
+        .split("\n")
+        .find((l) => l.startsWith("#   url = ") && l.includes(`${prefix}agent1:`));
+      const url = new URL(line!.slice("#   url = ".length));
+      expect(
+        await rabbitmqctl([
+          "authenticate_user",
+          decodeURIComponent(url.username),
+          decodeURIComponent(url.password),
+        ]),
+      ).toContain("Success");
+    } finally {
+      for (const user of users) await rabbitmqctl(["delete_user", user]).catch(() => {});
+      await rabbitmqctl(["delete_vhost", other]).catch(() => {});
+    }
+    // Each rabbitmqctl call starts an Erlang VM (about a second); the script makes ~20 of them per run.
+  }, 240_000);
+
   test("an agent's login cannot read another agent's queue nor publish to any agent queue", async () => {
     const agent1 = loginUrl("agent1");
     const user = `${userPrefix}agent1`;
@@ -326,6 +367,17 @@ describe.skipIf(skip)("least privilege: one RabbitMQ login per role", () => {
     }, 90_000);
   });
 });
+
+/** Runs a script with sh as this (root) process, as an operator would on the broker host. */
+function sh(script: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = execFile("sh", ["-s"], { timeout: 120_000 }, (error, _stdout, stderr) => {
+      if (error === null) resolve();
+      else reject(new Error(`sh failed: ${stderr.trim() || error.message}`));
+    });
+    child.stdin?.end(script);
+  });
+}
 
 function execFileAsync(file: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -1,9 +1,10 @@
-// Transport security end to end: a private RabbitMQ node that only speaks amqps and requires a client
-// certificate (verify_peer, fail_if_no_peer_cert), a throwaway CA made with openssl for this test, and a
+// Transport security end to end: a private RabbitMQ node with the shipped configs/rabbitmq/rabbitmq.conf
+// (amqps, verify_peer, fail_if_no_peer_cert), a throwaway CA made with openssl for this test, and a
 // fleet configured with tls_ca / tls_cert / tls_key: a ban reaches the agents over TLS, and net2banctl
 // without a client certificate is refused with one clear line.
 
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
@@ -65,6 +66,23 @@ function makeCertificates(): void {
   }
 }
 
+/**
+ * The shipped sample node configuration, on a free port with this test's certificates. Its TLS settings
+ * are used as they are; the listener lines that the private node sets itself are left out.
+ */
+function sampleNodeConfig(port: number): string[] {
+  const sample = readFileSync(new URL("../../../configs/rabbitmq/rabbitmq.conf", import.meta.url), "utf8");
+  const lines = sample.split("\n").filter((line) => line.trim() !== "" && !line.startsWith("#"));
+  expect(lines).toContain("ssl_options.fail_if_no_peer_cert = true");
+  return lines
+    .filter((line) => !/^(listeners\.tcp|loopback_users)/.test(line))
+    .map((line) =>
+      line
+        .replace(/^listeners\.ssl\.default = 5671$/, `listeners.ssl.default = 127.0.0.1:${port}`)
+        .replace("/etc/rabbitmq/tls/", "{dir}/"),
+    );
+}
+
 function f(): Fleet {
   if (fleet === undefined) throw new Error("the fleet was not made (see beforeAll's error)");
   return fleet;
@@ -82,14 +100,7 @@ describe("amqps with a CA and client certificates", () => {
         "server.pem": await pem("server.pem"),
         "server.key": await pem("server.key"),
       },
-      config: [
-        `listeners.ssl.default = 127.0.0.1:${tlsPort}`,
-        "ssl_options.cacertfile = {dir}/ca.pem",
-        "ssl_options.certfile = {dir}/server.pem",
-        "ssl_options.keyfile = {dir}/server.key",
-        "ssl_options.verify = verify_peer",
-        "ssl_options.fail_if_no_peer_cert = true",
-      ],
+      config: sampleNodeConfig(tlsPort),
     });
     fleet = await Fleet.create({
       agents: 2,
