@@ -205,7 +205,8 @@ describe("Journal", () => {
     expect(journal.lookup("message-0001")).toBeUndefined();
     expect(journal.lookup("message-0003")).toMatchObject({ state: "done" });
     expect(journal.floor).toBe(t.seconds() + 2);
-    expect(logger.find("warn", "journal full")).toHaveLength(2);
+    // Two evictions within a minute: one warning, not one per message.
+    expect(logger.find("warn", "journal full")).toHaveLength(1);
     await crash(journal);
     const reopened = await openJournal(dir, { now: t.now, maxEntries: 3 });
     expect(reopened.journal.floor).toBe(t.seconds() + 2);

@@ -147,6 +147,8 @@ export class Journal {
   #flushing: Promise<void> | undefined;
   #closed = false;
   #flushes = 0;
+  #evictedSinceWarning = 0;
+  #lastFullWarning = Number.NEGATIVE_INFINITY;
 
   private constructor(options: Required<Omit<JournalOptions, "logger">> & { logger: JournalLogger }) {
     this.#dir = options.dir;
@@ -322,10 +324,16 @@ export class Journal {
         `journal full: forgetting message ${key} before it was settled`,
       );
     } else {
-      this.#logger.warn(
-        { id: key, maxEntries: this.#maxEntries, floor: this.#floor },
-        "journal full: older messages are refused from now on",
-      );
+      this.#evictedSinceWarning += 1;
+      // Under a flood every new id evicts one: say so once a minute, with the count, not once per message.
+      if (this.#now() - this.#lastFullWarning >= 60_000) {
+        this.#logger.warn(
+          { maxEntries: this.#maxEntries, floor: this.#floor, forgotten: this.#evictedSinceWarning },
+          "journal full: the oldest ids are forgotten and older messages refused",
+        );
+        this.#lastFullWarning = this.#now();
+        this.#evictedSinceWarning = 0;
+      }
     }
     return formatRecord("F", "-", this.#floor);
   }
