@@ -81,6 +81,17 @@ export async function benchCtlProcess(ctx: BenchContext): Promise<void> {
         );
       }
     }
+    // CPU of node itself (10 ms ticks, so means, not medians): what load on a shared machine inflates least.
+    const cpu: Record<"floor" | "exec", number[]> = { floor: [], exec: [] };
+    for (let i = 0; i < runs; i++) {
+      for (const kind of ["floor", "exec"] as const) {
+        const result = await timeNode(kinds[kind], env, { cpu: true });
+        if (result.code === 0 && !Number.isNaN(result.cpuMs)) cpu[kind].push(result.cpuMs);
+      }
+    }
+    const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
+    const floorCpu = mean(cpu.floor);
+    const execCpu = mean(cpu.exec);
     const floor = median(times["floor"]!);
     const exec = median(times["exec"]!);
     const ratio = exec / floor;
@@ -93,7 +104,7 @@ export async function benchCtlProcess(ctx: BenchContext): Promise<void> {
       floor: { what: "node -e ''", value: floor, unit: "ms" },
       ratio: { value: ratio, text: `${ratio.toFixed(2)}x the floor` },
       target: { text: `<= ${CTL_TARGET_RATIO}x`, met: ratio <= CTL_TARGET_RATIO },
-      note: `median of ${times["exec"]!.length} runs, interleaved with the floor`,
+      note: `median of ${times["exec"]!.length} runs, interleaved with the floor; CPU time ${formatNumber(execCpu)} ms against ${formatNumber(floorCpu)} ms, ${(execCpu / floorCpu).toFixed(2)}x`,
     });
     const help = median(times["help"]!);
     const load = times["load"]!.length > 0 ? median(times["load"]!) : Number.NaN;
