@@ -140,6 +140,26 @@ describe("publish", () => {
     expect((await broker.queueInfo(good))?.messageCount).toBe(2);
   });
 
+  it("after a nack the next publish goes out on a fresh channel", async () => {
+    // RabbitMQ 3.10 keeps nacking a channel that published to a quorum queue during its leader election;
+    // a queue that refuses every message (x-overflow reject-publish, length 0) gives a nack here.
+    const full = `${prefix}full`;
+    const channel = await rawChannel();
+    await channel.assertQueue(full, {
+      durable: true,
+      arguments: { "x-max-length": 0, "x-overflow": "reject-publish" },
+    });
+    const error = await broker.publish(full, Buffer.from("refused")).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PublishError);
+    expect((error as PublishError).reason).toBe("nacked");
+    expect(log.find("warn", "RabbitMQ nacked a publish; later publishes use a new channel")).toHaveLength(1);
+    const queue = `${prefix}after-nack`;
+    await broker.assertQueue({ name: queue });
+    await broker.publish(queue, Buffer.from("fine"));
+    expect(log.find("info", "publish channel reopened")).not.toHaveLength(0);
+    expect((await broker.queueInfo(queue))?.messageCount).toBe(1);
+  });
+
   it("checks its arguments", async () => {
     await expect(broker.publish("", Buffer.from("x"))).rejects.toThrow('"queue" expected a non-empty string');
     await expect(broker.publish("q", "text" as unknown as Buffer)).rejects.toThrow(
@@ -221,7 +241,7 @@ describe("consume", () => {
     });
   });
 
-  it("requeues once when the handler throws, then dead-letters the redelivery that fails again", async () => {
+  it("classic queue: requeues once when the handler throws, then dead-letters the second failure", async () => {
     const queue = `${prefix}throws`;
     const redelivered: boolean[] = [];
     const consumer = await broker.consume({ prefetch: 1, queue: { name: queue } }, async (delivery) => {
@@ -238,7 +258,7 @@ describe("consume", () => {
     const channel = await rawChannel();
     const dead = await channel.get(`${queue}.dead`, { noAck: true });
     expect(dead === false ? "nothing" : dead.properties.headers?.["x-net2ban-reason"]).toBe(
-      "handler failed on a redelivered message: boom",
+      "handler failed twice: boom",
     );
     expect(log.find("warn", "handler failed; message requeued once")).not.toHaveLength(0);
     expect(log.find("error", "handler failed again")).not.toHaveLength(0);
@@ -272,6 +292,76 @@ describe("consume", () => {
     });
     await consumer.cancel();
     expect(calls).toBe(2);
+  });
+
+  it("a redelivery (the connection was lost) that fails once is requeued, not dead-lettered", async () => {
+    // A failover redelivers with redelivered=true; one failure right after it (the cluster still
+    // electing leaders) must not cost the message: only a second failure in this process parks it.
+    const queue = `${prefix}redelivered-once`;
+    await broker.assertQueue({ name: queue });
+    const channel = await rawChannel();
+    await channel.prefetch(1);
+    const taken = new Promise<void>((resolve) => {
+      void channel.consume(queue, () => resolve(), { noAck: false });
+    });
+    await broker.publish(queue, Buffer.from("x"), { messageId: "again-1" });
+    await taken;
+    await channel.close(); // unacked: RabbitMQ redelivers it, flagged
+    const seen: boolean[] = [];
+    const consumer = await broker.consume({ prefetch: 1, queue: { name: queue } }, async (delivery) => {
+      seen.push(delivery.redelivered);
+      if (seen.length === 1) throw new Error("cluster still electing");
+      return "ack";
+    });
+    await waitFor(() => seen.length === 2, { what: "the retry after the failure" });
+    await consumer.cancel();
+    expect(seen).toEqual([true, true]);
+    expect(await broker.queueInfo(`${queue}.dead`)).toBeNull();
+    expect((await broker.queueInfo(queue))?.messageCount).toBe(0);
+  });
+
+  it("quorum queue: a handler that keeps throwing is retried until the broker's delivery limit dead-letters it", async () => {
+    const queue = `${prefix}quorum-throws`;
+    const spec = { name: queue, queueType: "quorum" as const, deliveryLimit: 2 };
+    let calls = 0;
+    const consumer = await broker.consume({ prefetch: 1, queue: spec }, async () => {
+      calls += 1;
+      throw new Error("poison");
+    });
+    await broker.publish(queue, Buffer.from("poison"), { messageId: "qp-1" });
+    await waitFor(async () => (await broker.queueInfo(`${queue}.dead`))?.messageCount === 1, {
+      what: "RabbitMQ to dead-letter the message at its delivery limit",
+      timeoutMs: 20_000,
+    });
+    await consumer.cancel();
+    // Two failures in this process would park a classic queue's message; a quorum queue's limit decides.
+    expect(calls).toBe(3);
+    const channel = await rawChannel();
+    const dead = await channel.get(`${queue}.dead`, { noAck: true });
+    expect(dead === false ? "nothing" : dead.properties.headers?.["x-death"]?.[0]?.reason).toBe(
+      "delivery_limit",
+    );
+  });
+
+  it("resumes consuming when RabbitMQ cancels the consumer (queue deleted, or a classic queue's node down)", async () => {
+    const queue = `${prefix}cancelled`;
+    const seen: string[] = [];
+    const consumer = await broker.consume({ prefetch: 1, queue: { name: queue } }, async (delivery) => {
+      seen.push(delivery.body.toString());
+      return "ack";
+    });
+    await broker.publish(queue, Buffer.from("before"));
+    await waitFor(() => seen.length === 1, { what: "the first message" });
+    const channel = await rawChannel();
+    await channel.deleteQueue(queue);
+    await waitFor(async () => (await broker.queueInfo(queue))?.consumerCount === 1, {
+      what: "the consumer back on the declared-again queue",
+    });
+    await broker.publish(queue, Buffer.from("after"));
+    await waitFor(() => seen.length === 2, { what: "the message after the cancel" });
+    await consumer.cancel();
+    expect(seen).toEqual(["before", "after"]);
+    expect(log.find("error", "RabbitMQ cancelled the consumer")).not.toHaveLength(0);
   });
 
   it("cancel() waits for in-flight handlers and their acks; later messages stay queued", async () => {

@@ -59,7 +59,7 @@ import type {
   TransportLogger,
   Verdict,
 } from "./types.js";
-import { assertBrokerUrl, redactUrl, withHeartbeat } from "./url.js";
+import { assertBrokerUrl, preferredUrlIndex, redactUrl, withHeartbeat } from "./url.js";
 
 interface Settings {
   urls: string[];
@@ -102,7 +102,13 @@ export function resolveBrokerOptions(options: BrokerOptions): Settings {
   }
   if (options.deadLetterExchange !== undefined)
     assertExchangeName(options.deadLetterExchange, "options.deadLetterExchange");
-  const startIndex = options.startIndex ?? Math.floor(random() * urls.length);
+  if (connectionName !== undefined) assertNonEmptyString(connectionName, "options.connectionName");
+  // A named client always starts at the same node (spread by a hash of its name); anonymous ones at random.
+  const startIndex =
+    options.startIndex ??
+    (connectionName === undefined
+      ? Math.floor(random() * urls.length)
+      : preferredUrlIndex(connectionName, urls.length));
   assertInteger(startIndex, "options.startIndex", 0, Number.MAX_SAFE_INTEGER);
 
   const reconnect: ReconnectPolicy = { ...DEFAULT_RECONNECT_POLICY };
@@ -120,7 +126,6 @@ export function resolveBrokerOptions(options: BrokerOptions): Settings {
 
   const socketOptions: Record<string, unknown> = { timeout: connectTimeoutMs, noDelay: true };
   if (connectionName !== undefined) {
-    assertNonEmptyString(connectionName, "options.connectionName");
     socketOptions["clientProperties"] = { connection_name: connectionName };
   }
   if (tls !== undefined) {
@@ -265,15 +270,18 @@ class Link implements SubscriptionLink {
       this.#checkedExchanges.add(exchange);
     }
     let publisher = this.#publisher;
-    if (publisher.closed && !this.closed) publisher = await this.#reopenPublisher();
+    if ((publisher.closed || publisher.retired) && !this.closed) publisher = await this.#reopenPublisher();
     await publisher.send(queue, body, properties);
   }
 
   #reopenPublisher(): Promise<ConfirmPublisher> {
+    const previous = this.#publisher;
     this.#reopening ??= this.model
       .createConfirmChannel()
       .then((channel) => {
         this.#publisher = new ConfirmPublisher(channel, this.#logger);
+        // A retired (nacked) channel is still open: close it once its last confirms are in.
+        if (!previous.closed) void previous.settled().then(() => previous.close());
         this.#logger.info({ url: redactUrl(this.url) }, "publish channel reopened");
         return this.#publisher;
       })
@@ -328,6 +336,9 @@ class AmqpBroker implements Broker {
   readonly #subscriptions = new Set<Subscription>();
   readonly #listeners = new Map<BrokerEvent, Set<(info: BrokerEventInfo) => void>>();
   #pause: { timer: NodeJS.Timeout; resolve: () => void } | null = null;
+  /** Subscriptions being retried on the live link, and the wake-ups of their pauses (close() runs them). */
+  readonly #resubscribing = new Set<Subscription>();
+  readonly #wakeUps = new Set<() => void>();
   #reconnecting: Promise<void> | null = null;
   #closing: Promise<void> | null = null;
 
@@ -413,8 +424,15 @@ class AmqpBroker implements Broker {
     const spec = normaliseSpec(options.queue);
     await this.#withLink("consume", (link) => this.#declareSpec(link, spec));
     this.#queues.set(spec.name, spec);
-    const subscription = new Subscription(spec, options.prefetch, handler, this.#logger, (s) =>
-      this.#subscriptions.delete(s),
+    const subscription = new Subscription(
+      spec,
+      options.prefetch,
+      handler,
+      this.#logger,
+      (s) => this.#subscriptions.delete(s),
+      (s) => {
+        if (this.#link !== null) this.#resubscribeLater(s, this.#link);
+      },
     );
     // In the set before subscribing, so a reconnect meanwhile resubscribes it too (subscribe() is per link).
     this.#subscriptions.add(subscription);
@@ -710,6 +728,7 @@ class AmqpBroker implements Broker {
     };
 
     let candidate: Link;
+    const unsubscribed: Subscription[] = [];
     try {
       const publisher = new ConfirmPublisher(await model.createConfirmChannel(), this.#logger);
       candidate = new Link(this, model, url, publisher, this.#logger);
@@ -717,8 +736,9 @@ class AmqpBroker implements Broker {
         try {
           await this.#declareSpec(candidate, spec);
         } catch (error) {
-          // A mismatch will not heal by reconnecting: report it and keep the rest of the connection useful.
-          if (!(error instanceof QueueMismatchError)) throw error;
+          // A mismatch will not heal by reconnecting, and another node cannot serve a classic queue whose
+          // node is down: report it and keep the rest of the connection useful (consumers retry below).
+          if (!isQueueRefusal(error)) throw error;
           this.#logger.error({ queue: spec.name, err: error.message }, "queue could not be declared again");
         }
       }
@@ -726,7 +746,7 @@ class AmqpBroker implements Broker {
         try {
           await this.#bind(candidate, binding);
         } catch (error) {
-          if (!(error instanceof QueueMismatchError)) throw error;
+          if (!isQueueRefusal(error)) throw error;
           this.#logger.error(
             { queue: binding.queue.name, exchange: binding.exchange, err: error.message },
             "binding could not be made again",
@@ -740,8 +760,9 @@ class AmqpBroker implements Broker {
           if (closedDuringSetup !== undefined) throw error;
           this.#logger.error(
             { queue: subscription.spec.name, err: describeError(error) },
-            "consumer could not resubscribe",
+            "consumer could not resubscribe; retrying",
           );
+          unsubscribed.push(subscription);
         }
       }
     } catch (error) {
@@ -759,6 +780,60 @@ class AmqpBroker implements Broker {
     this.#logger.info(info, `Connected to RabbitMQ at ${info.url}`);
     for (const waiter of this.#waiters.splice(0)) waiter.resolve(link);
     this.#emit("connected", info);
+    for (const subscription of unsubscribed) this.#resubscribeLater(subscription, link);
+  }
+
+  /**
+   * Declares the queue and subscribes again on `link`, with growing pauses (0.5 s doubling to 5 s), until it
+   * works, the link is gone (the next connection resubscribes everything) or the consumer is cancelled.
+   * For a consumer RabbitMQ cancelled, or one that could not subscribe after a reconnect: a classic queue
+   * whose node is down comes back with its node.
+   */
+  #resubscribeLater(subscription: Subscription, link: Link): void {
+    if (this.#resubscribing.has(subscription)) return;
+    this.#resubscribing.add(subscription);
+    const queue = subscription.spec.name;
+    const live = () =>
+      !this.#isClosing() && this.#link === link && !link.closed && this.#subscriptions.has(subscription);
+    void (async () => {
+      try {
+        for (let attempt = 1; live(); attempt++) {
+          const delayMs = Math.min(5000, 500 * 2 ** Math.min(attempt - 1, 4));
+          await this.#wait(delayMs);
+          if (!live()) return;
+          try {
+            await this.#declareSpec(link, subscription.spec);
+            await subscription.subscribe(link);
+            this.#logger.info({ queue, attempt }, `consuming ${queue} again`);
+            return;
+          } catch (error) {
+            if (!live()) return;
+            this.#logger.warn(
+              { queue, attempt, err: describeError(error) },
+              `cannot consume ${queue} yet; trying again`,
+            );
+          }
+        }
+      } finally {
+        this.#resubscribing.delete(subscription);
+      }
+    })().catch(() => {
+      // Only a throwing logger gets here; nothing to report it to.
+    });
+  }
+
+  /** A pause that close() cuts short. */
+  #wait(ms: number): Promise<void> {
+    if (this.#isClosing()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.#wakeUps.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.#wakeUps.add(wake);
+    });
   }
 
   #onLinkClosed(link: Link, error: Error | undefined): void {
@@ -831,6 +906,7 @@ class AmqpBroker implements Broker {
     }
     for (const waiter of this.#waiters.splice(0))
       waiter.reject(new BrokerClosedError("waiting for a connection"));
+    for (const wake of this.#wakeUps) wake();
     await Promise.allSettled([...this.#subscriptions].map((s) => s.cancel()));
     const link = this.#link;
     if (link !== null) {
@@ -856,6 +932,11 @@ function normaliseSpec(spec: QueueSpec): QueueSpec {
     ...(spec.queueType === undefined ? {} : { queueType: spec.queueType }),
     ...(spec.deliveryLimit === undefined ? {} : { deliveryLimit: spec.deliveryLimit }),
   };
+}
+
+/** RabbitMQ refused a declare or bind (another type, a classic queue whose node is down, access). */
+function isQueueRefusal(error: unknown): error is QueueMismatchError | QueueOperationError {
+  return error instanceof QueueMismatchError || error instanceof QueueOperationError;
 }
 
 function replyCode(error: unknown): number | undefined {

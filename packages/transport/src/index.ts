@@ -16,6 +16,14 @@ export {
 } from "./errors.js";
 export { assertExchangeName, EXCHANGE_TYPES } from "./exchanges.js";
 export {
+  type BrokerInspection,
+  type ExistingQueueType,
+  type InspectOptions,
+  inspectBroker,
+  type NodeStatus,
+  type QueueStatus,
+} from "./inspect.js";
+export {
   DEAD_LETTER_SUFFIX,
   DEFAULT_DELIVERY_LIMIT,
   deadLetterQueueName,
@@ -37,4 +45,4 @@ export type {
   TransportLogger,
   Verdict,
 } from "./types.js";
-export { redactUrl } from "./url.js";
+export { preferredUrlIndex, redactUrl } from "./url.js";

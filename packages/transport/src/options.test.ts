@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { resolveBrokerOptions } from "./broker.js";
 import type { BrokerOptions } from "./types.js";
+import { preferredUrlIndex } from "./url.js";
 
 const logger = { debug() {}, info() {}, warn() {}, error() {} };
 const base: BrokerOptions = { urls: ["amqp://u:hunter22@h1/", "amqp://u:hunter22@h2/"], logger };
@@ -18,9 +19,23 @@ describe("resolveBrokerOptions", () => {
     expect(settings.reconnect).toEqual({ initialDelayMs: 500, maxDelayMs: 30_000, factor: 2, jitter: 0.2 });
   });
 
-  it("starts at a random URL so a fleet spreads over the cluster", () => {
+  it("starts an anonymous client at a random URL", () => {
     expect(resolveBrokerOptions({ ...base, random: () => 0.99 }).startIndex).toBe(1);
     expect(resolveBrokerOptions({ ...base, random: () => 0 }).startIndex).toBe(0);
+  });
+
+  it("starts a named client at the URL its connection name hashes to, whatever the randomness", () => {
+    const urls = ["amqp://h1/", "amqp://h2/", "amqp://h3/"];
+    for (const name of ["net2ban-server@mq", "net2ban-agent web1@web1", "net2ban-agent web2@web2"]) {
+      const expected = preferredUrlIndex(name, 3);
+      for (const random of [() => 0, () => 0.99]) {
+        expect(resolveBrokerOptions({ ...base, urls, connectionName: name, random }).startIndex).toBe(
+          expected,
+        );
+      }
+    }
+    // An explicit start index still wins.
+    expect(resolveBrokerOptions({ ...base, urls, connectionName: "x", startIndex: 2 }).startIndex).toBe(2);
   });
 
   it("passes connection name and TLS material to the socket", () => {

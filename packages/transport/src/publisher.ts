@@ -30,6 +30,7 @@ export class ConfirmPublisher {
   readonly #confirms = new Set<Promise<void>>();
   #roomForMore: Promise<void> | null = null;
   #closed = false;
+  #retired = false;
   /** What RabbitMQ said when it closed this channel (it names the refused exchange and login). */
   #closedBy: Error | undefined;
 
@@ -53,6 +54,15 @@ export class ConfirmPublisher {
     return this.#closed;
   }
 
+  /**
+   * Set after a nack: the link publishes on a fresh channel from then on. RabbitMQ 3.10 keeps nacking every
+   * later publish to a quorum queue on a channel that first published to it while the queue was electing a
+   * leader (a node had just died); a new channel gets the new leader (cluster.int.test.ts found it).
+   */
+  get retired(): boolean {
+    return this.#retired;
+  }
+
   /** Publishes one persistent, mandatory message (default exchange unless named); resolves once confirmed. */
   async send(queue: string, body: Buffer, properties: PublishProperties): Promise<void> {
     // A full buffer means the socket is slower than we publish: hold new messages until it drains.
@@ -68,13 +78,21 @@ export class ConfirmPublisher {
       const onConfirm = (error: unknown) => {
         this.#inFlight.delete(record);
         if (error !== null && error !== undefined) {
-          reject(this.#confirmFailure(queue, messageId, error));
+          const failure = this.#confirmFailure(queue, messageId, error);
+          if (failure.reason === "nacked" && !this.#retired) {
+            this.#retired = true;
+            this.#logger.warn(
+              { queue, messageId },
+              "RabbitMQ nacked a publish; later publishes use a new channel",
+            );
+          }
+          reject(failure);
         } else if (record.returned !== undefined) {
           reject(
             new PublishError(
               queue,
               "returned",
-              `no such queue: returned by the broker (${record.returned})`,
+              `no queue took it: returned by the broker (${record.returned}); the queue does not exist, or it is a classic queue whose node is down`,
               { messageId },
             ),
           );

@@ -11,7 +11,10 @@ export interface TransportLogger {
 }
 
 export interface BrokerOptions {
-  /** One or more amqp(s):// URLs (nodes of one cluster), tried in turn from a random one. */
+  /**
+   * One or more amqp(s):// URLs (nodes of one cluster), tried in turn round the list from the start
+   * index: see `startIndex`.
+   */
   urls: string[];
   /** PEM contents for amqps:// URLs; the TLS server name is the URL's host. */
   tls?:
@@ -46,7 +49,10 @@ export interface BrokerOptions {
    * dead-letter. Whoever may bind (net2ban-server) binds the `.dead` queues to it: see bindQueue.
    */
   deadLetterExchange?: string | undefined;
-  /** Index of the first URL to try; random by default so a fleet spreads over the cluster. */
+  /**
+   * Index of the first URL to try. Default: with a `connectionName`, `preferredUrlIndex(connectionName,
+   * urls.length)` (each client always prefers the same node, a fleet spreads evenly); without, random.
+   */
   startIndex?: number | undefined;
   /** Source of randomness for the start index and jitter (tests pass a fixed one). */
   random?: (() => number) | undefined;

@@ -2,7 +2,7 @@
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { assertBrokerUrl, redactUrl, withHeartbeat } from "./url.js";
+import { assertBrokerUrl, preferredUrlIndex, redactUrl, withHeartbeat } from "./url.js";
 
 describe("redactUrl", () => {
   it("masks the password and keeps user, host, port and vhost", () => {
@@ -66,5 +66,36 @@ describe("withHeartbeat", () => {
   it("keeps an operator's explicit heartbeat and the credentials byte for byte", () => {
     expect(withHeartbeat("amqp://u:p%40ss@h/?heartbeat=10", 30)).toBe("amqp://u:p%40ss@h/?heartbeat=10");
     expect(withHeartbeat("amqp://u:p%40ss@h/", 30)).toBe("amqp://u:p%40ss@h/?heartbeat=30");
+  });
+});
+
+describe("preferredUrlIndex", () => {
+  it("is FNV-1a (32 bits) of the key modulo the count", () => {
+    // Published FNV-1a test values: "" -> 0x811c9dc5, "a" -> 0xe40c292c, "foobar" -> 0xbf9cf968.
+    expect(preferredUrlIndex("", 0x1_0000_0000)).toBe(0x811c9dc5);
+    expect(preferredUrlIndex("a", 0x1_0000_0000)).toBe(0xe40c292c);
+    expect(preferredUrlIndex("foobar", 0x1_0000_0000)).toBe(0xbf9cf968);
+    expect(preferredUrlIndex("a", 1000)).toBe(0xe40c292c % 1000);
+  });
+
+  it("is stable and always a valid index", () => {
+    fc.assert(
+      fc.property(fc.string(), fc.integer({ min: 1, max: 16 }), (key, count) => {
+        const index = preferredUrlIndex(key, count);
+        expect(index).toBe(preferredUrlIndex(key, count));
+        expect(Number.isInteger(index) && index >= 0 && index < count).toBe(true);
+      }),
+    );
+  });
+
+  it("spreads a fleet's connection names evenly over three nodes", () => {
+    const counts = [0, 0, 0];
+    for (let i = 1; i <= 3000; i++) counts[preferredUrlIndex(`net2ban-agent web${i}@web${i}`, 3)]! += 1;
+    for (const n of counts) expect(n).toBeGreaterThan(900);
+  });
+
+  it("names a wrong argument", () => {
+    expect(() => preferredUrlIndex("a", 0)).toThrow('"count" expected a positive integer, got 0');
+    expect(() => preferredUrlIndex(5 as unknown as string, 3)).toThrow('"key" expected a string, got number');
   });
 });

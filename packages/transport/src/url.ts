@@ -49,3 +49,20 @@ export function withHeartbeat(url: string, heartbeatSeconds: number): string {
 export function isTlsUrl(url: string): boolean {
   return new URL(url).protocol === "amqps:";
 }
+
+/**
+ * Index of the URL a client prefers, from a stable hash (FNV-1a, 32 bits) of `key` (its connection name,
+ * which names the client and its host): each client always starts at the same node, and a fleet spreads
+ * evenly over the nodes of a cluster without any coordination. Pure, so tests and tools can predict it.
+ */
+export function preferredUrlIndex(key: string, count: number): number {
+  if (typeof key !== "string") throw new TypeError(`"key" expected a string, got ${typeof key}`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new RangeError(`"count" expected a positive integer, got ${count}`);
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(key, "utf8")) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % count;
+}
