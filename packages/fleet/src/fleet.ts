@@ -21,6 +21,11 @@ export interface FleetOptions {
   rounds?: number;
   /** Extra `[global]` lines, e.g. { prefetch: "32" }. */
   global?: Record<string, string>;
+  /**
+   * Extra lines per section ("server", "agent1", ...), e.g. a peer's own `url`: written in the server
+   * config, and an agent's own section also in that agent's config.
+   */
+  sections?: Record<string, Record<string, string>>;
   label?: string;
 }
 
@@ -142,6 +147,7 @@ export class Fleet {
       `input = ${this.inputQueue}`,
       `key = ${key()}`,
       `protocol = ${o.serverProtocol ?? 2}`,
+      ...this.#sectionLines("server"),
       "",
       "[keygen]",
       "keylen = 40",
@@ -151,7 +157,13 @@ export class Fleet {
       const agentKey = key();
       this.#keys.set(name, agentKey);
       const protocol = o.protocols?.[i] ?? 2;
-      server.push(`[${name}]`, `key = ${agentKey}`, `protocol = ${protocol}`, "");
+      server.push(
+        `[${name}]`,
+        `key = ${agentKey}`,
+        `protocol = ${protocol}`,
+        ...this.#sectionLines(name),
+        "",
+      );
       const actionsDir = join(this.agentDir(name), "actions");
       await mkdir(actionsDir, { recursive: true });
       await mkdir(join(this.agentDir(name), "state"), { recursive: true });
@@ -162,11 +174,16 @@ export class Fleet {
         `[${name}]`,
         `key = ${agentKey}`,
         `protocol = ${protocol}`,
+        ...this.#sectionLines(name),
         "",
       ];
       await writeFile(this.agentConfigPath(name), client.join("\n"), { mode: 0o600 });
     }
     await writeFile(this.serverConfigPath, server.join("\n"), { mode: 0o600 });
+  }
+
+  #sectionLines(section: string): string[] {
+    return Object.entries(this.#options.sections?.[section] ?? {}).map(([k, v]) => `${k} = ${v}`);
   }
 
   #spawn(name: string, bin: string, args: string[], prefix: readonly string[] = []): FleetProcess {

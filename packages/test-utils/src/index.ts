@@ -9,6 +9,17 @@ export {
   requireBroker,
   uniquePrefix,
 } from "./broker.js";
+export {
+  describeCluster,
+  isQuorumCritical,
+  killClusterNode,
+  type PrivateCluster,
+  type PrivateClusterOptions,
+  restartClusterNode,
+  runningNodes,
+  startCluster,
+  stopCluster,
+} from "./cluster.js";
 export { type LogEntry, type LogLevel, type MemoryLogger, memoryLogger } from "./logger.js";
 export { freePort } from "./ports.js";
 export {
