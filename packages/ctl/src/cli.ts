@@ -201,8 +201,11 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
     )
     .command(
       "check-config",
-      "validate the config: every error and warning, exit 2 on error",
-      (y) => y,
+      "validate the config, then ask the broker which nodes answer and each queue's type (exit 2 on error)",
+      (y) =>
+        y
+          .option("offline", { type: "boolean", describe: "check the file only, not the broker" })
+          .example("$0 check-config", "the file, every node, and each queue's type against queue_type"),
       (a) => {
         action = async () => {
           const { loadConfig, ConfigError } = await import("@net2ban/config");
@@ -212,13 +215,18 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
             );
             for (const warning of warnings) io.err(`warning: ${warning}`);
             const summary = `${config.path}: ok (mode ${config.mode}, ${config.clients.length} clients, broker ${config.broker.urls.length} node(s))`;
-            print(
-              io,
-              a,
-              { ok: true, path: config.path, clients: config.clients.map((c) => c.name), warnings },
-              summary,
-            );
-            return EXIT_OK;
+            const report = {
+              ok: true,
+              path: config.path,
+              clients: config.clients.map((c) => c.name),
+              warnings,
+            };
+            if (a.offline) {
+              print(io, a, report, summary);
+              return EXIT_OK;
+            }
+            const { checkBroker } = await import("./check-broker.js");
+            return await checkBroker(io, config, { json: a.json === true, report, summary });
           } catch (error) {
             if (error instanceof ConfigError) {
               for (const warning of error.warnings) io.err(`warning: ${warning}`);

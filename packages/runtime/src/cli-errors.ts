@@ -16,6 +16,8 @@ export const EXIT_USAGE = 2;
 export function exitCodeFor(error: unknown): number {
   if (error instanceof UsageError || error instanceof ConfigError) return EXIT_USAGE;
   if (error instanceof Error && error.name === "ActionConfigError") return EXIT_USAGE;
+  // A queue of another type than queue_type: restarting cannot fix it (systemd: RestartPreventExitStatus=2).
+  if (error instanceof Error && error.name === "QueueMismatchError") return EXIT_USAGE;
   return EXIT_FAILED;
 }
 
