@@ -32,7 +32,8 @@ const actionsDir = (agent: string) => join(fleet.agentDir(agent), "actions");
 function probeAction(agent: string): string {
   return [
     "[Definition]",
-    `actionban = printf '%%s\\000' "<note>" <chain> > <recdir>/<ip>.rec`,
+    // Written aside and renamed, so that the test never reads a half-written record.
+    `actionban = printf '%%s\\000' "<note>" <chain> > <recdir>/<ip>.part && mv <recdir>/<ip>.part <recdir>/<ip>.rec`,
     "actionunban = true",
     "",
     "[Init]",
