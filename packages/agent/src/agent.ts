@@ -8,6 +8,7 @@ import {
   type PeerConfig,
 } from "@net2ban/config";
 import {
+  type ApplyMessage,
   type Codec,
   createCodec,
   type ExecMessage,
@@ -15,6 +16,7 @@ import {
   type KeyCache,
   MessageRejectedError,
   type OpenedMessage,
+  type SyncMessage,
 } from "@net2ban/protocol";
 import type { Logger } from "@net2ban/runtime";
 import type { Broker, Consumer, Delivery, Verdict } from "@net2ban/transport";
@@ -45,6 +47,28 @@ export interface AgentOptions {
   allowlist?: Allowlist;
 }
 
+/** The ban state of a v2 agent (state.ts: AgentState): apply and sync commands, results, digests. */
+export interface AgentStateHooks {
+  /** Before commands are taken: crash leftovers and bans whose end passed while down. */
+  prepare(): Promise<void>;
+  /** Once commands are taken: expiry timer, drift checks, the catch-up digest. */
+  start(): void;
+  stop(): Promise<void>;
+  apply(message: ApplyMessage): Promise<void>;
+  sync(message: SyncMessage): Promise<void>;
+  reportCommand(
+    message: {
+      id?: string | undefined;
+      timestamp: number;
+      cmd: "exec" | "update";
+      file: string;
+      action?: string;
+      params?: Record<string, string>;
+    },
+    outcome: { ok: boolean; exitCode: number | null; durationMs: number; stderr: string },
+  ): void;
+}
+
 /** Errors that mean "this command can never run here": logged and dead-lettered, never retried. */
 const PERMANENT_ERRORS = new Set([
   "ParamRefusedError",
@@ -71,6 +95,7 @@ export class Net2banAgent {
   readonly #inFlight = new Map<string, Promise<void>>();
   /** One message at a time (the engine runs one command at a time anyway): after a crash at most one is in doubt. */
   #turn: Promise<unknown> = Promise.resolve();
+  #state: AgentStateHooks | undefined;
 
   private constructor(options: AgentOptions, codec: Codec) {
     this.#options = options;
@@ -101,11 +126,25 @@ export class Net2banAgent {
     return this.#options.peer.name;
   }
 
+  /** Gives this agent its ban state (before start); its work then runs in the agent's turn (serially). */
+  attachState(state: AgentStateHooks): void {
+    this.#state = state;
+  }
+
+  /** Runs `task` after the commands before it, and before the ones after: one action at a time. */
+  serially<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#turn.then(task);
+    this.#turn = run.catch(() => undefined);
+    return run;
+  }
+
   async start(): Promise<void> {
     const { peer, broker, prefetch, logger } = this.#options;
     const queue = { name: peer.queue, queueType: peer.queueType };
     await broker.assertQueue(queue);
+    await this.#state?.prepare();
     this.#consumer = await broker.consume({ prefetch, queue }, (delivery) => this.handleCommand(delivery));
+    this.#state?.start();
     logger.info({ queue: peer.queue, protocol: peer.protocol }, `net2ban agent ${peer.name} started`);
   }
 
@@ -113,6 +152,7 @@ export class Net2banAgent {
   async stop(): Promise<void> {
     await this.#consumer?.cancel();
     this.#consumer = undefined;
+    await this.#state?.stop();
     await this.#options.engine.stopAll();
   }
 
@@ -258,6 +298,7 @@ export class Net2banAgent {
             `${message.file}/${message.action} done`,
           );
         }
+        this.#state?.reportCommand(message, outcome);
         // A failed command is done work too: it was run, logged, and retrying it blindly could repeat harm.
         return "ack";
       }
@@ -272,8 +313,18 @@ export class Net2banAgent {
         await writeActionFile(actionsDir, message.file, content);
         engine.reload();
         logger.info({ id, file: message.file, bytes: content.length }, `File "${message.file}" updated`);
+        this.#state?.reportCommand(message, { ok: true, exitCode: 0, durationMs: 0, stderr: "" });
         return "ack";
       }
+      case "apply":
+      case "sync":
+        if (this.#state === undefined) {
+          logger.warn({ id, cmd: message.cmd }, `"${message.cmd}" needs protocol 2 and a state_dir; ignored`);
+          return "reject";
+        }
+        if (message.cmd === "apply") await this.#state.apply(message);
+        else await this.#state.sync(message);
+        return "ack";
       default:
         logger.warn({ id, cmd: message.cmd }, `"${message.cmd}" is not a command an agent runs`);
         return "reject";

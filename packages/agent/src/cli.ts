@@ -7,6 +7,7 @@ import {
   allowlistFor,
   ConfigError,
   clientConfig,
+  metricsFor,
   type Net2banConfig,
   protectedAddresses,
 } from "@net2ban/config";
@@ -21,6 +22,7 @@ import {
 } from "@net2ban/runtime";
 import { Net2banAgent } from "./agent.js";
 import { Journal } from "./journal.js";
+import { setUpBanState } from "./state.js";
 
 /** The agent's name: --name, else the only client section of its (exported) config. */
 export function agentName(config: Net2banConfig, explicit: string | undefined): string {
@@ -106,10 +108,23 @@ export async function run(argv: string[]): Promise<number> {
       prefetch: config.broker.prefetch,
       journal,
     });
+    // Expiry, catch-up, results, drift checks and metrics (state.ts).
+    const banState = await setUpBanState({
+      config,
+      peer,
+      agent,
+      broker,
+      engine,
+      actionsDir,
+      allowlist,
+      logger: agentLogger,
+      metrics: metricsFor(config, peer.name),
+    });
     await agent.start();
     handleSignals(logger, {
       stop: async () => {
         await agent.stop();
+        await banState.close();
         await broker.close();
         await journal.close();
       },

@@ -94,12 +94,17 @@ export interface StateConfig {
   banTimeSeconds: number | null;
   /** `drift_interval`: seconds between an agent's checks of its bans (and digest reports). */
   driftIntervalSeconds: number;
+  /** `queue_prefix` + `results`: the durable queue agents send results and digests to. */
+  resultsQueue: string;
 }
 
 export interface ParsedConfig {
   config: Net2banConfig;
   warnings: string[];
 }
+
+/** `queue_prefix` + this is the queue agents send results and digests to (so no client has this name). */
+const RESULTS_QUEUE_SUFFIX = "results";
 
 type Found<T> = { state: "missing" } | { state: "invalid" } | { state: "ok"; value: T; section: string };
 
@@ -390,6 +395,11 @@ export function parseConfig(text: string, fileName: string): ParsedConfig {
   for (const name of document.sections.keys()) {
     if (sectionKind(name) !== "client") continue;
     const queue = queuePrefix === undefined ? undefined : queuePrefix + name;
+    if (name === RESULTS_QUEUE_SUFFIX) {
+      reader.error(
+        `[${name}]: a client cannot be named "${name}": ${queue} is the queue of the agents' results`,
+      );
+    }
     if (queue !== undefined) {
       checkQueueName(reader, name, queue);
       if (server !== undefined && server.queue === queue) {
@@ -420,6 +430,7 @@ export function parseConfig(text: string, fileName: string): ParsedConfig {
           ? banTime.value
           : CONFIG_KEYS.bantime.schema.parse(CONFIG_KEYS.bantime.default),
       driftIntervalSeconds: driftIntervalSeconds!,
+      resultsQueue: queuePrefix! + RESULTS_QUEUE_SUFFIX,
     },
     metrics,
     document,

@@ -65,7 +65,11 @@ describe("parseDurationSeconds", () => {
 describe("bantime, drift_interval and metrics in net2ban.cfg", () => {
   it("defaults: bans last 10m, agents check every 60s, no metrics", () => {
     const { config } = parseConfig(WITH_PEERS, "net2ban.cfg");
-    expect(config.state).toEqual({ banTimeSeconds: 600, driftIntervalSeconds: 60 });
+    expect(config.state).toEqual({
+      banTimeSeconds: 600,
+      driftIntervalSeconds: 60,
+      resultsQueue: "net2ban_results",
+    });
     expect(metricsFor(config, "server")).toBeUndefined();
     expect(metricsFor(config, "web1")).toBeUndefined();
   });
@@ -74,7 +78,7 @@ describe("bantime, drift_interval and metrics in net2ban.cfg", () => {
     const both = parseConfig(`${BASE}bantime = 1h\n[server]\nkey = ks\nbantime = permanent\n`, "n.cfg");
     expect(both.config.state.banTimeSeconds).toBeNull();
     const global = parseConfig(`${BASE}bantime = 1d\ndrift_interval = 1.5s\n[server]\nkey = ks\n`, "n.cfg");
-    expect(global.config.state).toEqual({ banTimeSeconds: 86_400, driftIntervalSeconds: 1.5 });
+    expect(global.config.state).toMatchObject({ banTimeSeconds: 86_400, driftIntervalSeconds: 1.5 });
   });
 
   it("metrics: a section's own address, else [global]'s", () => {
@@ -101,6 +105,14 @@ describe("bantime, drift_interval and metrics in net2ban.cfg", () => {
       'net2ban.cfg: [global] metrics: expected host:port (e.g. 127.0.0.1:9464, [::1]:9464 or :9464), got "9464"',
       'net2ban.cfg: [web1] metrics: "fffff::1" is not an IPv6 address',
     ]);
+  });
+
+  it("no client may be named results: that queue is the agents' results", () => {
+    expect(() =>
+      parseConfig(`${BASE}queue_prefix = n2b_\n[server]\nkey = ks\n[results]\nkey = k\n`, "n.cfg"),
+    ).toThrow(
+      '[results]: a client cannot be named "results": n2b_results is the queue of the agents\' results',
+    );
   });
 
   it("warns about drift_interval outside [global] and bantime in a client section", () => {

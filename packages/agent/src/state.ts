@@ -1,0 +1,597 @@
+// The agent's part of the ban state: applies and lifts the ledger's bans (apply, sync), lifts them by
+// itself at their end, reports a result for every action and a digest of what it holds (at start, after a
+// reconnect, after a sync, and every drift_interval after probing its bans), on the results queue.
+import { join } from "node:path";
+import type { ActionEngine, ActionOutcome } from "@net2ban/actions";
+import { type Allowlist, checkBan, type PeerConfig } from "@net2ban/config";
+import { type BanIdentity, banKey } from "@net2ban/ledger";
+import {
+  type ApplyMessage,
+  type Codec,
+  createCodec,
+  createDigestMessage,
+  createResultMessage,
+  type DigestMessage,
+  type HeldBan,
+  type KeyCache,
+  type ResultInput,
+  type SyncMessage,
+} from "@net2ban/protocol";
+import { LATENCY_BUCKETS, MetricsRegistry, startMetricsServer } from "@net2ban/runtime";
+import type { Broker } from "@net2ban/transport";
+import { BanProber } from "./probe.js";
+import { BanSchedule, type ScheduledBan } from "./schedule.js";
+
+/** The subset of a pino logger used here. */
+export interface StateLogger {
+  debug(object: object, message?: string): void;
+  info(object: object, message?: string): void;
+  warn(object: object, message?: string): void;
+  error(object: object, message?: string): void;
+}
+
+export interface AgentStateOptions {
+  /** This agent's section; state needs protocol 2 (v1 has no results). */
+  peer: PeerConfig;
+  broker: Broker;
+  logger: StateLogger;
+  engine: ActionEngine;
+  schedule: BanSchedule;
+  prober: BanProber;
+  /** `queue_prefix` + `results`: where results and digests go (the server consumes it). */
+  resultsQueue: string;
+  /** Seconds between drift checks (probe, then digest). */
+  driftIntervalSeconds: number;
+  /** Bans this host refuses (see Net2banAgent). */
+  allowlist: Allowlist;
+  /** Runs a task in the agent's turn: one command at a time, in queue order. */
+  serially: <T>(task: () => Promise<T>) => Promise<T>;
+  keyCache?: KeyCache;
+  metrics?: MetricsRegistry;
+  /** Probes run in slices of this many per turn, so that commands are not held up (default 20). */
+  probeSlice?: number;
+}
+
+/** What an action did, for the result message and the log. */
+type Outcome = Pick<ResultInput, "ok" | "exitCode" | "durationMs" | "stderr" | "op" | "detail">;
+
+const SYNCS_KEPT = 4;
+
+interface SyncProgress {
+  keys: Set<string>;
+  next: number;
+  complete: boolean;
+}
+
+function actionParams(ban: BanIdentity & { params: Record<string, string> }): Record<string, string> {
+  return { ...ban.params, name: ban.name, ip: ban.ip };
+}
+
+function describeBan(ban: BanIdentity): string {
+  return `${ban.file}/${ban.name} ${ban.ip}`;
+}
+
+/** Held bans, their ends and their reports, for a v2 agent. */
+export class AgentState {
+  readonly #options: AgentStateOptions;
+  readonly #codec: Codec;
+  readonly #logger: StateLogger;
+  /** Bans this host refused by its own ignoreip: settled here, so they count in the digest. */
+  readonly #refused = new Set<string>();
+  readonly #syncs = new Map<string, SyncProgress>();
+  #driftTimer: NodeJS.Timeout | undefined;
+  #drifting = false;
+  #running = false;
+  #lastPublishWarning = 0;
+  readonly #metrics: ReturnType<typeof registerMetrics> | undefined;
+
+  private constructor(options: AgentStateOptions, codec: Codec) {
+    this.#options = options;
+    this.#codec = codec;
+    this.#logger = options.logger;
+    this.#metrics = options.metrics === undefined ? undefined : registerMetrics(options.metrics, this);
+  }
+
+  static async create(options: AgentStateOptions): Promise<AgentState> {
+    if (options.peer.protocol !== 2) {
+      throw new TypeError(`"peer.protocol" ban state needs protocol 2, got ${options.peer.protocol}`);
+    }
+    const codec = await createCodec({
+      protocol: 2,
+      keyId: options.peer.name,
+      direction: "from-agent",
+      keys: options.peer,
+      ...(options.keyCache === undefined ? {} : { cache: options.keyCache }),
+    });
+    return new AgentState(options, codec);
+  }
+
+  /** Bans held now. */
+  get held(): number {
+    return this.#options.schedule.size;
+  }
+
+  /**
+   * Before the agent takes commands: undoes bans a crash left in doubt and lifts those whose end passed
+   * while the agent was down.
+   */
+  async prepare(): Promise<void> {
+    const { schedule, serially } = this.#options;
+    await serially(async () => {
+      for (const ban of schedule.inDoubt()) {
+        this.#logger.warn(
+          { file: ban.file, name: ban.name, ip: ban.ip },
+          `ban ${describeBan(ban)} was being applied when the agent stopped: undoing it (the server's catch-up applies it again if it is still active)`,
+        );
+        await this.#run(ban, "actionunban").catch(() => undefined);
+        await schedule.release(ban.key);
+      }
+      for (const ban of schedule.overdue()) await this.#expire(ban);
+    });
+  }
+
+  /** Once the agent takes commands: the expiry timer, drift checks, and the start digest (catch-up). */
+  start(): void {
+    const { schedule, broker, driftIntervalSeconds } = this.#options;
+    this.#running = true;
+    schedule.start();
+    this.#driftTimer = setInterval(() => this.#driftCheck(), driftIntervalSeconds * 1000);
+    this.#driftTimer.unref();
+    broker.on("connected", () => {
+      // The queue may have lost messages with the connection's node: ask for what is missing.
+      if (this.#running) void this.#sendDigest("reconnect");
+    });
+    void this.#sendDigest("start");
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    clearInterval(this.#driftTimer);
+    this.#driftTimer = undefined;
+    await this.#options.schedule.close();
+  }
+
+  /** Called by the schedule when held bans reach their end. */
+  onDue(bans: ScheduledBan[]): void {
+    void this.#options.serially(async () => {
+      for (const ban of bans) {
+        const current = this.#options.schedule.get(ban.key);
+        // Extended meanwhile (the ledger's end moved): the schedule calls again later.
+        if (
+          current === undefined ||
+          current.expiresAt === null ||
+          current.expiresAt > this.#options.schedule.now()
+        )
+          continue;
+        await this.#expire(current);
+      }
+    });
+  }
+
+  /** One `apply` command; runs in the agent's turn. */
+  async apply(message: ApplyMessage): Promise<void> {
+    const requested = { requestId: message.id, requestedAt: message.requestedAt };
+    const outcome =
+      message.op === "ban"
+        ? await this.#ban({ ...message, expiresAt: message.expiresAt ?? null })
+        : await this.#unban(message, "unban");
+    this.#report(message, outcome, requested);
+  }
+
+  /** One part of a `sync`; runs in the agent's turn. */
+  async sync(message: SyncMessage): Promise<void> {
+    let progress = this.#syncs.get(message.syncId);
+    if (progress === undefined) {
+      progress = { keys: new Set(), next: 0, complete: true };
+      this.#syncs.set(message.syncId, progress);
+      while (this.#syncs.size > SYNCS_KEPT) this.#syncs.delete(this.#syncs.keys().next().value as string);
+    }
+    if (message.seq !== progress.next) progress.complete = false;
+    progress.next = message.seq + 1;
+    let applied = 0;
+    for (const ban of message.bans) {
+      progress.keys.add(banKey(ban));
+      const outcome = await this.#ban(ban);
+      if (outcome.op === "ban" && outcome.ok) applied += 1;
+      // Successes are confirmed all at once by the digest that follows; failures are reported one by one.
+      if (!outcome.ok) this.#report(ban, { ...outcome, op: "sync" }, { requestId: message.id });
+    }
+    this.#metrics?.syncApplied.inc({}, applied);
+    if (!message.last) return;
+    this.#syncs.delete(message.syncId);
+    if (!progress.complete) {
+      this.#logger.warn(
+        { syncId: message.syncId },
+        "sync: a part is missing (expired or rejected); bans not in it are kept until the next one",
+      );
+    } else {
+      let lifted = 0;
+      for (const held of this.#options.schedule.held()) {
+        if (progress.keys.has(held.key)) continue;
+        const outcome = await this.#unban(held, "unban");
+        this.#report(
+          held,
+          { ...outcome, detail: "not in the server's ledger any more" },
+          { requestId: message.id },
+        );
+        lifted += 1;
+      }
+      for (const key of this.#refused) if (!progress.keys.has(key)) this.#refused.delete(key);
+      this.#logger.info(
+        { syncId: message.syncId, held: this.#options.schedule.size, applied, lifted },
+        `sync done: ${applied} ban(s) applied, ${lifted} lifted, ${this.#options.schedule.size} held`,
+      );
+    }
+    await this.#sendDigest("sync");
+  }
+
+  /** The result of an exec or update the agent ran (op exec / update). */
+  reportCommand(
+    message: {
+      id?: string | undefined;
+      timestamp: number;
+      cmd: "exec" | "update";
+      file: string;
+      action?: string;
+      params?: Record<string, string>;
+    },
+    outcome: Pick<ActionOutcome, "ok" | "exitCode" | "durationMs" | "stderr">,
+  ): void {
+    if (message.cmd === "exec" && message.action !== undefined) {
+      this.#metrics?.actions.inc({ action: message.action, outcome: outcome.ok ? "ok" : "failed" });
+    }
+    if (message.id === undefined) return;
+    const ip = message.params?.["ip"];
+    this.#report(
+      { file: message.file, ...(ip === undefined ? {} : { ip }) },
+      { ...outcome, op: message.cmd },
+      { requestId: message.id, requestedAt: message.timestamp },
+    );
+  }
+
+  // --- actions ----------------------------------------------------------------------------------------
+
+  async #ban(
+    ban: HeldBan | (BanIdentity & { params: Record<string, string>; expiresAt: number | null }),
+  ): Promise<Outcome> {
+    const { schedule, allowlist, logger } = { ...this.#options, logger: this.#logger };
+    const key = banKey(ban);
+    if (ban.expiresAt !== null && ban.expiresAt <= schedule.now()) {
+      return { ok: true, exitCode: 0, durationMs: 0, op: "skip", detail: "ended before it arrived" };
+    }
+    const refusal = checkBan(allowlist, { action: "actionban", params: { ip: ban.ip } });
+    if (refusal !== undefined) {
+      this.#refused.add(key);
+      logger.warn({ file: ban.file, name: ban.name, ip: ban.ip }, `${refusal.message}; not applied`);
+      return { ok: false, exitCode: null, durationMs: 0, op: "ban", detail: refusal.message };
+    }
+    const held = schedule.get(key);
+    if (held !== undefined) {
+      await schedule.setEnd(key, ban.expiresAt);
+      logger.debug(
+        { file: ban.file, name: ban.name, ip: ban.ip, expiresAt: ban.expiresAt },
+        `IP ${ban.ip} ban extended`,
+      );
+      return { ok: true, exitCode: 0, durationMs: 0, op: "extend" };
+    }
+    const entry = await schedule.begin(ban);
+    let outcome: ActionOutcome;
+    try {
+      outcome = await this.#run(ban, "actionban");
+    } catch (error) {
+      await schedule.release(key);
+      logger.error(
+        { err: error, file: ban.file, ip: ban.ip },
+        `${ban.file}/actionban refused: ${(error as Error).message}`,
+      );
+      return { ok: false, exitCode: null, durationMs: 0, op: "ban", detail: (error as Error).message };
+    }
+    if (outcome.ok) {
+      await schedule.hold(entry);
+      logger.info(
+        {
+          file: ban.file,
+          action: "actionban",
+          name: ban.name,
+          ip: ban.ip,
+          expiresAt: ban.expiresAt,
+          durationMs: outcome.durationMs,
+        },
+        `IP ${ban.ip} banned`,
+      );
+    } else {
+      await schedule.release(key);
+      logger.error(
+        {
+          file: ban.file,
+          action: "actionban",
+          ip: ban.ip,
+          exitCode: outcome.exitCode,
+          stderr: outcome.stderr,
+        },
+        `${ban.file}/actionban failed with exit code ${outcome.exitCode ?? "none"}${outcome.timedOut ? " (timed out)" : ""}`,
+      );
+    }
+    return { ...this.#fromAction(outcome), op: "ban" };
+  }
+
+  /** Lifts a held ban with the params it was applied with; nothing to do when it is not held here. */
+  async #unban(identity: BanIdentity, op: "unban" | "expire"): Promise<Outcome> {
+    const { schedule } = this.#options;
+    const key = banKey(identity);
+    this.#refused.delete(key);
+    const held = schedule.get(key);
+    if (held === undefined) {
+      return { ok: true, exitCode: 0, durationMs: 0, op: "skip", detail: "not applied here" };
+    }
+    let outcome: ActionOutcome;
+    try {
+      outcome = await this.#run(held, "actionunban");
+    } catch (error) {
+      await schedule.release(key);
+      this.#logger.error(
+        { err: error, file: held.file, ip: held.ip },
+        `${held.file}/actionunban refused: ${(error as Error).message}`,
+      );
+      return { ok: false, exitCode: null, durationMs: 0, op, detail: (error as Error).message };
+    }
+    // Lifted or not, its time here is over: a failed unban is reported, not retried for ever.
+    await schedule.release(key);
+    const context = { file: held.file, action: "actionunban", name: held.name, ip: held.ip, reason: op };
+    if (outcome.ok)
+      this.#logger.info({ ...context, durationMs: outcome.durationMs }, `IP ${held.ip} unbanned`);
+    else {
+      this.#logger.error(
+        { ...context, exitCode: outcome.exitCode, stderr: outcome.stderr },
+        `${held.file}/actionunban failed with exit code ${outcome.exitCode ?? "none"}`,
+      );
+    }
+    return { ...this.#fromAction(outcome), op };
+  }
+
+  async #expire(ban: ScheduledBan): Promise<void> {
+    const outcome = await this.#unban(ban, "expire");
+    this.#report(ban, outcome, { requestId: `expire.${ban.appliedAt}` });
+  }
+
+  async #run(
+    ban: BanIdentity & { params: Record<string, string> },
+    action: "actionban" | "actionunban",
+  ): Promise<ActionOutcome> {
+    const outcome = await this.#options.engine.execute({ file: ban.file, action, params: actionParams(ban) });
+    this.#metrics?.actions.inc({ action, outcome: outcome.ok ? "ok" : "failed" });
+    return outcome;
+  }
+
+  #fromAction(outcome: ActionOutcome): Outcome {
+    return {
+      ok: outcome.ok,
+      exitCode: outcome.exitCode,
+      durationMs: outcome.durationMs,
+      stderr: outcome.stderr,
+    };
+  }
+
+  // --- drift ------------------------------------------------------------------------------------------
+
+  #driftCheck(): void {
+    if (this.#drifting || !this.#running) return;
+    this.#drifting = true;
+    this.#probeAll()
+      .then((missing) => this.#sendDigest("interval", missing))
+      .catch((error: unknown) => this.#logger.warn({ err: error }, "drift check failed"))
+      .finally(() => {
+        this.#drifting = false;
+      });
+  }
+
+  /** Probes every held ban whose action has a probe; drops the ones gone from the host. */
+  async #probeAll(): Promise<number> {
+    const { schedule, prober, serially } = this.#options;
+    const slice = this.#options.probeSlice ?? 20;
+    const candidates = schedule.held().filter((ban) => prober.hasProbe(ban.file));
+    let missing = 0;
+    for (let i = 0; i < candidates.length && this.#running; i += slice) {
+      // In the agent's turn: no action runs meanwhile, and no ban changes under the probe.
+      missing += await serially(async () => {
+        let gone = 0;
+        for (const ban of candidates.slice(i, i + slice)) {
+          const current = schedule.get(ban.key);
+          if (current === undefined || current.appliedAt !== ban.appliedAt) continue;
+          const outcome = await prober.probe({ file: ban.file, params: actionParams(ban) });
+          if (outcome.state === "missing") {
+            gone += 1;
+            this.#metrics?.probeMissing.inc();
+            this.#logger.warn(
+              {
+                file: ban.file,
+                name: ban.name,
+                ip: ban.ip,
+                exitCode: outcome.exitCode,
+                stderr: outcome.stderr,
+              },
+              `ban ${describeBan(ban)} is no longer in effect on this host (actionprobe exit ${outcome.exitCode}): dropped, the server sends it again`,
+            );
+            await schedule.release(ban.key);
+          } else if (outcome.state === "unchecked") {
+            this.#logger.debug(
+              { file: ban.file, ip: ban.ip, reason: outcome.reason },
+              "probe gave no answer",
+            );
+          }
+        }
+        return gone;
+      });
+    }
+    return missing;
+  }
+
+  // --- reports ----------------------------------------------------------------------------------------
+
+  /** The digest of what this host holds (and refused by its own ignoreip). */
+  digest(): { count: number; hash: string } {
+    return this.#options.schedule.digest(this.#refused);
+  }
+
+  #sendDigest(reason: DigestMessage["reason"], missing?: number): Promise<void> {
+    const digest = this.digest();
+    const message = createDigestMessage({
+      client: this.#options.peer.name,
+      reason,
+      count: digest.count,
+      hash: digest.hash,
+      ...(missing === undefined || missing === 0 ? {} : { missing }),
+      sender: this.#options.peer.name,
+    });
+    this.#logger.debug({ reason, count: digest.count }, "digest sent");
+    return this.#publish(this.#codec.seal(message), message.id);
+  }
+
+  #report(
+    ban: Partial<BanIdentity>,
+    outcome: Outcome,
+    request: { requestId: string; requestedAt?: number | undefined },
+  ): void {
+    const latencySeconds =
+      request.requestedAt === undefined
+        ? undefined
+        : Math.max(0, this.#options.schedule.now() - request.requestedAt);
+    if (latencySeconds !== undefined && outcome.ok && (outcome.op === "ban" || outcome.op === "exec")) {
+      this.#metrics?.latency.observe(latencySeconds);
+    }
+    let message: ReturnType<typeof createResultMessage>;
+    try {
+      message = createResultMessage({
+        requestId: request.requestId.length > 128 ? request.requestId.slice(0, 128) : request.requestId,
+        client: this.#options.peer.name,
+        ok: outcome.ok,
+        exitCode: outcome.exitCode,
+        durationMs: outcome.durationMs,
+        ...(outcome.stderr === undefined ? {} : { stderr: outcome.stderr }),
+        ...(outcome.op === undefined ? {} : { op: outcome.op }),
+        ...(outcome.detail === undefined ? {} : { detail: outcome.detail }),
+        ...(ban.file === undefined ? {} : { file: ban.file }),
+        ...(ban.name === undefined ? {} : { name: ban.name }),
+        ...(ban.ip === undefined ? {} : { ip: ban.ip }),
+        ...(latencySeconds === undefined ? {} : { latencySeconds }),
+        sender: this.#options.peer.name,
+      });
+    } catch (error) {
+      this.#logger.debug({ err: error }, "result not sent: it does not fit the schema");
+      return;
+    }
+    void this.#publish(this.#codec.seal(message), message.id);
+  }
+
+  /** Results and digests are best effort: the next digest repairs what a lost one would have told. */
+  async #publish(body: Buffer, messageId: string): Promise<void> {
+    try {
+      await this.#options.broker.publish(this.#options.resultsQueue, body, { messageId });
+    } catch (error) {
+      const now = Date.now();
+      if (now - this.#lastPublishWarning > 60_000) {
+        this.#lastPublishWarning = now;
+        this.#logger.warn(
+          { err: error, queue: this.#options.resultsQueue },
+          `cannot send results to ${this.#options.resultsQueue} (is the server running?); the next digest catches up`,
+        );
+      }
+    }
+  }
+}
+
+function registerMetrics(registry: MetricsRegistry, state: AgentState) {
+  const active = registry.gauge("net2ban_active_bans", "Bans of the ledger this host holds now.");
+  registry.onCollect(() => active.set(state.held));
+  return {
+    actions: registry.counter(
+      "net2ban_actions_total",
+      "Ban actions run on this host, by action and outcome.",
+      ["action", "outcome"],
+    ),
+    latency: registry.histogram(
+      "net2ban_ban_latency_seconds",
+      "Seconds from a request's timestamp until its action was done on this host.",
+      LATENCY_BUCKETS,
+    ),
+    probeMissing: registry.counter(
+      "net2ban_drift_missing_total",
+      "Held bans the drift check found no longer in effect on this host (actionprobe).",
+    ),
+    syncApplied: registry.counter(
+      "net2ban_sync_applied_total",
+      "Bans applied from a catch-up or drift sync.",
+    ),
+  };
+}
+
+/** What setUpBanState needs: the agent's pieces, already made. */
+export interface BanStateSetup {
+  config: {
+    stateDir: string;
+    state: { driftIntervalSeconds: number; resultsQueue: string };
+    actionTimeoutSeconds: number;
+  };
+  peer: PeerConfig;
+  agent: { attachState(state: AgentState): void; serially<T>(task: () => Promise<T>): Promise<T> };
+  broker: Broker;
+  engine: ActionEngine;
+  actionsDir: string;
+  allowlist: Allowlist;
+  logger: StateLogger;
+  /** `metrics` of the agent's section (metricsFor): where to serve Prometheus metrics, if anywhere. */
+  metrics?: { host: string; port: number } | undefined;
+  keyCache?: KeyCache;
+}
+
+/**
+ * Gives a v2 agent its ban state: the schedule in state_dir/<client>/bans, probes, results and digests,
+ * and the metrics endpoint when configured. A v1 agent gets none (v1 has no results): it runs exec only.
+ * Returns what to close at shutdown after agent.stop().
+ */
+export async function setUpBanState(setup: BanStateSetup): Promise<{ close(): Promise<void> }> {
+  const { config, peer, agent, broker, engine, logger } = setup;
+  const registry = new MetricsRegistry();
+  const depth = registry.gauge("net2ban_queue_depth", "Messages ready in a queue.", ["queue"]);
+  registry.onCollect(async () => {
+    const info = await broker.queueInfo(peer.queue);
+    if (info !== null) depth.set({ queue: peer.queue }, info.messageCount);
+  });
+  if (peer.protocol === 2) {
+    let state: AgentState | undefined;
+    const schedule = await BanSchedule.open({
+      dir: join(config.stateDir, peer.name),
+      logger,
+      onDue: (bans) => state?.onDue(bans),
+    });
+    state = await AgentState.create({
+      peer,
+      broker,
+      logger,
+      engine,
+      schedule,
+      prober: new BanProber({ actionsDir: setup.actionsDir, timeoutSeconds: config.actionTimeoutSeconds }),
+      resultsQueue: config.state.resultsQueue,
+      driftIntervalSeconds: config.state.driftIntervalSeconds,
+      allowlist: setup.allowlist,
+      serially: (task) => agent.serially(task),
+      metrics: registry,
+      ...(setup.keyCache === undefined ? {} : { keyCache: setup.keyCache }),
+    });
+    agent.attachState(state);
+    logger.info(
+      { held: schedule.size, driftIntervalSeconds: config.state.driftIntervalSeconds },
+      `ban state: ${schedule.size} ban(s) held`,
+    );
+  } else {
+    logger.info(
+      {},
+      "protocol 1: bans run as exec only (no expiry, catch-up or results; see docs/operations.md)",
+    );
+  }
+  const server =
+    setup.metrics === undefined
+      ? undefined
+      : await startMetricsServer({ ...setup.metrics, registry, logger });
+  return { close: async () => server?.close() };
+}
