@@ -65,6 +65,8 @@ interface RunResult {
   latencies: number[];
   /** The same number of shells as agents, started at once from the same hosts, without net2ban. */
   shellFloor: number[];
+  /** Publish -> the command reached each agent's handler: the net2ban and broker part, before the action. */
+  delivered: number[];
   notes: string[];
 }
 
@@ -168,6 +170,7 @@ async function inProcessRun(
     return {
       latencies,
       shellFloor,
+      delivered,
       notes: [
         `end to end, ${agents} in-process agents (${hostsCount} host processes${options.journal ? ", with journals" : ", no journals"}): medians per ban: publish -> server has it ${m(inputHop)} ms; server open + seal ${agents} + confirmed publishAll ${m(forward)} ms; publish -> command at agent ${m(delivered)} ms (p99 ${formatNumber(summarize(delivered).p99)}); command at agent -> action done ${m(agentWork)} ms (p99 ${formatNumber(summarize(agentWork).p99)}), of which the shell command itself ${m(action)} ms; p99 end to end ${formatNumber(s.p99)} ms. CPU while measuring: ${describeCpu(cpu, "bench + agent hosts")}. ${ips.length * agents} actions checked in the agents' files: none missing, ${duplicates} duplicates.`,
       ],
@@ -231,7 +234,7 @@ export async function benchEndToEnd(ctx: BenchContext): Promise<void> {
     // costs more the larger the forking process is (measured: ~3 ms of CPU at 60 MiB, ~16 ms at 350 MiB).
     const hostsCount = Math.ceil(agents / AGENTS_PER_HOST);
     const bans = ctx.pick(agents === 100 ? 5 : 10, agents === 100 ? 60 : 150);
-    const { latencies, shellFloor, notes } = await inProcessRun(ctx, agents, hostsCount, bans, {
+    const { latencies, shellFloor, delivered, notes } = await inProcessRun(ctx, agents, hostsCount, bans, {
       journal: true,
       shellRounds: ctx.pick(3, 20),
     });
@@ -264,6 +267,20 @@ export async function benchEndToEnd(ctx: BenchContext): Promise<void> {
         ? { target: { text: `p99 <= ${E2E_TARGET_P99_MS} ms`, met: summary.p99 <= E2E_TARGET_P99_MS } }
         : {}),
       note: `p50 ${formatNumber(summary.p50)} ms, p95 ${formatNumber(summary.p95)} ms, max ${formatNumber(summary.max)} ms`,
+    });
+    const reached = summarize(delivered);
+    ctx.recorder.figure({
+      id: `e2e.${agents}.delivered.p99`,
+      group: "e2e",
+      what: `ban published -> command at the handler of every agent (${agents} in-process agents; before the action)`,
+      value: reached.p99,
+      unit: "ms",
+      floor: { what: "broker round trip p99", value: floorSummary.p99, unit: "ms" },
+      ratio: {
+        value: reached.p99 / floorSummary.p99,
+        text: `${(reached.p99 / floorSummary.p99).toFixed(1)}x the broker floor`,
+      },
+      note: `p50 ${formatNumber(reached.p50)} ms, p95 ${formatNumber(reached.p95)} ms`,
     });
     for (const note of notes) ctx.recorder.note(note);
     if (agents === 10 && !ctx.quick) {
