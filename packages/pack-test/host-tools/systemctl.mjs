@@ -17,6 +17,7 @@ if (!state) {
   process.exit(1);
 }
 
+const now = process.argv.includes("--now");
 const args = process.argv.slice(2).filter((a) => a !== "--now" && a !== "--no-pager");
 const [verb, ...units] = args;
 
@@ -103,6 +104,8 @@ async function start(unitName) {
 }
 
 if (verb === "daemon-reload") process.exit(0);
+// Enabling alone only matters at the next boot, which these hosts never have.
+if (verb === "enable" && !now) process.exit(0);
 if (verb === "enable" || verb === "start") {
   for (const unit of units) await start(unit);
   process.exit(0);
