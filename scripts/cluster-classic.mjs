@@ -4,7 +4,7 @@
 //   node scripts/cluster-classic.mjs [--bans 3000] [--seed 9] [--rate 20] [--quorum] [--json]
 //
 // --quorum runs the quorum scenario after it on the same settings, for a side-by-side comparison.
-// Its private nodes use ports 5691-5693 (dist 25691-25693), so it can run beside the test (5681-5683).
+// Its private nodes take free ports, so it can run beside the test suite.
 import { parseArgs } from "node:util";
 import { formatReport, runFailoverScenario } from "../packages/fleet/dist/cluster.js";
 
@@ -21,8 +21,6 @@ const common = {
   bans: Number(values.bans),
   seed: Number(values.seed),
   ratePerSecond: Number(values.rate),
-  ports: [5691, 5692, 5693],
-  distPorts: [25691, 25692, 25693],
   log: (line) => console.error(`[cluster-classic] ${line}`),
 };
 for (const [name, n] of Object.entries({

@@ -31,5 +31,5 @@ describe("RabbitMQ cluster failover with quorum queues", () => {
     expect(report.connections["server"]?.length).toBeGreaterThan(1);
     expect(report.connections["agent1"]?.length).toBeGreaterThan(1);
     expect(report.gaps.every((g) => g.gapMs !== null)).toBe(true);
-  }, 540_000);
+  }, 660_000);
 });
