@@ -318,7 +318,12 @@ export class Fleet {
   /** Stops every process, deletes the fleet's queues and its directory. */
   async close(): Promise<void> {
     await Promise.all([...this.#processes.keys()].map((name) => this.stop(name)));
-    const queues = [this.inputQueue, ...this.agentNames.map((n) => `${this.prefix}_${n}`)];
+    // The agents' results queue (ban state) too: the server declares it.
+    const queues = [
+      this.inputQueue,
+      `${this.prefix}_results`,
+      ...this.agentNames.map((n) => `${this.prefix}_${n}`),
+    ];
     const connection = await amqp.connect(this.brokerUrl).catch(() => undefined);
     try {
       // No broker (a test of an unreachable one): there is nothing to delete.

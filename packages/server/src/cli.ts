@@ -1,6 +1,7 @@
 // net2ban-server command line: parse arguments, start the server, stop it cleanly on SIGTERM.
 import { hostname } from "node:os";
-import { loadConfig } from "@net2ban/config";
+import { loadConfig, metricsFor } from "@net2ban/config";
+import { KeyCache } from "@net2ban/protocol";
 import {
   connectFromConfig,
   describeError,
@@ -11,6 +12,7 @@ import {
   parseDaemonArgs,
 } from "@net2ban/runtime";
 import { Net2banServer } from "./server.js";
+import { setUpServerState } from "./state.js";
 
 /**
  * Runs net2ban-server. Resolves with an exit code when start-up fails or for --help; once started it
@@ -34,11 +36,21 @@ export async function run(argv: string[]): Promise<number> {
       // [server] url: the server's own login, when each role has one (net2banctl rabbitmq-setup).
       urls: config.server?.urls,
     });
-    const server = await Net2banServer.create(config, { broker, logger });
+    // The ledger (state_dir/server), expiry, catch-up, results and metrics (state.ts).
+    const keyCache = new KeyCache();
+    const banState = await setUpServerState({
+      config,
+      broker,
+      logger,
+      keyCache,
+      metrics: metricsFor(config, "server"),
+    });
+    const server = await Net2banServer.create(config, { broker, logger, keyCache, state: banState.state });
     await server.start();
     handleSignals(logger, {
       stop: async () => {
         await server.stop();
+        await banState.close();
         await broker.close();
       },
       reload: async () => {

@@ -18,6 +18,7 @@ import {
 } from "@net2ban/protocol";
 import type { Logger } from "@net2ban/runtime";
 import type { Broker, Consumer, Delivery, Verdict } from "@net2ban/transport";
+import type { ServerState } from "./state.js";
 
 export interface ServerOptions {
   broker: Broker;
@@ -31,6 +32,11 @@ export interface ServerOptions {
    * hosts resolved through DNS at start and reload); tests pass fixed answers.
    */
   protectedAddresses?: Pick<ProtectedAddressesOptions, "localAddresses" | "resolveHost">;
+  /**
+   * The ban state (state.ts: ledger, expiry, catch-up, results, --wait and status); without it the server
+   * forwards exec and update only, as before.
+   */
+  state?: ServerState;
 }
 
 interface Route {
@@ -154,6 +160,7 @@ export class Net2banServer {
       { prefetch, queue: { name: input.queue, queueType: input.queueType } },
       (delivery) => this.handleRequest(delivery),
     );
+    await this.#options.state?.start(this.#routing);
     this.#logger.info(
       { input: input.queue, clients: routes.size },
       `net2ban server started: ${routes.size} clients, input ${input.queue}`,
@@ -205,12 +212,14 @@ export class Net2banServer {
     }
     this.#routing = next;
     this.#logger.info({ clients: next.routes.size, added, removed }, "configuration reloaded");
+    await this.#options.state?.reload(next, added, removed);
   }
 
   /** Stops taking requests and waits until the ones in flight are forwarded and acknowledged. */
   async stop(): Promise<void> {
     await this.#consumer?.cancel();
     this.#consumer = undefined;
+    await this.#options.state?.stop();
   }
 
   /**
@@ -235,6 +244,21 @@ export class Net2banServer {
     }
     const message = opened.message;
     const id = requestId(opened);
+    const state = this.#options.state;
+    if (state !== undefined) {
+      // ban, unban, status, and fail2ban's exec with a bantime go through the ledger.
+      let verdict: Verdict | undefined;
+      try {
+        verdict = await state.handleRequest(opened, routing, id);
+      } catch (error) {
+        this.#guard.forget(opened);
+        throw error;
+      }
+      if (verdict !== undefined) {
+        if (verdict === "reject") this.#guard.forget(opened);
+        return verdict;
+      }
+    }
     const targets = this.#targets(message, routing, id);
     if (targets === undefined) {
       this.#guard.forget(opened);
@@ -263,6 +287,11 @@ export class Net2banServer {
       this.#guard.forget(opened);
       throw error;
     }
+    await state?.forwarded(
+      message,
+      id,
+      targets.map((route) => route.peer),
+    );
     return "ack";
   }
 

@@ -1,0 +1,471 @@
+// The server's ban state with a recording broker: ban/unban/status requests and fail2ban's exec with a
+// bantime into the ledger, apply commands to v2 agents and plain exec to v1 ones, repeats that extend,
+// results and digests from agents (host states, catch-up syncs, drift), replies to --wait, and expiry.
+import { parseConfig } from "@net2ban/config";
+import { banKey } from "@net2ban/ledger";
+import {
+  type AcceptedMessage,
+  type ApplyMessage,
+  createCodec,
+  createDigestMessage,
+  createExecRequest,
+  createResultMessage,
+  createStatusRequest,
+  createTrackedBanRequest,
+  createTrackedUnbanRequest,
+  KeyCache,
+  type Message,
+  type Net2banMessage,
+  type StateMessage,
+  type SyncMessage,
+} from "@net2ban/protocol";
+import type { Logger } from "@net2ban/runtime";
+import { memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
+import type { Broker, Delivery, PublishItem } from "@net2ban/transport";
+import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { Net2banServer } from "./server.js";
+import { ServerState } from "./state.js";
+
+let clock = Date.UTC(2026, 0, 15, 12, 0, 0);
+const now = () => clock;
+const keys = { secret: "s", authkey: "a", rounds: 1000 };
+
+let dir: TempDir;
+const running: Array<{ stop(): Promise<void> }> = [];
+beforeEach(async () => {
+  dir = await tempDir("server-state");
+  clock = Date.UTC(2026, 0, 15, 12, 0, 0);
+});
+afterEach(async () => {
+  for (const server of running.splice(0)) await server.stop();
+  await dir.remove();
+});
+
+function configText(): string {
+  return `[global]
+url = amqp://guest:guest@192.0.2.50:5672/
+rounds = 1000
+secret = s
+mode = server
+authkey = a
+queue_prefix = st_
+state_dir = ${dir.path}
+bantime = 1h
+
+[server]
+key = server-key
+
+[web1]
+key = k1
+
+[web2]
+key = k2
+ignoreip = 198.51.100.0/24
+
+[old]
+key = k3
+protocol = 1
+`;
+}
+
+interface Sent {
+  queue: string;
+  message: Net2banMessage;
+}
+
+async function serverWithState() {
+  const { config } = parseConfig(configText(), "state.cfg");
+  const published: PublishItem[] = [];
+  const reports: Array<(delivery: Delivery) => Promise<string>> = [];
+  const broker = {
+    publishAll: async (items: PublishItem[]) => {
+      published.push(...items);
+    },
+    publish: async (queue: string, body: Buffer) => {
+      published.push({ queue, body });
+    },
+    assertQueue: async () => undefined,
+    consume: async (options: { queue: { name: string } }, handler: (d: Delivery) => Promise<string>) => {
+      if (options.queue.name === "st_results") reports.push(handler);
+      return { cancel: async () => undefined };
+    },
+  } as unknown as Broker;
+  const logger = memoryLogger();
+  const keyCache = new KeyCache();
+  const state = await ServerState.open({
+    config,
+    broker,
+    logger: logger as unknown as Logger,
+    keyCache,
+    now,
+  });
+  const server = await Net2banServer.create(config, {
+    broker,
+    logger: logger as unknown as Logger,
+    keyCache,
+    now,
+    state,
+    protectedAddresses: { localAddresses: () => [], resolveHost: false },
+  });
+  await server.start();
+  running.push(server);
+  const toServer = await createCodec({
+    protocol: 2,
+    keyId: "server",
+    direction: "to-server",
+    keys: { key: "server-key", ...keys },
+  });
+  const replies = await createCodec({
+    protocol: 2,
+    keyId: "server",
+    direction: "from-server",
+    keys: { key: "server-key", ...keys },
+  });
+  const agents = {
+    web1: await createCodec({
+      protocol: 2,
+      keyId: "web1",
+      direction: "to-agent",
+      keys: { key: "k1", ...keys },
+    }),
+    web2: await createCodec({
+      protocol: 2,
+      keyId: "web2",
+      direction: "to-agent",
+      keys: { key: "k2", ...keys },
+    }),
+    old: await createCodec({
+      protocol: 1,
+      keyId: "old",
+      direction: "to-agent",
+      keys: { key: "k3", ...keys },
+    }),
+  };
+  const fromAgent = {
+    web1: await createCodec({
+      protocol: 2,
+      keyId: "web1",
+      direction: "from-agent",
+      keys: { key: "k1", ...keys },
+    }),
+    web2: await createCodec({
+      protocol: 2,
+      keyId: "web2",
+      direction: "from-agent",
+      keys: { key: "k2", ...keys },
+    }),
+  };
+  const delivery = (body: Buffer): Delivery => ({ body, redelivered: false, deliveryTag: 1, headers: {} });
+  /** What was published since the last call, opened with the recipient's keys. */
+  const take = (): Sent[] =>
+    published.splice(0).map((item) => {
+      const name = item.queue.replace(/^st_/, "") as keyof typeof agents;
+      const codec = agents[name] ?? replies;
+      return { queue: item.queue, message: codec.open(item.body).message };
+    });
+  return {
+    state,
+    server,
+    logger,
+    take,
+    send: (message: Message) => server.handleRequest(delivery(toServer.seal(message))),
+    report: async (client: "web1" | "web2", message: Message) => {
+      const handler = reports[0];
+      if (handler === undefined) throw new Error("the results queue is not consumed");
+      return handler(delivery(fromAgent[client].seal(message)));
+    },
+  };
+}
+
+const t = () => clock / 1000;
+
+describe("ban and unban through the ledger", () => {
+  test("a ban: apply to each v2 agent (not where its ignoreip protects), plain exec to a v1 agent", async () => {
+    const s = await serverWithState();
+    expect(
+      await s.send(
+        createTrackedBanRequest({
+          ip: "203.0.113.9",
+          action: "demo",
+          name: "sshd",
+          params: { port: "22" },
+          now,
+        }),
+      ),
+    ).toBe("ack");
+    const sent = s.take().sort((a, b) => a.queue.localeCompare(b.queue));
+    expect(sent.map((x) => [x.queue, x.message.cmd])).toEqual([
+      ["st_old", "exec"],
+      ["st_web1", "apply"],
+      ["st_web2", "apply"],
+    ]);
+    expect(sent[1]!.message).toMatchObject({
+      op: "ban",
+      file: "demo",
+      name: "sshd",
+      ip: "203.0.113.9",
+      params: { port: "22" },
+      expiresAt: t() + 3600,
+    });
+    expect(sent[0]!.message).toMatchObject({
+      action: "actionban",
+      params: { port: "22", name: "sshd", ip: "203.0.113.9" },
+    });
+    expect(s.state.ledger.active()).toHaveLength(1);
+    expect(Object.fromEntries(s.state.ledger.active()[0]!.hosts)).toEqual({
+      web1: { state: "pending", at: t() },
+      web2: { state: "pending", at: t() },
+    });
+    // web2 protects 198.51.100.0/24: only web1 and the v1 client get this one.
+    await s.send(createTrackedBanRequest({ ip: "198.51.100.7", duration: null, now }));
+    expect(
+      s
+        .take()
+        .map((x) => x.queue)
+        .sort(),
+    ).toEqual(["st_old", "st_web1"]);
+  });
+
+  test("a repeat extends the ledger's end and re-sends apply (agents only move the end); v1 gets nothing", async () => {
+    const s = await serverWithState();
+    await s.send(createTrackedBanRequest({ ip: "203.0.113.9", duration: 60, now }));
+    s.take();
+    clock += 10_000;
+    await s.send(createTrackedBanRequest({ ip: "203.0.113.9", duration: 600, now }));
+    const sent = s.take();
+    expect(sent.map((x) => x.queue).sort()).toEqual(["st_web1", "st_web2"]);
+    expect((sent[0]!.message as ApplyMessage).expiresAt).toBe(t() + 600);
+    expect(s.state.ledger.active()[0]!.expiresAt).toBe(t() + 600);
+  });
+
+  test("unban: apply unban where it was sent, exec actionunban with the ban's params to v1; nothing known, nothing sent", async () => {
+    const s = await serverWithState();
+    await s.send(
+      createTrackedBanRequest({
+        ip: "203.0.113.9",
+        action: "demo",
+        name: "sshd",
+        params: { port: "22" },
+        now,
+      }),
+    );
+    s.take();
+    await s.send(createTrackedUnbanRequest({ ip: "203.0.113.9", now }));
+    // Clients' keys are derived concurrently, so the forwarding order is not fixed: compare sorted.
+    const sent = s.take().sort((a, b) => a.queue.localeCompare(b.queue));
+    expect(sent.map((x) => [x.queue, x.message.cmd])).toEqual([
+      ["st_old", "exec"],
+      ["st_web1", "apply"],
+      ["st_web2", "apply"],
+    ]);
+    expect(sent[1]!.message).toMatchObject({ op: "unban", params: { port: "22" } });
+    expect(sent[0]!.message).toMatchObject({
+      action: "actionunban",
+      params: { port: "22", name: "sshd", ip: "203.0.113.9" },
+    });
+    expect(s.state.ledger.active()).toEqual([]);
+    expect(await s.send(createTrackedUnbanRequest({ ip: "203.0.113.9", now }))).toBe("ack");
+    expect(s.take()).toEqual([]);
+    expect(s.logger.find("info", "unban 203.0.113.9: not in the ledger, nothing to do")).toHaveLength(1);
+  });
+
+  test("fail2ban's exec actionban with bantime goes into the ledger; its exec actionunban lifts it", async () => {
+    const s = await serverWithState();
+    const ban = createExecRequest({
+      file: "iptables-multiport",
+      action: "actionban",
+      params: { ip: "192.0.2.7", name: "sshd", port: "ssh", bantime: "600" },
+      now,
+    });
+    await s.send(ban);
+    const first = s.take().find((x) => x.queue === "st_web1");
+    expect(first!.message).toMatchObject({
+      cmd: "apply",
+      name: "sshd",
+      params: { port: "ssh", bantime: "600" },
+      expiresAt: ban.timestamp + 600,
+    });
+    await s.send(
+      createExecRequest({
+        file: "iptables-multiport",
+        action: "actionunban",
+        params: { ip: "192.0.2.7", name: "sshd" },
+        now,
+      }),
+    );
+    expect(
+      s
+        .take()
+        .map((x) => x.message.cmd)
+        .sort(),
+    ).toEqual(["apply", "apply", "exec"]);
+    expect(s.state.ledger.active()).toEqual([]);
+    // Without bantime (the original's syntax) an exec goes out as an exec, as before.
+    await s.send(
+      createExecRequest({
+        file: "iptables-multiport",
+        action: "actionban",
+        params: { ip: "192.0.2.8" },
+        now,
+      }),
+    );
+    expect(s.take().map((x) => x.message.cmd)).toEqual(["exec", "exec", "exec"]);
+    expect(s.state.ledger.active()).toEqual([]);
+  });
+
+  test("a ban of a protected address is refused, and a --wait caller is told why", async () => {
+    const s = await serverWithState();
+    const verdict = await s.send(createTrackedBanRequest({ ip: "127.0.0.1", replyTo: "st_reply.1", now }));
+    expect(verdict).toBe("reject");
+    const [reply] = s.take();
+    expect(reply!.queue).toBe("st_reply.1");
+    expect(reply!.message).toMatchObject({
+      cmd: "accepted",
+      hosts: [],
+      refused: expect.stringContaining("127.0.0.1"),
+    });
+  });
+});
+
+describe("replies, results and digests", () => {
+  test("--wait: accepted names the v2 hosts, then each host's result is forwarded; host states follow", async () => {
+    const s = await serverWithState();
+    const ban = createTrackedBanRequest({
+      ip: "203.0.113.9",
+      action: "demo",
+      name: "sshd",
+      replyTo: "st_reply.2",
+      now,
+    });
+    await s.send(ban);
+    const accepted = s.take().find((x) => x.queue === "st_reply.2")!.message as AcceptedMessage;
+    expect(accepted).toMatchObject({
+      requestId: ban.id,
+      hosts: ["web1", "web2"],
+      change: "new",
+      expiresAt: t() + 3600,
+    });
+    const result = (client: "web1" | "web2", ok: boolean) =>
+      createResultMessage({
+        requestId: ban.id,
+        client,
+        ok,
+        exitCode: ok ? 0 : 2,
+        durationMs: 3,
+        op: "ban",
+        file: "demo",
+        name: "sshd",
+        ip: "203.0.113.9",
+        latencySeconds: 0.01,
+        now,
+      });
+    expect(await s.report("web1", result("web1", true))).toBe("ack");
+    expect(await s.report("web2", result("web2", false))).toBe("ack");
+    expect(
+      s
+        .take()
+        .map((x) => [x.queue, x.message.cmd, (x.message as { client?: string }).client])
+        .sort(),
+    ).toEqual([
+      ["st_reply.2", "result", "web1"],
+      ["st_reply.2", "result", "web2"],
+    ]);
+    const hosts = Object.fromEntries(s.state.ledger.active()[0]!.hosts);
+    expect(hosts).toEqual({
+      web1: { state: "applied", at: t() },
+      web2: { state: "failed", at: t(), exitCode: 2 },
+    });
+  });
+
+  test("status: the active bans with each host's state, in parts to the reply queue", async () => {
+    const s = await serverWithState();
+    await s.send(createTrackedBanRequest({ ip: "203.0.113.9", now }));
+    await s.send(createTrackedBanRequest({ ip: "198.51.100.7", now }));
+    s.take();
+    await s.send(createStatusRequest({ replyTo: "st_reply.3", now }));
+    const [part] = s.take();
+    const state = part!.message as StateMessage;
+    expect(state).toMatchObject({ cmd: "state", seq: 0, last: true });
+    expect(state.bans.map((b) => [b.ip, Object.keys(b.hosts)])).toEqual([
+      ["203.0.113.9", ["web1", "web2"]],
+      ["198.51.100.7", ["web1"]],
+    ]);
+    await s.send(createStatusRequest({ ip: "198.51.100.7", replyTo: "st_reply.3", now }));
+    expect((s.take()[0]!.message as StateMessage).bans.map((b) => b.ip)).toEqual(["198.51.100.7"]);
+  });
+
+  test("a start digest that differs gets the whole set (catch-up); an equal one confirms what was pending", async () => {
+    const s = await serverWithState();
+    await s.send(createTrackedBanRequest({ ip: "203.0.113.9", action: "demo", name: "sshd", now }));
+    await s.send(createTrackedBanRequest({ ip: "198.51.100.7", action: "demo", name: "sshd", now }));
+    s.take();
+    const empty = createDigestMessage({
+      client: "web2",
+      reason: "start",
+      count: 0,
+      hash: "0".repeat(64),
+      now,
+    });
+    await s.report("web2", empty);
+    const [sync] = s.take();
+    expect(sync!.queue).toBe("st_web2");
+    expect((sync!.message as SyncMessage).bans.map((b) => b.ip)).toEqual(["203.0.113.9"]);
+    const key = banKey({ file: "demo", name: "sshd", ip: "203.0.113.9" });
+    const { digestOf } = await import("@net2ban/ledger");
+    const equal = digestOf([key]);
+    await s.report("web2", createDigestMessage({ client: "web2", reason: "sync", ...equal, now }));
+    expect(s.take()).toEqual([]);
+    expect(s.state.ledger.get(key)!.hosts.get("web2")).toEqual({ state: "applied", at: t() });
+  });
+
+  test("a periodic digest that differs is drift: logged, counted, and the set sent again", async () => {
+    const s = await serverWithState();
+    await s.send(createTrackedBanRequest({ ip: "203.0.113.9", now }));
+    s.take();
+    await s.report(
+      "web1",
+      createDigestMessage({
+        client: "web1",
+        reason: "interval",
+        count: 0,
+        hash: "0".repeat(64),
+        missing: 1,
+        now,
+      }),
+    );
+    expect(s.take().map((x) => [x.queue, x.message.cmd])).toEqual([["st_web1", "sync"]]);
+    expect(s.logger.find("warn", "drift on web1: it holds 0 ban(s), the ledger has 1")).toHaveLength(1);
+  });
+
+  test("a report under another client's name or from an unknown client is rejected", async () => {
+    const s = await serverWithState();
+    const forged = createDigestMessage({
+      client: "web1",
+      reason: "start",
+      count: 0,
+      hash: "0".repeat(64),
+      now,
+    });
+    await expect(s.report("web2", forged)).resolves.toBe("reject");
+    expect(s.take()).toEqual([]);
+  });
+});
+
+describe("expiry", () => {
+  test("the ledger drops a ban at its end and tells v1 clients (v2 agents lift it themselves)", async () => {
+    const s = await serverWithState();
+    await s.send(createTrackedBanRequest({ ip: "203.0.113.9", duration: 0.2, now }));
+    s.take();
+    clock += 200;
+    const sent: ReturnType<typeof s.take> = [];
+    for (let i = 0; i < 200 && sent.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+      sent.push(...s.take());
+    }
+    expect(s.state.ledger.size).toBe(0);
+    expect(sent.map((x) => [x.queue, x.message.cmd, (x.message as { action?: string }).action])).toEqual([
+      ["st_old", "exec", "actionunban"],
+    ]);
+    await s.server.stop();
+  });
+});

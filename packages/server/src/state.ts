@@ -1,0 +1,854 @@
+// The server's part of the ban state: the ledger in state_dir/server, ban/unban/status requests (and the
+// fail2ban action's exec with bantime), apply commands and catch-up syncs to agents, expiry, the agents'
+// results and digests from <queue_prefix>results, and replies to net2banctl --wait / status.
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { type Allowlist, checkBan, type Net2banConfig, type PeerConfig } from "@net2ban/config";
+import { type BanIdentity, digestOf, type HostStatus, Ledger, type LedgerBan } from "@net2ban/ledger";
+import {
+  type AcceptedMessage,
+  type ApplyMessage,
+  type BanMessage,
+  type Codec,
+  createCodec,
+  type DigestMessage,
+  FreshnessGuard,
+  type HeldBan,
+  type KeyCache,
+  LIMITS,
+  MessageRejectedError,
+  type Net2banMessage,
+  type OpenedMessage,
+  type ResultMessage,
+  readV2KeyId,
+  type StateMessage,
+  type StatusMessage,
+  type SyncMessage,
+  type UnbanMessage,
+} from "@net2ban/protocol";
+import { LATENCY_BUCKETS, type Logger, MetricsRegistry, startMetricsServer } from "@net2ban/runtime";
+import type { Broker, Consumer, Delivery, PublishItem, Verdict } from "@net2ban/transport";
+
+/** What the state needs of the server's routing (server.ts). */
+export interface RouteView {
+  peer: PeerConfig;
+  /** to-agent codec of this client. */
+  codec: Codec;
+  /** The client's own ignoreip. */
+  allowlist: Allowlist;
+}
+
+export interface RoutingView {
+  input: PeerConfig;
+  routes: Map<string, RouteView>;
+  /** [global] + [server] ignoreip and the protected addresses. */
+  allowlist: Allowlist;
+}
+
+export interface ServerStateOptions {
+  config: Net2banConfig;
+  broker: Broker;
+  logger: Logger;
+  keyCache: KeyCache;
+  metrics?: MetricsRegistry;
+  /** Clock in milliseconds since the epoch. */
+  now?: () => number;
+}
+
+/** How long a `--wait` caller is sent results for its request (it gives up sooner with --timeout). */
+const WAIT_KEPT_MS = 15 * 60 * 1000;
+const MAX_WAITS = 10_000;
+/** Bytes of JSON per sync/state part, under the protocol's bound for sets. */
+const PART_BYTES = 1024 * 1024;
+const _DEFAULT_FILE = "iptables-multiport";
+const DEFAULT_NAME = "default";
+const SENDER = `net2ban-server@${hostname()}`.slice(0, 255).replace(/[^A-Za-z0-9._@:+/-]/g, "_");
+
+interface Wait {
+  replyTo: string;
+  hosts: Set<string>;
+  until: number;
+}
+
+/** The request a ban state operation came from. */
+interface Origin {
+  id: string;
+  sender: string;
+  timestamp: number;
+  replyTo: string | undefined;
+}
+
+/** Sets of bans in parts whose JSON stays under PART_BYTES. */
+function split<T>(items: readonly T[]): T[][] {
+  const parts: T[][] = [[]];
+  let size = 0;
+  for (const item of items) {
+    const bytes = Buffer.byteLength(JSON.stringify(item), "utf8") + 1;
+    const last = parts.at(-1)!;
+    if (last.length > 0 && (size + bytes > PART_BYTES || last.length >= LIMITS.bansPerMessage)) {
+      parts.push([item]);
+      size = bytes;
+    } else {
+      last.push(item);
+      size += bytes;
+    }
+  }
+  return parts;
+}
+
+function heldBan(ban: LedgerBan): HeldBan {
+  return { file: ban.file, name: ban.name, ip: ban.ip, params: { ...ban.params }, expiresAt: ban.expiresAt };
+}
+
+function describeBan(ban: BanIdentity): string {
+  return `${ban.file}/${ban.name} ${ban.ip}`;
+}
+
+/** The fail2ban action's ban: exec actionban with a bantime (seconds, negative: for ever). */
+function execBanTime(message: Net2banMessage): number | null | undefined {
+  if (message.cmd !== "exec" || message.action !== "actionban") return undefined;
+  const raw = message.params["bantime"];
+  if (raw === undefined || !/^-?[0-9]+$/.test(raw)) return undefined;
+  const seconds = Number(raw);
+  if (seconds < 0) return null;
+  return seconds > 0 ? seconds : undefined;
+}
+
+/** The ledger, expiry, results and digests, for a server whose config has a state_dir. */
+export class ServerState {
+  readonly #options: ServerStateOptions;
+  readonly #ledger: Ledger;
+  readonly #replyCodec: Codec;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #resultsQueue: string;
+  readonly #resultGuard: FreshnessGuard;
+  readonly #resultCodecs = new Map<string, { peer: PeerConfig; codec: Promise<Codec> }>();
+  readonly #waits = new Map<string, Wait>();
+  /** apply ids that answer a request of another id (an unban of several bans). */
+  readonly #aliases = new Map<string, string>();
+  #routing: RoutingView | undefined;
+  #consumer: Consumer | undefined;
+  #lock: Promise<unknown> = Promise.resolve();
+  #expiryTimer: NodeJS.Timeout | undefined;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  readonly #metrics: ReturnType<typeof registerMetrics> | undefined;
+
+  private constructor(options: ServerStateOptions, ledger: Ledger, replyCodec: Codec) {
+    this.#options = options;
+    this.#ledger = ledger;
+    this.#replyCodec = replyCodec;
+    this.#logger = options.logger;
+    this.#now = options.now ?? Date.now;
+    this.#resultsQueue = options.config.state.resultsQueue;
+    this.#resultGuard = new FreshnessGuard({
+      validWindowSeconds: options.config.server?.validWindowSeconds ?? 3600,
+      now: this.#now,
+    });
+    this.#metrics = options.metrics === undefined ? undefined : registerMetrics(options.metrics, this);
+  }
+
+  /** Opens the ledger (state_dir/server) and makes the codec of replies to net2banctl. */
+  static async open(options: ServerStateOptions): Promise<ServerState> {
+    const server = options.config.server;
+    if (server === undefined) throw new TypeError(`"config.server" expected the [server] section`);
+    const ledger = await Ledger.open({
+      dir: join(options.config.stateDir, "server"),
+      logger: options.logger,
+      ...(options.now === undefined ? {} : { now: options.now }),
+    });
+    const replyCodec = await createCodec({
+      protocol: 2,
+      keyId: "server",
+      direction: "from-server",
+      keys: server,
+      cache: options.keyCache,
+    });
+    return new ServerState(options, ledger, replyCodec);
+  }
+
+  get ledger(): Ledger {
+    return this.#ledger;
+  }
+
+  get resultsQueue(): string {
+    return this.#resultsQueue;
+  }
+
+  /** Declares and consumes the results queue, expires what ended while the server was down. */
+  async start(routing: RoutingView): Promise<void> {
+    this.#routing = routing;
+    const { broker, config } = this.#options;
+    this.#consumer = await broker.consume(
+      {
+        prefetch: config.broker.prefetch,
+        queue: { name: this.#resultsQueue, queueType: routing.input.queueType },
+      },
+      (delivery) => this.handleReport(delivery),
+    );
+    await this.#locked(() => this.#expire());
+    this.#sweepTimer = setInterval(() => this.#sweepWaits(), 30_000);
+    this.#sweepTimer.unref();
+    this.#logger.info(
+      { bans: this.#ledger.active().length, results: this.#resultsQueue },
+      `ledger: ${this.#ledger.active().length} active ban(s)`,
+    );
+  }
+
+  /** SIGHUP: a client added gets the active set now; a client removed is forgotten. */
+  async reload(routing: RoutingView, added: string[], removed: string[]): Promise<void> {
+    this.#routing = routing;
+    for (const name of removed) {
+      this.#ledger.forgetHost(name);
+      this.#resultCodecs.delete(name);
+    }
+    for (const name of added) {
+      const route = routing.routes.get(name);
+      if (route === undefined || route.peer.protocol !== 2) continue;
+      await this.#locked(() => this.#sendSync(route, "added"));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#consumer?.cancel();
+    this.#consumer = undefined;
+    clearTimeout(this.#expiryTimer);
+    clearInterval(this.#sweepTimer);
+    await this.#locked(async () => undefined);
+    await this.#ledger.close();
+  }
+
+  /**
+   * A request the ban state takes: ban, unban, status, an exec actionban with bantime (fail2ban's), an exec
+   * actionunban of a ban in the ledger. Returns the verdict, or undefined for a request forwarded as usual.
+   */
+  async handleRequest(opened: OpenedMessage, routing: RoutingView, id: string): Promise<Verdict | undefined> {
+    this.#routing = routing;
+    const message = opened.message;
+    const origin: Origin = {
+      id,
+      sender: "sender" in message && message.sender !== undefined ? message.sender : "net2ban-v1",
+      timestamp: message.timestamp,
+      replyTo: "replyTo" in message ? message.replyTo : undefined,
+    };
+    switch (message.cmd) {
+      case "ban":
+        this.#metrics?.requests.inc({ cmd: "ban" });
+        return this.#ban(message, origin, routing);
+      case "unban":
+        this.#metrics?.requests.inc({ cmd: "unban" });
+        return this.#unban(message, origin, routing, false);
+      case "status":
+        this.#metrics?.requests.inc({ cmd: "status" });
+        await this.#status(message, routing);
+        return "ack";
+      case "exec": {
+        const banTime = execBanTime(message);
+        const ip = message.params["ip"];
+        const name = message.params["name"] ?? DEFAULT_NAME;
+        if (ip === undefined || !/^[^\u0000-\u001f\u007f]{1,128}$/.test(name)) return undefined;
+        const { ip: _ip, name: _name, ...params } = message.params;
+        if (banTime !== undefined) {
+          this.#metrics?.requests.inc({ cmd: "exec-ban" });
+          const ban: BanMessage = {
+            cmd: "ban",
+            file: message.file,
+            name,
+            ip,
+            params,
+            duration: banTime,
+            timestamp: message.timestamp,
+            id,
+            sender: origin.sender,
+            ...(message.to === undefined ? {} : { to: message.to }),
+          };
+          return this.#ban(ban, origin, routing);
+        }
+        if (
+          message.action === "actionunban" &&
+          this.#ledger.get({ file: message.file, name, ip }) !== undefined
+        ) {
+          this.#metrics?.requests.inc({ cmd: "exec-unban" });
+          const unban: UnbanMessage = {
+            cmd: "unban",
+            ip,
+            file: message.file,
+            name,
+            timestamp: message.timestamp,
+            id,
+            sender: origin.sender,
+          };
+          return this.#unban(unban, origin, routing, true);
+        }
+        return undefined;
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  /** After the server forwarded an exec as usual: a --wait caller learns which hosts to expect. */
+  async forwarded(message: Net2banMessage, id: string, targets: PeerConfig[]): Promise<void> {
+    this.#metrics?.requests.inc({ cmd: message.cmd });
+    const replyTo = "replyTo" in message ? message.replyTo : undefined;
+    if (replyTo === undefined) return;
+    const hosts = targets.filter((peer) => peer.protocol === 2).map((peer) => peer.name);
+    this.#addWait(id, replyTo, hosts);
+    await this.#reply(replyTo, { requestId: id, hosts, change: "exec" });
+  }
+
+  // --- requests -------------------------------------------------------------------------------------
+
+  async #ban(message: BanMessage, origin: Origin, routing: RoutingView): Promise<Verdict> {
+    const refusal = checkBan(routing.allowlist, { action: "actionban", params: { ip: message.ip } });
+    if (refusal !== undefined) {
+      this.#logger.warn(
+        { id: origin.id, file: message.file, ignoreip: refusal.entry?.source },
+        `${refusal.message}; request dropped`,
+      );
+      await this.#refuse(origin, refusal.message);
+      return "reject";
+    }
+    const seconds =
+      message.duration === undefined ? this.#options.config.state.banTimeSeconds : message.duration;
+    const expiresAt = seconds === null ? null : message.timestamp + seconds;
+    if (expiresAt !== null && expiresAt <= this.#now() / 1000) {
+      this.#logger.warn(
+        { id: origin.id, ip: message.ip },
+        `ban ${message.ip} ended before it arrived; nothing to do`,
+      );
+      await this.#refuse(origin, "the ban ended before the server got it");
+      return "ack";
+    }
+    const targets = this.#targetsOf(message.to ?? null, message.ip, routing, origin.id);
+    return this.#locked(async (): Promise<Verdict> => {
+      const { ban, change } = await this.#ledger.ban({
+        file: message.file,
+        name: message.name,
+        ip: message.ip,
+        params: message.params,
+        expiresAt,
+        requestId: origin.id,
+        sender: origin.sender,
+        to: message.to === undefined ? null : [...message.to],
+      });
+      const items: PublishItem[] = [];
+      const pending: Array<{ key: string; host: string; status: HostStatus }> = [];
+      const at = this.#now() / 1000;
+      for (const route of targets) {
+        if (route.peer.protocol === 2) {
+          items.push(this.#apply(route, "ban", ban, origin.id, origin.timestamp));
+          const known = ban.hosts.get(route.peer.name);
+          if (change === "new" || known === undefined)
+            pending.push({ key: ban.key, host: route.peer.name, status: { state: "pending", at } });
+        } else if (change === "new") {
+          items.push(this.#legacyExec(route, "actionban", ban, origin));
+        }
+      }
+      await this.#ledger.setHostStates(pending);
+      const hosts = targets.filter((r) => r.peer.protocol === 2).map((r) => r.peer.name);
+      if (origin.replyTo !== undefined) this.#addWait(origin.id, origin.replyTo, hosts);
+      this.#logger.info(
+        {
+          id: origin.id,
+          cmd: "ban",
+          file: ban.file,
+          ip: ban.ip,
+          change,
+          expiresAt: ban.expiresAt,
+          clients: targets.length,
+        },
+        `Forwarding: exec/${ban.file}`,
+      );
+      await this.#options.broker.publishAll(items);
+      this.#armExpiry();
+      if (origin.replyTo !== undefined) {
+        await this.#reply(origin.replyTo, { requestId: origin.id, hosts, change, expiresAt: ban.expiresAt });
+      }
+      return "ack";
+    });
+  }
+
+  async #unban(
+    message: UnbanMessage,
+    origin: Origin,
+    routing: RoutingView,
+    viaExec: boolean,
+  ): Promise<Verdict> {
+    const refusal = checkBan(routing.allowlist, { action: "actionunban", params: { ip: message.ip } });
+    if (refusal !== undefined) {
+      this.#logger.warn({ id: origin.id }, `${refusal.message}; request dropped`);
+      await this.#refuse(origin, refusal.message);
+      return "reject";
+    }
+    return this.#locked(async (): Promise<Verdict> => {
+      const removed = await this.#ledger.unban({ ip: message.ip, file: message.file, name: message.name });
+      const items: PublishItem[] = [];
+      const hosts = new Set<string>();
+      removed.forEach((ban, index) => {
+        const applyId = removed.length === 1 ? origin.id : `${index}.${origin.id}`.slice(0, LIMITS.messageId);
+        if (applyId !== origin.id) this.#aliases.set(applyId, origin.id);
+        for (const route of this.#targetsOf(ban.to, ban.ip, routing, origin.id, true)) {
+          if (route.peer.protocol === 2) {
+            items.push(this.#apply(route, "unban", ban, applyId, origin.timestamp));
+            hosts.add(route.peer.name);
+          } else {
+            items.push(this.#legacyExec(route, "actionunban", ban, origin));
+          }
+        }
+      });
+      if (origin.replyTo !== undefined) this.#addWait(origin.id, origin.replyTo, [...hosts]);
+      if (removed.length === 0) {
+        this.#logger.info(
+          { id: origin.id, ip: message.ip },
+          `unban ${message.ip}: not in the ledger, nothing to do`,
+        );
+      } else {
+        this.#logger.info(
+          { id: origin.id, cmd: "unban", ip: message.ip, bans: removed.length, clients: hosts.size, viaExec },
+          `Forwarding: unban ${message.ip} (${removed.map(describeBan).join(", ")})`,
+        );
+      }
+      await this.#options.broker.publishAll(items);
+      if (origin.replyTo !== undefined) {
+        await this.#reply(origin.replyTo, {
+          requestId: origin.id,
+          hosts: [...hosts],
+          change: removed.length === 0 ? "none" : "removed",
+        });
+      }
+      return "ack";
+    });
+  }
+
+  async #status(message: StatusMessage, routing: RoutingView): Promise<void> {
+    const bans = this.#ledger
+      .active()
+      .filter((ban) => message.ip === undefined || ban.ip === message.ip)
+      .map((ban) => {
+        const hosts: Record<string, StateMessage["bans"][number]["hosts"][string]> = {};
+        for (const route of this.#targetsOf(ban.to, ban.ip, routing, message.id, true)) {
+          if (route.peer.protocol !== 2) continue;
+          hosts[route.peer.name] = ban.hosts.get(route.peer.name) ?? { state: "pending", at: ban.updatedAt };
+        }
+        return {
+          file: ban.file,
+          name: ban.name,
+          ip: ban.ip,
+          expiresAt: ban.expiresAt,
+          createdAt: ban.createdAt,
+          updatedAt: ban.updatedAt,
+          hosts,
+        };
+      });
+    const parts = split(bans);
+    const items = parts.map((part, seq) => ({
+      queue: message.replyTo,
+      body: this.#replyCodec.seal({
+        cmd: "state",
+        requestId: message.id,
+        seq,
+        last: seq === parts.length - 1,
+        bans: part,
+        timestamp: this.#now() / 1000,
+        id: `${seq}.${message.id}`.slice(0, LIMITS.messageId),
+        sender: SENDER,
+      }),
+    }));
+    await this.#options.broker.publishAll(items).catch((error: unknown) => {
+      this.#logger.info({ err: error, replyTo: message.replyTo }, "status: the caller's reply queue is gone");
+    });
+  }
+
+  /**
+   * The clients a ban is for: every client or those of `to`, less those whose own ignoreip protects the
+   * address (unbans go everywhere the ban could be).
+   */
+  #targetsOf(
+    to: readonly string[] | null,
+    ip: string,
+    routing: RoutingView,
+    id: string,
+    quiet = false,
+  ): RouteView[] {
+    const named =
+      to === null
+        ? [...routing.routes.values()]
+        : to.flatMap((name) => {
+            const route = routing.routes.get(name);
+            if (route === undefined && !quiet) {
+              this.#logger.warn({ id, client: name }, `request names unknown client "${name}", skipped`);
+            }
+            return route === undefined ? [] : [route];
+          });
+    return named.filter((route) => {
+      const own = checkBan(route.allowlist, { action: "actionban", params: { ip } });
+      if (own !== undefined && !quiet) {
+        this.#logger.warn(
+          { id, client: route.peer.name, ignoreip: own.entry?.source },
+          `${own.message}; not forwarded to ${route.peer.name}`,
+        );
+      }
+      return own === undefined;
+    });
+  }
+
+  #apply(
+    route: RouteView,
+    op: "ban" | "unban",
+    ban: LedgerBan,
+    id: string,
+    requestedAt: number,
+  ): PublishItem {
+    const message: ApplyMessage = {
+      cmd: "apply",
+      op,
+      file: ban.file,
+      name: ban.name,
+      ip: ban.ip,
+      params: ban.params,
+      ...(op === "ban" ? { expiresAt: ban.expiresAt } : {}),
+      requestedAt,
+      timestamp: this.#now() / 1000,
+      id,
+      sender: SENDER,
+    };
+    return { queue: route.peer.queue, body: route.codec.seal(message), messageId: id };
+  }
+
+  /** A v1 client cannot hold state: it gets the exec the original would have sent. */
+  #legacyExec(
+    route: RouteView,
+    action: "actionban" | "actionunban",
+    ban: LedgerBan,
+    origin: Origin,
+  ): PublishItem {
+    const id = `${action === "actionban" ? "b" : "u"}.${randomUUID()}`;
+    const body = route.codec.seal({
+      cmd: "exec",
+      file: ban.file,
+      action,
+      params: { ...ban.params, name: ban.name, ip: ban.ip },
+      timestamp: this.#now() / 1000,
+      id,
+      sender: origin.sender,
+    });
+    return { queue: route.peer.queue, body, messageId: id };
+  }
+
+  // --- catch-up and drift ---------------------------------------------------------------------------
+
+  /** The active bans `route`'s agent must hold. */
+  #expectedFor(route: RouteView): LedgerBan[] {
+    const name = route.peer.name;
+    return this.#ledger
+      .active()
+      .filter(
+        (ban) =>
+          (ban.to === null || ban.to.includes(name)) &&
+          checkBan(route.allowlist, { action: "actionban", params: { ip: ban.ip } }) === undefined,
+      );
+  }
+
+  /** Sends `route` the whole set it must hold, in parts; runs under the lock. */
+  async #sendSync(route: RouteView, reason: string): Promise<void> {
+    const expected = this.#expectedFor(route);
+    const parts = split(expected.map(heldBan));
+    const syncId = randomUUID();
+    const at = this.#now() / 1000;
+    const items = parts.map((bans, seq) => {
+      const message: SyncMessage = {
+        cmd: "sync",
+        syncId,
+        seq,
+        last: seq === parts.length - 1,
+        bans,
+        timestamp: at,
+        id: `${syncId}.${seq}`,
+        sender: SENDER,
+      };
+      return { queue: route.peer.queue, body: route.codec.seal(message), messageId: message.id };
+    });
+    await this.#options.broker.publishAll(items);
+    await this.#ledger.setHostStates(
+      expected
+        .filter((ban) => ban.hosts.get(route.peer.name)?.state !== "applied")
+        .map((ban) => ({ key: ban.key, host: route.peer.name, status: { state: "pending" as const, at } })),
+    );
+    this.#metrics?.syncs.inc({ reason });
+    this.#logger.info(
+      { client: route.peer.name, bans: expected.length, parts: parts.length, reason },
+      `sync to ${route.peer.name}: ${expected.length} active ban(s)`,
+    );
+  }
+
+  // --- results and digests --------------------------------------------------------------------------
+
+  /** One message from the results queue: a result or a digest, sealed by the agent that sent it. */
+  async handleReport(delivery: Delivery): Promise<Verdict> {
+    const routing = this.#routing;
+    const client = readV2KeyId(delivery.body, "from-agent");
+    const route = client === undefined ? undefined : routing?.routes.get(client);
+    if (route === undefined || route.peer.protocol !== 2) {
+      this.#logger.warn({ client, bytes: delivery.body.length }, "report from an unknown client rejected");
+      return "reject";
+    }
+    let opened: OpenedMessage;
+    try {
+      opened = (await this.#resultCodec(route.peer)).open(delivery.body);
+      this.#resultGuard.check(opened);
+    } catch (error) {
+      if (error instanceof MessageRejectedError) {
+        this.#logger.warn({ client, reason: error.reason }, "report rejected");
+        return "reject";
+      }
+      throw error;
+    }
+    const message = opened.message;
+    if (message.cmd === "result") await this.#onResult(message);
+    else if (message.cmd === "digest") await this.#onDigest(message, route);
+    return "ack";
+  }
+
+  #resultCodec(peer: PeerConfig): Promise<Codec> {
+    const cached = this.#resultCodecs.get(peer.name);
+    if (cached !== undefined && cached.peer === peer) return cached.codec;
+    const codec = createCodec({
+      protocol: 2,
+      keyId: peer.name,
+      direction: "from-agent",
+      keys: peer,
+      cache: this.#options.keyCache,
+    });
+    this.#resultCodecs.set(peer.name, { peer, codec });
+    return codec;
+  }
+
+  async #onResult(result: ResultMessage): Promise<void> {
+    this.#metrics?.results.inc({ op: result.op ?? "exec", outcome: result.ok ? "ok" : "failed" });
+    if (result.ok && result.latencySeconds !== undefined && (result.op === "ban" || result.op === "exec")) {
+      this.#metrics?.latency.observe(result.latencySeconds);
+    }
+    if (result.file !== undefined && result.name !== undefined && result.ip !== undefined) {
+      const ban = this.#ledger.get({ file: result.file, name: result.name, ip: result.ip });
+      const op = result.op;
+      if (ban !== undefined && (op === "ban" || op === "extend" || op === "sync")) {
+        const status: HostStatus = result.ok
+          ? { state: "applied", at: result.timestamp }
+          : {
+              state: "failed",
+              at: result.timestamp,
+              exitCode: result.exitCode,
+              ...(result.detail === undefined ? {} : { detail: result.detail }),
+            };
+        await this.#ledger.setHostStates([{ key: ban.key, host: result.client, status }]);
+      }
+    }
+    const requestId = this.#aliases.get(result.requestId) ?? result.requestId;
+    const wait = this.#waits.get(requestId);
+    if (wait?.hosts.has(result.client)) {
+      await this.#publishReply(wait.replyTo, this.#replyCodec.seal({ ...result, requestId }));
+    }
+  }
+
+  async #onDigest(digest: DigestMessage, route: RouteView): Promise<void> {
+    const expected = this.#expectedFor(route);
+    const mine = digestOf(expected.map((ban) => ban.key));
+    const name = route.peer.name;
+    if (mine.hash === digest.hash && mine.count === digest.count) {
+      // The agent holds every ban it should: what was pending there is applied (its results may be lost).
+      const at = digest.timestamp;
+      const confirmed = expected.filter((ban) => {
+        const status = ban.hosts.get(name);
+        return (
+          status === undefined ||
+          status.state === "pending" ||
+          (status.state === "failed" && !status.detail?.includes(" refused: "))
+        );
+      });
+      await this.#ledger.setHostStates(
+        confirmed.map((ban) => ({ key: ban.key, host: name, status: { state: "applied" as const, at } })),
+      );
+      return;
+    }
+    if (digest.reason === "interval" || digest.reason === "sync") {
+      this.#metrics?.drift.inc({ client: name });
+      this.#logger.warn(
+        {
+          client: name,
+          agentHolds: digest.count,
+          ledgerHas: mine.count,
+          missingOnHost: digest.missing ?? 0,
+          reason: digest.reason,
+        },
+        `drift on ${name}: it holds ${digest.count} ban(s), the ledger has ${mine.count}; sending the set`,
+      );
+    } else {
+      this.#logger.info(
+        { client: name, agentHolds: digest.count, ledgerHas: mine.count, reason: digest.reason },
+        `catch-up for ${name}: it holds ${digest.count} ban(s), the ledger has ${mine.count}`,
+      );
+    }
+    await this.#locked(() => this.#sendSync(route, digest.reason));
+  }
+
+  // --- expiry ---------------------------------------------------------------------------------------
+
+  #armExpiry(): void {
+    clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = undefined;
+    if (this.#stopped) return;
+    const next = this.#ledger.nextExpiry();
+    if (next === undefined) return;
+    const delay = Math.min(Math.max(0, next * 1000 - this.#now()), 2_147_483_647);
+    this.#expiryTimer = setTimeout(() => {
+      this.#locked(() => this.#expire()).catch((error: unknown) =>
+        this.#logger.error({ err: error }, "ledger: expiry failed; retrying"),
+      );
+    }, delay);
+    this.#expiryTimer.unref();
+  }
+
+  /** Removes ended bans; v1 clients (which cannot lift bans by themselves) get the unban. Under the lock. */
+  async #expire(): Promise<void> {
+    try {
+      const ended = await this.#ledger.expire();
+      if (ended.length === 0) return;
+      this.#metrics?.expired.inc({}, ended.length);
+      const routing = this.#routing;
+      const items: PublishItem[] = [];
+      for (const ban of ended) {
+        this.#logger.info({ file: ban.file, name: ban.name, ip: ban.ip }, `ban ${describeBan(ban)} ended`);
+        if (routing === undefined) continue;
+        for (const route of this.#targetsOf(ban.to, ban.ip, routing, ban.requestId, true)) {
+          if (route.peer.protocol === 1) {
+            items.push(
+              this.#legacyExec(route, "actionunban", ban, {
+                id: ban.requestId,
+                sender: SENDER,
+                timestamp: 0,
+                replyTo: undefined,
+              }),
+            );
+          }
+        }
+      }
+      if (items.length > 0) await this.#options.broker.publishAll(items);
+    } finally {
+      this.#armExpiry();
+    }
+  }
+
+  // --- replies to net2banctl ------------------------------------------------------------------------
+
+  #addWait(requestId: string, replyTo: string, hosts: string[]): void {
+    if (this.#waits.size >= MAX_WAITS) this.#waits.delete(this.#waits.keys().next().value as string);
+    this.#waits.set(requestId, { replyTo, hosts: new Set(hosts), until: this.#now() + WAIT_KEPT_MS });
+  }
+
+  #sweepWaits(): void {
+    const now = this.#now();
+    for (const [id, wait] of this.#waits) if (wait.until <= now) this.#waits.delete(id);
+    for (const [alias, id] of this.#aliases) if (!this.#waits.has(id)) this.#aliases.delete(alias);
+  }
+
+  async #refuse(origin: Origin, reason: string): Promise<void> {
+    if (origin.replyTo === undefined) return;
+    await this.#reply(origin.replyTo, {
+      requestId: origin.id,
+      hosts: [],
+      refused: reason.slice(0, LIMITS.note),
+    });
+  }
+
+  async #reply(
+    replyTo: string,
+    fields: Omit<AcceptedMessage, "cmd" | "timestamp" | "id" | "sender">,
+  ): Promise<void> {
+    const message: AcceptedMessage = {
+      cmd: "accepted",
+      ...fields,
+      timestamp: this.#now() / 1000,
+      id: randomUUID(),
+      sender: SENDER,
+    };
+    await this.#publishReply(replyTo, this.#replyCodec.seal(message));
+  }
+
+  /** Replies are best effort: the caller may have given up (its queue is gone). */
+  async #publishReply(replyTo: string, body: Buffer): Promise<void> {
+    try {
+      await this.#options.broker.publish(replyTo, body);
+    } catch (error) {
+      this.#logger.debug({ err: error, replyTo }, "reply not delivered (the caller is gone)");
+      for (const [id, wait] of this.#waits) if (wait.replyTo === replyTo) this.#waits.delete(id);
+    }
+  }
+
+  /** Ledger changes and what they send go one at a time, so every agent sees them in ledger order. */
+  #locked<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(task);
+    this.#lock = run.catch(() => undefined);
+    return run;
+  }
+}
+
+function registerMetrics(registry: MetricsRegistry, state: ServerState) {
+  const active = registry.gauge("net2ban_active_bans", "Active bans in the ledger.");
+  registry.onCollect(() => active.set(state.ledger.active().length));
+  return {
+    requests: registry.counter("net2ban_requests_total", "Requests taken from the input queue, by command.", [
+      "cmd",
+    ]),
+    results: registry.counter(
+      "net2ban_host_results_total",
+      "Results agents reported, by operation and outcome.",
+      ["op", "outcome"],
+    ),
+    latency: registry.histogram(
+      "net2ban_ban_latency_seconds",
+      "Seconds from a request's timestamp until a host had run its action (from the hosts' results).",
+      LATENCY_BUCKETS,
+    ),
+    drift: registry.counter(
+      "net2ban_drift_total",
+      "Periodic digests that differed from the ledger, by client.",
+      ["client"],
+    ),
+    syncs: registry.counter("net2ban_syncs_total", "Sets of bans sent to agents, by reason.", ["reason"]),
+    expired: registry.counter("net2ban_bans_expired_total", "Bans removed from the ledger at their end."),
+  };
+}
+
+/**
+ * Opens the ban state of a server (the ledger in state_dir/server) and, when `metrics` is set, serves
+ * Prometheus metrics there. Pass `state` to Net2banServer.create; call close() after server.stop().
+ */
+export async function setUpServerState(options: {
+  config: Net2banConfig;
+  broker: Broker;
+  logger: Logger;
+  keyCache: KeyCache;
+  metrics?: { host: string; port: number } | undefined;
+}): Promise<{ state: ServerState; close(): Promise<void> }> {
+  const registry = new MetricsRegistry();
+  const state = await ServerState.open({ ...options, metrics: registry });
+  const depth = registry.gauge("net2ban_queue_depth", "Messages ready in a queue.", ["queue"]);
+  const queues = [options.config.server?.queue, state.resultsQueue].filter(
+    (q): q is string => q !== undefined,
+  );
+  registry.onCollect(async () => {
+    for (const queue of queues) {
+      const info = await options.broker.queueInfo(queue);
+      if (info !== null) depth.set({ queue }, info.messageCount);
+    }
+  });
+  const server =
+    options.metrics === undefined
+      ? undefined
+      : await startMetricsServer({ ...options.metrics, registry, logger: options.logger });
+  return { state, close: async () => server?.close() };
+}
