@@ -522,7 +522,8 @@ class AmqpBroker implements Broker {
       await this.#bounded(
         link.admin.run((channel) =>
           channel.assertQueue(declaration.name, {
-            durable: true,
+            durable: declaration.exclusive !== true,
+            ...(declaration.exclusive === true ? { exclusive: true, autoDelete: true } : {}),
             ...(declaration.arguments === undefined ? {} : { arguments: declaration.arguments }),
           }),
         ),
@@ -931,6 +932,7 @@ function normaliseSpec(spec: QueueSpec): QueueSpec {
     name: spec.name,
     ...(spec.queueType === undefined ? {} : { queueType: spec.queueType }),
     ...(spec.deliveryLimit === undefined ? {} : { deliveryLimit: spec.deliveryLimit }),
+    ...(spec.exclusive === true ? { exclusive: true } : {}),
   };
 }
 

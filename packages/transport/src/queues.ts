@@ -23,6 +23,16 @@ export function assertQueueSpec(value: unknown, argument: string): asserts value
   assertObject(value, argument);
   assertQueueName(value["name"], `${argument}.name`);
   if (value["queueType"] !== undefined) assertOneOf(value["queueType"], QUEUE_TYPES, `${argument}.queueType`);
+  if (value["exclusive"] !== undefined) {
+    if (typeof value["exclusive"] !== "boolean") {
+      throw new TypeError(`"${argument}.exclusive" expected a boolean`);
+    }
+    if (value["exclusive"] && value["queueType"] === "quorum") {
+      throw new TypeError(
+        `"${argument}.exclusive" needs a classic queue (quorum queues cannot be exclusive)`,
+      );
+    }
+  }
   if (value["deliveryLimit"] !== undefined) {
     assertInteger(value["deliveryLimit"], `${argument}.deliveryLimit`, 1, 1_000_000);
     if (value["queueType"] !== "quorum") {
@@ -41,6 +51,8 @@ export function deadLetterQueueName(queue: string): string {
 export interface QueueDeclaration {
   name: string;
   arguments: Record<string, unknown> | undefined;
+  /** Exclusive to the connection and deleted with it (a reply queue); absent for durable queues. */
+  exclusive?: true;
 }
 
 /**
@@ -50,6 +62,7 @@ export interface QueueDeclaration {
  * message that crashes every consumer stops circulating.
  */
 export function queueDeclaration(spec: QueueSpec): QueueDeclaration {
+  if (spec.exclusive === true) return { name: spec.name, arguments: undefined, exclusive: true };
   if (spec.queueType !== "quorum") return { name: spec.name, arguments: undefined };
   return {
     name: spec.name,

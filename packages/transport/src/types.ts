@@ -69,6 +69,11 @@ export interface QueueSpec {
   queueType?: "classic" | "quorum" | undefined;
   /** Quorum only: deliveries before the broker dead-letters a message to `<name>.dead` (default 20). */
   deliveryLimit?: number | undefined;
+  /**
+   * A reply queue (net2banctl --wait, status): exclusive to this connection and deleted with it, so not
+   * durable; classic only. Its consumer should never reject (that would declare a durable `.dead`).
+   */
+  exclusive?: boolean | undefined;
 }
 
 export interface Delivery {
