@@ -109,20 +109,27 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
             array: true,
             describe: "only these clients (comma-separated or repeated)",
           })
-          .example("$0 exec iptables-multiport actionban name=sshd ip=203.0.113.9", "ban on every host"),
+          .options(waitOptions)
+          .example("$0 exec iptables-multiport actionban name=sshd ip=203.0.113.9", "ban on every host")
+          .example(
+            "$0 exec iptables-multiport actionban name=sshd ip=203.0.113.9 bantime=600",
+            "with bantime (as fail2ban sends it): kept in the server's ledger for 10 minutes",
+          ),
       (a) => {
-        action = () =>
-          sendExec(
-            io,
-            { ...a, to: toList(a.to) },
-            { file: a.file, action: a.action, params: parseParams(a.params ?? []) },
-            `exec/${a.file} ${a.action}`,
-          );
+        const request = { file: a.file, action: a.action, params: parseParams(a.params ?? []) };
+        const label = `exec/${a.file} ${a.action}`;
+        action = async () => {
+          if (a.wait !== true && a.timeout === undefined) {
+            return sendExec(io, { ...a, to: toList(a.to) }, request, label);
+          }
+          const { sendExecAndWait } = await import("./ban.js");
+          return sendExecAndWait(io, { ...a, to: toList(a.to) }, request, label);
+        };
       },
     )
     .command(
-      ["ban <ip> [params..]", "unban <ip> [params..]"],
-      "ban (or unban) an address on every agent",
+      "ban <ip> [params..]",
+      "ban an address on every agent, kept in the server's ledger until it ends",
       (y) =>
         y
           .positional("ip", { type: "string", demandOption: true, describe: "IPv4/IPv6 address or CIDR" })
@@ -134,21 +141,71 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
           .option("action", { type: "string", default: "iptables-multiport", describe: "action file" })
           .option("name", { type: "string", default: "default", describe: "jail name (the action's <name>)" })
           .option("to", { type: "string", array: true, describe: "only these clients" })
-          .example("$0 ban 203.0.113.9", "ban with iptables-multiport on every host")
-          .example("$0 unban 203.0.113.9 --action nftables --name sshd", "unban through the nftables action"),
+          .option("for", {
+            type: "string",
+            describe: "how long: 90s, 10m, 1h, 1d, 1h30m or permanent (default: the server's bantime)",
+          })
+          .options(waitOptions)
+          .example("$0 ban 203.0.113.9", "ban with iptables-multiport on every host for the server's bantime")
+          .example("$0 ban 203.0.113.9 --for 1h --wait", "for an hour; show each host's confirmation"),
       (a) => {
-        const verb = a._[0] === "unban" ? "unban" : "ban";
-        action = () =>
-          sendExec(
+        banRequestSpec("ban", a.ip, { actionFile: a.action, name: a.name, params: {} });
+        action = async () => {
+          const { sendBan } = await import("./ban.js");
+          return sendBan(
             io,
             { ...a, to: toList(a.to) },
-            banRequestSpec(verb, a.ip, {
-              actionFile: a.action,
-              name: a.name,
-              params: parseParams(a.params ?? []),
-            }),
-            `${verb} ${a.ip}`,
+            { ip: a.ip, actionFile: a.action, name: a.name, params: parseParams(a.params ?? []) },
           );
+        };
+      },
+    )
+    .command(
+      "unban <ip> [params..]",
+      "lift the bans of an address on every agent and remove them from the server's ledger",
+      (y) =>
+        y
+          .positional("ip", { type: "string", demandOption: true, describe: "IPv4/IPv6 address or CIDR" })
+          .positional("params", {
+            type: "string",
+            array: true,
+            describe: "protocol 1 only: key=value params",
+          })
+          .option("action", { type: "string", describe: "only the bans of this action file" })
+          .option("name", { type: "string", describe: "only the bans of this jail name" })
+          .option("to", { type: "string", array: true, describe: "protocol 1 only: only these clients" })
+          .options(waitOptions)
+          .example("$0 unban 203.0.113.9", "every ban of the address, on every host")
+          .example(
+            "$0 unban 203.0.113.9 --action nftables --name sshd --wait",
+            "only that one; confirmations",
+          ),
+      (a) => {
+        banRequestSpec("unban", a.ip, { actionFile: a.action ?? "", name: a.name ?? "", params: {} });
+        action = async () => {
+          const { sendUnban } = await import("./ban.js");
+          return sendUnban(
+            io,
+            { ...a, to: toList(a.to) },
+            { ip: a.ip, actionFile: a.action, name: a.name, params: parseParams(a.params ?? []) },
+          );
+        };
+      },
+    )
+    .command(
+      "status [ip]",
+      "the server's active bans: when each ends and, per host, applied / failed / pending",
+      (y) =>
+        y
+          .positional("ip", { type: "string", describe: "only the bans of this address" })
+          .option("timeout", { type: "string", describe: "how long to wait for the server (default 10s)" })
+          .example("$0 status", "every active ban")
+          .example("$0 status 203.0.113.9 --json", "one address, as JSON"),
+      (a) => {
+        action = async () => {
+          const { runStatus } = await import("./status.js");
+          return runStatus(io, a);
+        };
       },
     )
     .command(
@@ -317,6 +374,15 @@ function printRendered(io: CliIo, command: Rendered): void {
     for (const one of command.commands) printRendered(io, one);
   }
 }
+
+/** --wait and --timeout of ban, unban and exec. */
+const waitOptions = {
+  wait: {
+    type: "boolean",
+    describe: "show each host's confirmation as it arrives; exit 0 only if every host confirmed",
+  },
+  timeout: { type: "string", describe: "how long --wait waits for the hosts (default 10s)" },
+} as const;
 
 function configExists(): boolean {
   return existsSync("/etc/net2ban/net2ban.cfg") || existsSync("/usr/share/net2ban/net2ban.cfg");

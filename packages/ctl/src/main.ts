@@ -15,18 +15,17 @@ function sendFast(io: CliIo, fast: FastCommand): Promise<number> {
     const request = { file: fast.file, action: fast.action, params: parseParams(fast.params) };
     return sendExec(io, args, request, `exec/${fast.file} ${fast.action}`);
   }
-  const request = banRequestSpec(fast.command, fast.ip, {
-    actionFile: fast.actionFile,
-    name: fast.name,
-    params: parseParams(fast.params),
-  });
-  return sendExec(io, args, request, `${fast.command} ${fast.ip}`);
+  // A ban goes to the server's ledger (ban.ts); checked here first, as the full CLI does.
+  banRequestSpec(fast.command, fast.ip, { actionFile: fast.actionFile, name: fast.name, params: {} });
+  const ban = { ip: fast.ip, actionFile: fast.actionFile, name: fast.name, params: parseParams(fast.params) };
+  return import("./ban.js").then(({ sendBan }) => sendBan(io, args, ban));
 }
 
 /** Runs net2banctl with `argv` (without node and script); resolves with the exit code. */
 export async function run(argv: string[], io: CliIo = defaultIo): Promise<number> {
   const fast = parseFastCommand(argv);
-  if (fast === undefined) {
+  // unban without --action/--name means every ban of the address, which the fast path cannot tell apart.
+  if (fast === undefined || fast.command === "unban") {
     const { runFull } = await import("./cli.js");
     return runFull(argv, io);
   }

@@ -1,0 +1,220 @@
+// net2banctl ban / unban / exec with ban state: a ban kept in the server's ledger (`--for DURATION`, default
+// the server's bantime), an unban that clears it everywhere, and `--wait` on any of them.
+
+import type { Net2banConfig } from "@net2ban/config";
+import { DurationError, parseDurationSeconds } from "@net2ban/config";
+import type { Message } from "@net2ban/protocol";
+import { EXIT_OK, UsageError } from "@net2ban/runtime";
+import {
+  type CliIo,
+  type CommonArgs,
+  type ExecRequestSpec,
+  print,
+  publishRequest,
+  readConfig,
+  senderName,
+} from "./commands.js";
+
+/** Options of ban / unban / exec that concern ban state. */
+export interface StateArgs extends CommonArgs {
+  to?: string[] | undefined;
+  /** `--for`: how long the ban lasts (ban only). */
+  for?: string | undefined;
+  /** `--wait`: show each host's confirmation; exit 0 only if all confirmed. */
+  wait?: boolean | undefined;
+  /** `--timeout`: how long --wait waits (default 10s). */
+  timeout?: string | undefined;
+}
+
+const DEFAULT_TIMEOUT = "10s";
+
+function duration(option: string, text: string, permanent: boolean): number | null {
+  try {
+    return permanent ? parseDurationSeconds(text, { permanent: true }) : parseDurationSeconds(text);
+  } catch (error) {
+    if (error instanceof DurationError) throw new UsageError(`${option}: ${error.message}`, { cause: error });
+    throw error;
+  }
+}
+
+function timeoutOf(args: StateArgs): number {
+  if (args.timeout !== undefined && args.wait !== true) throw new UsageError("--timeout goes with --wait");
+  return duration("--timeout", args.timeout ?? DEFAULT_TIMEOUT, false) as number;
+}
+
+/** `to` as the request carries it. */
+function recipients(args: StateArgs): { to?: string[] } {
+  return args.to === undefined || args.to.length === 0 ? {} : { to: args.to };
+}
+
+/** Checks the ban against the self-lockout guard (exit 2, nothing sent) and prints its notes. */
+async function guard(
+  io: CliIo,
+  config: Net2banConfig,
+  args: StateArgs,
+  request: ExecRequestSpec,
+): Promise<void> {
+  const { guardRequest } = await import("./guard.js");
+  const notes = await guardRequest(config, request, args.to, {
+    warn: (line) => io.err(`net2banctl: warning: ${line}`),
+  });
+  for (const note of notes) io.err(`net2banctl: note: ${note}`);
+}
+
+/** Publishes `message`, or with --wait sends it through a reply session and reports each host. */
+async function send(
+  io: CliIo,
+  config: Net2banConfig,
+  args: StateArgs,
+  label: string,
+  build: (replyTo: string | undefined) => Message & { id: string },
+): Promise<number> {
+  if (args.wait !== true) {
+    timeoutOf(args);
+    const message = build(undefined);
+    await publishRequest(config, message);
+    print(
+      io,
+      args,
+      { id: message.id, sent: label, queue: config.server?.queue },
+      `${label}: sent (${message.id})`,
+    );
+    return EXIT_OK;
+  }
+  const timeoutSeconds = timeoutOf(args);
+  const { openReplySession, sendAndWait } = await import("./wait.js");
+  const session = await openReplySession(config, "--wait");
+  try {
+    return await sendAndWait(io, session, build(session.replyTo), {
+      label,
+      timeoutSeconds,
+      json: args.json === true,
+    });
+  } finally {
+    await session.close();
+  }
+}
+
+/**
+ * `net2banctl ban IP [--for DURATION]`: a ban in the server's ledger, lifted on every host at its end. With
+ * protocol 1 for [server] (which has no ban request) it is sent as exec actionban, with `bantime` when
+ * --for is given (the server keeps that in its ledger too).
+ */
+export async function sendBan(
+  io: CliIo,
+  args: StateArgs,
+  ban: { ip: string; actionFile: string; name: string; params: Record<string, string> },
+): Promise<number> {
+  const seconds = args.for === undefined ? undefined : duration("--for", args.for, true);
+  if (Object.hasOwn(ban.params, "bantime") && seconds !== undefined) {
+    throw new UsageError("give the duration once: --for or bantime=");
+  }
+  const exec: ExecRequestSpec = {
+    file: ban.actionFile,
+    action: "actionban",
+    params: { ...ban.params, name: ban.name, ip: ban.ip },
+  };
+  const config = await readConfig(args);
+  await guard(io, config, args, exec);
+  const label = `ban ${ban.ip}`;
+  const protocol = await import("@net2ban/protocol");
+  if (config.server?.protocol === 1) {
+    if (args.wait === true) throw new UsageError("--wait needs protocol = 2 for [server]");
+    const bantime =
+      seconds === undefined ? {} : { bantime: seconds === null ? "-1" : String(Math.ceil(seconds)) };
+    return send(io, config, args, label, () =>
+      protocol.createExecRequest({
+        ...exec,
+        params: { ...exec.params, ...bantime },
+        sender: senderName(),
+        ...recipients(args),
+      }),
+    );
+  }
+  return send(io, config, args, label, (replyTo) =>
+    protocol.createTrackedBanRequest({
+      ip: ban.ip,
+      action: ban.actionFile,
+      name: ban.name,
+      params: ban.params,
+      ...(seconds === undefined ? {} : { duration: seconds }),
+      sender: senderName(),
+      ...recipients(args),
+      ...(replyTo === undefined ? {} : { replyTo }),
+    }),
+  );
+}
+
+/**
+ * `net2banctl unban IP [--action A] [--name N]`: removes the ledger's bans of IP (only those of A / N when
+ * given) and lifts them on every host that applied them. With protocol 1 for [server] it is sent as exec
+ * actionunban (action and name default to iptables-multiport and default there).
+ */
+export async function sendUnban(
+  io: CliIo,
+  args: StateArgs,
+  unban: {
+    ip: string;
+    actionFile: string | undefined;
+    name: string | undefined;
+    params: Record<string, string>;
+  },
+): Promise<number> {
+  if (args.for !== undefined) throw new UsageError("--for goes with ban");
+  const exec: ExecRequestSpec = {
+    file: unban.actionFile ?? "iptables-multiport",
+    action: "actionunban",
+    params: { ...unban.params, name: unban.name ?? "default", ip: unban.ip },
+  };
+  const config = await readConfig(args);
+  await guard(io, config, args, exec);
+  const label = `unban ${unban.ip}`;
+  const protocol = await import("@net2ban/protocol");
+  if (config.server?.protocol === 1) {
+    if (args.wait === true) throw new UsageError("--wait needs protocol = 2 for [server]");
+    return send(io, config, args, label, () =>
+      protocol.createExecRequest({ ...exec, sender: senderName(), ...recipients(args) }),
+    );
+  }
+  if (Object.keys(unban.params).length > 0) {
+    throw new UsageError(
+      "unban takes no key=value params: a ban is lifted with the params it was applied with",
+    );
+  }
+  if (args.to !== undefined && args.to.length > 0) {
+    io.err(
+      "net2banctl: note: --to is ignored: a ban in the server's ledger is lifted on every host that applied it",
+    );
+  }
+  return send(io, config, args, label, (replyTo) =>
+    protocol.createTrackedUnbanRequest({
+      ip: unban.ip,
+      ...(unban.actionFile === undefined ? {} : { action: unban.actionFile }),
+      ...(unban.name === undefined ? {} : { name: unban.name }),
+      sender: senderName(),
+      ...recipients(args),
+      ...(replyTo === undefined ? {} : { replyTo }),
+    }),
+  );
+}
+
+/** `net2banctl exec FILE ACTION params --wait`: the original's exec, followed host by host. */
+export async function sendExecAndWait(
+  io: CliIo,
+  args: StateArgs,
+  request: ExecRequestSpec,
+  label: string,
+): Promise<number> {
+  const config = await readConfig(args);
+  await guard(io, config, args, request);
+  if (config.server?.protocol === 1) throw new UsageError("--wait needs protocol = 2 for [server]");
+  const { createExecRequest } = await import("@net2ban/protocol");
+  return send(io, config, args, label, (replyTo) =>
+    createExecRequest({
+      ...request,
+      sender: senderName(),
+      ...recipients(args),
+      ...(replyTo === undefined ? {} : { replyTo }),
+    }),
+  );
+}
