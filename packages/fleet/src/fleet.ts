@@ -224,11 +224,17 @@ export class Fleet {
     return proc;
   }
 
-  /** Starts agent `name`; `prefix` runs it under another command, e.g. `["ip", "netns", "exec", "h1"]`. */
-  async startAgent(name: string, options: { prefix?: readonly string[] } = {}): Promise<FleetProcess> {
+  /**
+   * Starts agent `name`; `prefix` runs it under another command, e.g. `["ip", "netns", "exec", "h1"]`;
+   * `bin` replaces the workspace's net2ban-agent (e.g. a bundle an unprivileged user can read).
+   */
+  async startAgent(
+    name: string,
+    options: { prefix?: readonly string[]; bin?: string } = {},
+  ): Promise<FleetProcess> {
     const proc = this.#spawn(
       name,
-      binPath("@net2ban/agent", "net2ban-agent"),
+      options.bin ?? binPath("@net2ban/agent", "net2ban-agent"),
       ["--config", this.agentConfigPath(name)],
       options.prefix,
     );
@@ -339,6 +345,39 @@ export class Fleet {
       await rm(this.dir, { recursive: true, force: true });
     }
   }
+}
+
+/**
+ * Bundles net2ban-agent (built dist and its dependencies) into one file in `dir`, so that a user who
+ * cannot read the checkout (a clone under a 0700 directory, as CI makes) can still run it.
+ */
+export async function bundleAgent(dir: string): Promise<string> {
+  const { build } = await import("esbuild");
+  const entry = join(dir, "agent-entry.mjs");
+  const cli = join(
+    dirname(createRequire(import.meta.url).resolve("@net2ban/agent/package.json")),
+    "dist",
+    "cli.js",
+  );
+  await writeFile(
+    entry,
+    `import { run } from ${JSON.stringify(cli)};\nrun(process.argv.slice(2)).then((code) => { process.exitCode = code; });\n`,
+  );
+  const outfile = join(dir, "net2ban-agent.cjs");
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20",
+    // ESM code asks for import.meta.url: in the CommonJS bundle that is the bundle's own URL.
+    banner: { js: 'var __n2bImportMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
+    define: { "import.meta.url": "__n2bImportMetaUrl" },
+    logLevel: "error",
+  });
+  await rm(entry);
+  return outfile;
 }
 
 /** Resolves when the broker at `url` accepts a connection; rejects with the connection error otherwise. */

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { requireBroker } from "@net2ban/test-utils";
 import amqp from "amqplib";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { Fleet } from "./fleet.js";
+import { bundleAgent, Fleet } from "./fleet.js";
 import { netnsUnavailableReason, sweepStaleNetworks, TestNetwork } from "./netns.js";
 
 const BROKER = new URL(process.env["NET2BAN_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/");
@@ -317,7 +317,12 @@ describe.skipIf(skip)("least privilege: one RabbitMQ login per role", () => {
       await execFileAsync("chown", ["-R", `${NOBODY_UID}:${NOBODY_UID}`, dir]);
       await chown(fl.agentConfigPath(CAPABLE), NOBODY_UID, NOBODY_UID);
 
+      // nobody may not be able to read the checkout (CI clones under a 0700 directory): run a bundle of
+      // the agent placed in the fleet's directory instead.
+      const bin = await bundleAgent(fl.dir);
+      await chmod(bin, 0o644);
       const proc = await fl.startAgent(CAPABLE, {
+        bin,
         prefix: [
           ...network.prefix(host),
           "setpriv",
