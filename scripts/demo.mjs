@@ -35,7 +35,7 @@ try {
     await Promise.all(
       fleet.agentNames.map(async (name) => {
         await fleet.waitForBanLine(name, `${verb} ${ip}`);
-        const line = await fleet.waitForLog(name, (l) => l.msg === `IP ${ip} ${verb}ned` && l.id === id);
+        const line = await fleet.waitForLog(name, (l) => l.msg === `IP ${ip} ${verb}ned`);
         console.log(
           `  ${name}: "${line.msg}" ${line.time - forwarded.time} ms after the server forwarded it, ${line.time - started} ms after net2banctl started`,
         );
