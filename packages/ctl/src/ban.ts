@@ -177,8 +177,9 @@ export async function sendUnban(
     );
   }
   if (Object.keys(unban.params).length > 0) {
-    throw new UsageError(
-      "unban takes no key=value params: a ban is lifted with the params it was applied with",
+    // Harmless, like unbanning what was never applied: the ledger lifts a ban with its own params.
+    io.err(
+      "net2banctl: note: key=value params are ignored: a ban in the server's ledger is lifted with the params it was applied with",
     );
   }
   if (args.to !== undefined && args.to.length > 0) {
