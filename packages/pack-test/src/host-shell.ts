@@ -38,6 +38,9 @@ for d in etc usr var root; do
   mkdir -p "$dir/$d.upper" "$dir/$d.work"
   mount -t overlay "n2b-$name-$d" -o "lowerdir=/$d,upperdir=$dir/$d.upper,workdir=$dir/$d.work" "/$d"
 done
+# A new host has no net2ban state or config: hide (whiteouts in the upper layer, the machine's own
+# files untouched) whatever other runs on this machine left there, e.g. a root-owned ledger.
+rm -rf /var/lib/net2ban /etc/net2ban
 if [ -n "$checkout" ]; then
   mkdir -p /root/net2ban
   mount --bind -r "$checkout" /root/net2ban
