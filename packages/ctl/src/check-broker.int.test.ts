@@ -84,6 +84,7 @@ describe("net2banctl check-config and the broker", () => {
     expect(result.out[2]).toMatch(/^node amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5672\/: answers \(RabbitMQ \d/);
     expect(result.out.slice(3)).toEqual([
       `queue ${prefix}input: quorum, as configured; 0 messages, 0 consumers`,
+      `queue ${prefix}results: missing (declared as quorum when net2ban starts)`,
       `queue ${prefix}web1: classic, as configured; 0 messages, 0 consumers`,
       `queue ${prefix}web2: missing (declared as quorum when net2ban starts)`,
     ]);
@@ -104,7 +105,7 @@ describe("net2banctl check-config and the broker", () => {
     expect(json.code).toBe(2);
     const report = JSON.parse(json.out[0] ?? "{}") as { ok: boolean; queues: { existing: string }[] };
     expect(report.ok).toBe(false);
-    expect(report.queues.map((q) => q.existing)).toEqual(["quorum", "classic"]);
+    expect(report.queues.map((q) => q.existing)).toEqual(["quorum", "missing", "classic"]);
   });
 
   it("--offline checks the file only", async () => {

@@ -9,13 +9,15 @@ import type { CliIo } from "./commands.js";
 
 /** What check-config looks at: the login and queues of the server (server config) or of the clients in the file. */
 export function brokerCheckPlan(config: Net2banConfig): { urls: string[]; queues: QueueSpec[] } {
-  const peers = config.server === undefined ? config.clients : [config.server, ...config.clients];
+  const server = config.server;
+  const peers = server === undefined ? config.clients : [server, ...config.clients];
   // The server's own login may declare every queue; a client's may declare its own.
-  const owner = config.server ?? config.clients[0];
-  return {
-    urls: owner?.urls ?? config.broker.urls,
-    queues: peers.map((peer) => ({ name: peer.queue, queueType: peer.queueType })),
-  };
+  const owner = server ?? config.clients[0];
+  const queues: QueueSpec[] = peers.map((peer) => ({ name: peer.queue, queueType: peer.queueType }));
+  // The server declares the agents' results queue with the input queue's type.
+  if (server !== undefined)
+    queues.splice(1, 0, { name: config.state.resultsQueue, queueType: server.queueType });
+  return { urls: owner?.urls ?? config.broker.urls, queues };
 }
 
 function plural(n: number, word: string): string {
