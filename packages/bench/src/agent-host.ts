@@ -41,6 +41,10 @@ export type HostEvent =
   | { type: "stopped" }
   | { type: "error"; message: string };
 
+/** An action whose operations are empty: the agent's whole path (journal included) without a process. */
+export const NOOP_ACTION = "net2ban-noop";
+const NOOP_ACTION_FILE = "[Definition]\nactionstart =\nactionban =\nactionunban =\nactionstop =\n";
+
 export function banLogOf(root: string, name: string): string {
   return join(root, name, "bans.log");
 }
@@ -60,6 +64,7 @@ async function start(spec: HostStart): Promise<() => Promise<void>> {
       const actionsDir = join(dir, "actions");
       await mkdir(actionsDir, { recursive: true });
       await writeFile(join(actionsDir, "net2ban-demo.conf"), demoActionFile(banLogOf(spec.root, name)));
+      await writeFile(join(actionsDir, `${NOOP_ACTION}.conf`), NOOP_ACTION_FILE);
       const logger = sinkLogger({
         hook: (message, fields) => {
           if (message.startsWith("IP ") && message.endsWith(" banned")) {

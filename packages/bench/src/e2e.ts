@@ -10,6 +10,7 @@ import { type Codec, createBanRequest, createCodec } from "@net2ban/protocol";
 import { Net2banServer } from "@net2ban/server";
 import { type Broker, connectBroker } from "@net2ban/transport";
 import amqp from "amqplib";
+import { NOOP_ACTION } from "./agent-host.js";
 import { timedBroker } from "./broker-timing.js";
 import { type BenchContext, cpuMeter, describeCpu, monotonicMs } from "./context.js";
 import { deleteQueues, queuesOf, serverConfigText } from "./fixtures.js";
@@ -75,8 +76,9 @@ async function inProcessRun(
   agents: number,
   hostsCount: number,
   bans: number,
-  options: { journal: boolean; shellRounds: number },
+  options: { journal: boolean; shellRounds: number; action?: string },
 ): Promise<RunResult> {
+  const actionFile = options.action ?? "net2ban-demo";
   const prefix = `${ctx.prefix}_e${agents}`;
   const root = await mkdtemp(join(tmpdir(), "net2ban-bench-e2e-"));
   const text = serverConfigText({ brokerUrl: ctx.brokerUrl, prefix, clients: agents, rounds: 12000 });
@@ -113,7 +115,7 @@ async function inProcessRun(
     const send = async (n: number): Promise<{ t0: number; times: BanTimes; id: string }> => {
       const ip = `10.${agents}.${n >> 8}.${n & 255}`;
       ips.push(ip);
-      const ban = createBanRequest({ ip, name: "bench", action: "net2ban-demo", sender: "bench" });
+      const ban = createBanRequest({ ip, name: "bench", action: actionFile, sender: "bench" });
       const expected = hosts!.expect(ban.id, 60_000);
       const body = input.seal(ban);
       const t0 = monotonicMs();
@@ -158,7 +160,8 @@ async function inProcessRun(
     // None lost: every agent's own file holds every ban, once.
     let missing = 0;
     let duplicates = 0;
-    for (const client of config.clients) {
+    // (An empty action leaves no file: every agent's "banned" line was awaited for every ban instead.)
+    for (const client of actionFile === NOOP_ACTION ? [] : config.clients) {
       const lines = (await readFile(join(root, client.name, "bans.log"), "utf8")).split("\n").filter(Boolean);
       const seen = new Set(lines);
       duplicates += lines.length - seen.size;
@@ -172,7 +175,7 @@ async function inProcessRun(
       shellFloor,
       delivered,
       notes: [
-        `end to end, ${agents} in-process agents (${hostsCount} host processes${options.journal ? ", with journals" : ", no journals"}): medians per ban: publish -> server has it ${m(inputHop)} ms; server open + seal ${agents} + confirmed publishAll ${m(forward)} ms; publish -> command at agent ${m(delivered)} ms (p99 ${formatNumber(summarize(delivered).p99)}); command at agent -> action done ${m(agentWork)} ms (p99 ${formatNumber(summarize(agentWork).p99)}), of which the shell command itself ${m(action)} ms; p99 end to end ${formatNumber(s.p99)} ms. CPU while measuring: ${describeCpu(cpu, "bench + agent hosts")}. ${ips.length * agents} actions checked in the agents' files: none missing, ${duplicates} duplicates.`,
+        `end to end, ${agents} in-process agents (${hostsCount} host processes${options.journal ? ", with journals" : ", no journals"}, action ${actionFile}): medians per ban: publish -> server has it ${m(inputHop)} ms; server open + seal ${agents} + confirmed publishAll ${m(forward)} ms; publish -> command at agent ${m(delivered)} ms (p99 ${formatNumber(summarize(delivered).p99)}); command at agent -> action done ${m(agentWork)} ms (p99 ${formatNumber(summarize(agentWork).p99)}), of which the shell command itself ${m(action)} ms; p99 end to end ${formatNumber(s.p99)} ms. CPU while measuring: ${describeCpu(cpu, "bench + agent hosts")}. ${actionFile === NOOP_ACTION ? `every agent reported every ban done (${ips.length * agents}); an empty action writes no file.` : `${ips.length * agents} actions checked in the agents' files: none missing, ${duplicates} duplicates.`}`,
       ],
     };
   } finally {
@@ -283,6 +286,40 @@ export async function benchEndToEnd(ctx: BenchContext): Promise<void> {
       note: `p50 ${formatNumber(reached.p50)} ms, p95 ${formatNumber(reached.p95)} ms`,
     });
     for (const note of notes) ctx.recorder.note(note);
+    if (agents === 100) {
+      // The same 100 agents with an empty action: net2ban's own path (server, broker, agent, journal)
+      // without the 100 processes that two cores must otherwise fork at once.
+      const noop = await inProcessRun(ctx, agents, hostsCount, bans, {
+        journal: true,
+        shellRounds: 0,
+        action: NOOP_ACTION,
+      });
+      const noopSummary = summarize(noop.latencies);
+      ctx.recorder.latency({
+        id: `e2e.${agents}.noop`,
+        what: `${agents} agents in ${hostsCount} processes, empty action (no process to run)`,
+        summary: noopSummary,
+        samples: noop.latencies,
+      });
+      ctx.recorder.figure({
+        id: `e2e.${agents}.noop.p99`,
+        group: "e2e",
+        what: `end to end p99, ${agents} in-process agents, an action with nothing to run (net2ban and the journal alone)`,
+        value: noopSummary.p99,
+        unit: "ms",
+        floor: { what: "broker round trip p99", value: floorSummary.p99, unit: "ms" },
+        ratio: {
+          value: noopSummary.p99 / floorSummary.p99,
+          text: `${(noopSummary.p99 / floorSummary.p99).toFixed(1)}x the broker floor`,
+        },
+        target: {
+          text: `p99 <= ${E2E_TARGET_P99_MS} ms (without the shells)`,
+          met: noopSummary.p99 <= E2E_TARGET_P99_MS,
+        },
+        note: `p50 ${formatNumber(noopSummary.p50)} ms, p95 ${formatNumber(noopSummary.p95)} ms, max ${formatNumber(noopSummary.max)} ms`,
+      });
+      for (const note of noop.notes) ctx.recorder.note(note);
+    }
     if (agents === 10 && !ctx.quick) {
       // The journal's cost: the same run without journals (as net2ban-agent before the journal).
       const without = await inProcessRun(ctx, agents, hostsCount, bans, { journal: false, shellRounds: 0 });
