@@ -1,7 +1,7 @@
 // The journal alone (records, crashes, expiry, bounds, compaction), and the agent with it across a
 // simulated crash between the start and the end of an action.
 import { randomBytes } from "node:crypto";
-import { appendFile, mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { appendFile, copyFile, mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ActionEngine, runCommand } from "@net2ban/actions";
@@ -20,6 +20,7 @@ import {
   JournalWriteError,
   parseRecord,
 } from "./journal.js";
+import { BanSchedule } from "./schedule.js";
 
 interface Entry {
   level: string;
@@ -380,6 +381,130 @@ describe("Journal", () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Files that agents already have in their state_dir must still load and be written the same way.
+
+/**
+ * `fixtures/state-0.1.0` holds what net2ban 0.1.0 (commit ab6b988, before the journal and the ban
+ * schedule shared @net2ban/ledger's AppendLog) wrote: `journal` and `bans` after the operations of
+ * writeJournal() and writeSchedule() below, and `*.compacted` what it rewrote them to when it opened them
+ * (at the clocks used here).
+ */
+const fixture = (name: string) => new URL(`./fixtures/state-0.1.0/${name}`, import.meta.url);
+const JOURNAL_CLOCK = 1_704_067_200_000;
+const SCHEDULE_CLOCK = 1_700_000_000_000;
+
+async function writeJournal(journal: Journal): Promise<void> {
+  const ts = 1704067200.125;
+  await journal.begin("3f2c1a9e-0d4b-4c2a-9f1e-5b6a7c8d9e0f", ts);
+  await journal.finish("3f2c1a9e-0d4b-4c2a-9f1e-5b6a7c8d9e0f");
+  await journal.begin("v1-a1b2c3d4e5f60718", ts + 1);
+  await journal.finish("v1-a1b2c3d4e5f60718");
+  await journal.begin("0123456789abcdef0123456789abcdef", ts + 2);
+  await journal.begin("message-abandoned", ts + 3);
+  await journal.abandon("message-abandoned");
+  await journal.begin("message-0005", ts + 4);
+  await journal.finish("message-0005");
+  // maxEntries 4: this one evicts the first id and writes a floor record.
+  await journal.begin("message-0006", ts + 5);
+  await journal.finish("message-0006");
+}
+
+async function writeSchedule(schedule: BanSchedule): Promise<void> {
+  const sshd = { file: "iptables-multiport", name: "sshd" };
+  const a = await schedule.begin({
+    ...sshd,
+    ip: "203.0.113.9",
+    params: { port: "ssh" },
+    expiresAt: 1_700_000_600,
+  });
+  await schedule.hold(a);
+  const b = await schedule.begin({
+    file: "nftables",
+    name: "nginx",
+    ip: "2001:db8::1",
+    params: {},
+    expiresAt: null,
+  });
+  await schedule.hold(b);
+  await schedule.setEnd(a.key, 1_700_001_200);
+  const c = await schedule.begin({
+    file: "nftables",
+    name: "recidive",
+    ip: "198.51.100.7",
+    params: { bantime: "86400" },
+    expiresAt: 1_700_086_400,
+  });
+  await schedule.hold(c);
+  await schedule.release(c.key);
+  await schedule.begin({ ...sshd, ip: "192.0.2.44", params: { port: "ssh" }, expiresAt: 1_700_000_900 });
+}
+
+const openSchedule = (dir: string, ms: number) =>
+  BanSchedule.open({ dir, logger: memoryLogger(), onDue: () => undefined, now: () => ms });
+
+describe("state files written by net2ban 0.1.0", () => {
+  test("a journal loads (done, in doubt, abandoned, evicted, the floor), also with a torn tail", async () => {
+    const dir = await scratch("journal-0.1.0");
+    await copyFile(fixture("journal"), journalFile(dir));
+    await appendFile(journalFile(dir), "D message-0007 1704067206.125 8a0");
+    const { journal, logger } = await openJournal(dir, { now: () => JOURNAL_CLOCK, maxEntries: 4 });
+    expect(journal.floor).toBe(1704067200.125);
+    expect(journal.size).toBe(4);
+    expect(journal.lookup("3f2c1a9e-0d4b-4c2a-9f1e-5b6a7c8d9e0f")).toBeUndefined();
+    expect(journal.lookup("v1-a1b2c3d4e5f60718")).toEqual({
+      state: "done",
+      timestamp: 1704067201.125,
+      inDoubt: false,
+    });
+    expect(journal.inDoubt()).toEqual(["0123456789abcdef0123456789abcdef"]);
+    expect(journal.lookup("message-abandoned")).toBeUndefined();
+    expect(journal.lookup("message-0006")).toMatchObject({ state: "done" });
+    expect(journal.lookup("message-0007")).toBeUndefined();
+    expect(logger.find("warn", "not fully written")[0]?.fields).toMatchObject({
+      tornLastLine: true,
+      garbledLines: 0,
+    });
+    // The rewrite at open drops the torn tail and is what 0.1.0 rewrote the same file to, byte for byte.
+    expect(await readFile(journalFile(dir))).toEqual(await readFile(fixture("journal.compacted")));
+  });
+
+  test("the same operations write the same journal bytes", async () => {
+    const dir = await scratch("journal-0.1.0");
+    const { journal } = await openJournal(dir, { now: () => JOURNAL_CLOCK, maxEntries: 4 });
+    await writeJournal(journal);
+    await crash(journal);
+    expect(await readFile(journalFile(dir))).toEqual(await readFile(fixture("journal")));
+  });
+
+  test("a ban schedule loads (held, moved end, released, in doubt) and is rewritten as 0.1.0 did", async () => {
+    const dir = await scratch("bans-0.1.0");
+    await copyFile(fixture("bans"), join(dir, "bans"));
+    const schedule = await openSchedule(dir, SCHEDULE_CLOCK + 10_000);
+    try {
+      expect(schedule.held().map((ban) => [ban.ip, ban.expiresAt])).toEqual([
+        ["203.0.113.9", 1_700_001_200],
+        ["2001:db8::1", null],
+      ]);
+      expect(schedule.inDoubt().map((ban) => ban.ip)).toEqual(["192.0.2.44"]);
+    } finally {
+      await schedule.close();
+    }
+    expect(await readFile(join(dir, "bans"))).toEqual(await readFile(fixture("bans.compacted")));
+  });
+
+  test("the same operations write the same ban schedule bytes", async () => {
+    const dir = await scratch("bans-0.1.0");
+    const schedule = await openSchedule(dir, SCHEDULE_CLOCK);
+    try {
+      await writeSchedule(schedule);
+    } finally {
+      await schedule.close();
+    }
+    expect(await readFile(join(dir, "bans"))).toEqual(await readFile(fixture("bans")));
   });
 });
 

@@ -1,6 +1,6 @@
 // The ledger and its log: durability across reopen, torn and garbled lines, compaction, repeats that
 // extend, unbans by address, expiry, host states, and the digest agents and server compare.
-import { appendFile, readFile, writeFile } from "node:fs/promises";
+import { appendFile, copyFile, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
 import fc from "fast-check";
@@ -247,5 +247,105 @@ describe("Ledger", () => {
     expect(ledger.flushes - before).toBeLessThanOrEqual(2);
     await ledger.close();
     expect(await reread()).toHaveLength(500);
+  });
+});
+
+/**
+ * `fixtures/state-0.1.0` holds what net2ban 0.1.0 (commit ab6b988, before the agent's journal and this
+ * log became one module) wrote: `ledger` after the operations of writeLedger(), `ledger.compacted` what it
+ * rewrote that file to when it opened it 10 s later. Servers already have such files in state_dir/server.
+ */
+describe("a ledger written by net2ban 0.1.0", () => {
+  const fixture = (name: string) => new URL(`./fixtures/state-0.1.0/${name}`, import.meta.url);
+  const sshd = {
+    file: "iptables-multiport",
+    name: "sshd",
+    ip: "203.0.113.9",
+    params: { port: "ssh", protocol: "tcp" },
+    expiresAt: 1_700_000_600,
+    requestId: "request-1",
+    sender: "ctl",
+    to: null,
+  };
+
+  async function writeLedger(ledger: Ledger): Promise<void> {
+    const { ban: first } = await ledger.ban(sshd);
+    await ledger.setHostStates([
+      { key: first.key, host: "web1", status: { state: "applied", at: 1_700_000_001 } },
+      {
+        key: first.key,
+        host: "web2",
+        status: {
+          state: "failed",
+          at: 1_700_000_002.5,
+          exitCode: 4,
+          detail: "iptables: No chain/target/match by that name.",
+        },
+      },
+    ]);
+    clock += 5000;
+    await ledger.ban({
+      file: "nftables",
+      name: 'nginx "é"',
+      ip: "2001:db8::1",
+      params: {},
+      expiresAt: null,
+      requestId: "request-2",
+      sender: "web1",
+      to: ["web2"],
+    });
+    await ledger.ban({
+      file: "nftables",
+      name: "recidive",
+      ip: "198.51.100.7",
+      params: { bantime: "86400" },
+      expiresAt: 1_700_086_400,
+      requestId: "request-3",
+      sender: "ctl",
+      to: null,
+    });
+    clock += 5000;
+    await ledger.ban({ ...sshd, expiresAt: 1_700_001_200, requestId: "request-4" });
+    await ledger.setHostStates([
+      { key: first.key, host: "web1", status: { state: "pending", at: 1_700_000_010 } },
+    ]);
+    await ledger.unban({ ip: "198.51.100.7" });
+  }
+
+  test("loads with its bans and host states, also with a torn tail; the rewrite is 0.1.0's byte for byte", async () => {
+    const path = join(dir.path, "ledger");
+    await copyFile(fixture("ledger"), path);
+    await appendFile(path, '{"t":"unban","k":"[\\"nftables');
+    clock = 1_700_000_010_000;
+    const ledger = await open();
+    try {
+      expect(ledger.active().map((b) => [b.file, b.name, b.ip, b.expiresAt, b.requestId])).toEqual([
+        ["iptables-multiport", "sshd", "203.0.113.9", 1_700_001_200, "request-4"],
+        ["nftables", 'nginx "é"', "2001:db8::1", null, "request-2"],
+      ]);
+      expect(Object.fromEntries(ledger.active()[0]!.hosts)).toEqual({
+        web1: { state: "pending", at: 1_700_000_010 },
+        web2: {
+          state: "failed",
+          at: 1_700_000_002.5,
+          exitCode: 4,
+          detail: "iptables: No chain/target/match by that name.",
+        },
+      });
+      expect(ledger.active()[1]!.to).toEqual(["web2"]);
+    } finally {
+      await ledger.close();
+    }
+    expect(await readFile(path)).toEqual(await readFile(fixture("ledger.compacted")));
+  });
+
+  test("the same operations write the same bytes", async () => {
+    const ledger = await open();
+    try {
+      await writeLedger(ledger);
+    } finally {
+      await ledger.close();
+    }
+    expect(await readFile(join(dir.path, "ledger"))).toEqual(await readFile(fixture("ledger")));
   });
 });
