@@ -93,6 +93,9 @@ describe("parseFastCommand leaves to yargs", () => {
     ["ban", ""],
     ["exec", "f", "actionban", "ip=1", "-v"],
     ["ban", "1.2.3.4", "--config", "12"],
+    // A command word that names an Object.prototype member (found by the property below).
+    ["toString", "--name"],
+    ["constructor", "--to", "x"],
   ];
   it.each(declined.map((argv) => [argv.join(" ") || "(nothing)", argv]))("%s", (_label, argv) => {
     expect(parseFastCommand(argv as string[])).toBeUndefined();

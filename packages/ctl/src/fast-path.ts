@@ -25,11 +25,12 @@ export type FastCommand =
 // yargs-parser turns words that look like numbers into numbers; those go to yargs.
 const NUMBER_LIKE = /^(?:0x[0-9a-f]+|[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?)$/i;
 
-const STRING_OPTIONS: Readonly<Record<string, readonly string[]>> = {
-  exec: ["config"],
-  ban: ["config", "action", "name"],
-  unban: ["config", "action", "name"],
-};
+// A Map, not an object literal: the command word comes from argv, and "toString" must not find a prototype member.
+const STRING_OPTIONS: ReadonlyMap<string, readonly string[]> = new Map([
+  ["exec", ["config"]],
+  ["ban", ["config", "action", "name"]],
+  ["unban", ["config", "action", "name"]],
+]);
 
 /** A plain word: not an option, not empty, not a number. */
 function isWord(token: string | undefined): token is string {
@@ -66,7 +67,7 @@ export function parseFastCommand(argv: readonly string[]): FastCommand | undefin
       continue;
     }
     // Before the command word only the common options are known.
-    const allowed = command === undefined ? ["config"] : [...(STRING_OPTIONS[command] ?? []), "to"];
+    const allowed = command === undefined ? ["config"] : [...(STRING_OPTIONS.get(command) ?? []), "to"];
     if (!allowed.includes(name)) return undefined;
     const value = inline ?? argv[++i];
     if (!isWord(value)) return undefined;
