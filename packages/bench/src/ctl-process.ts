@@ -27,19 +27,13 @@ export async function benchCtlProcess(ctx: BenchContext): Promise<void> {
   const channel = await connection.createChannel();
   await channel.assertQueue(inputQueue, { durable: true });
   const bin = binOf("@net2ban/ctl", "net2banctl");
-  const loader = join(bin, "..", "load-bundle.js");
+  const loader = join(bin, "..", "load-bundle.cjs");
   const env = { ...process.env, NET2BAN_CONFIG: configPath };
   try {
     const kinds = {
       floor: ["-e", ""],
       // Node, the bin's loader and the bundle's top level (from the code cache), and nothing else.
-      load: existsSync(loader)
-        ? [
-            "--input-type=module",
-            "-e",
-            `import { loadBundle } from ${JSON.stringify(pathToFileURL(loader).href)}; loadBundle();`,
-          ]
-        : undefined,
+      load: existsSync(loader) ? ["-e", `require(${JSON.stringify(loader)}).loadBundle();`] : undefined,
       exec: [bin, "exec", "net2ban-demo", "actionban", "ip=203.0.113.9", "name=bench"],
       execNoCache: [bin, "exec", "net2ban-demo", "actionban", "ip=203.0.113.9", "name=bench"],
       help: [bin, "--help"],

@@ -7,10 +7,14 @@ import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { monotonicMs } from "./context.js";
 
-/** bin/<name>.js of a workspace package, as an installed package would lay it out. */
+/** The file a workspace package's `bin` entry names, as an installed package would run it. */
 export function binOf(pkg: string, bin: string): string {
   const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve(`${pkg}/package.json`)), "bin", `${bin}.js`);
+  const manifest = require.resolve(`${pkg}/package.json`);
+  const bins = (require(manifest) as { bin?: Record<string, string> }).bin ?? {};
+  const file = bins[bin];
+  if (file === undefined) throw new Error(`${pkg} has no bin "${bin}"`);
+  return join(dirname(manifest), file);
 }
 
 export interface TimedRun {

@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
-import { BUNDLE, CODE_CACHE, loadBundle } from "../bin/load-bundle.js";
+import { BUNDLE, CODE_CACHE, loadBundle } from "../bin/load-bundle.cjs";
 
 // zod re-exports every locale as z.locales (300 KB); net2ban only uses the default English messages, which
 // zod imports on its own. Nothing else in the bundle may reach z.locales.

@@ -3,12 +3,11 @@
 // (real iptables-multiport) carry the ban to every host, and fail2ban's unban and stop lift it again.
 import { type ChildProcess, spawn } from "node:child_process";
 import { appendFile, cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { Fleet, probeBroker } from "./fleet.js";
+import { binPath, Fleet, probeBroker } from "./fleet.js";
 import { netnsUnavailableReason, run, runQuiet, sweepStaleNetworks, TestNetwork } from "./netns.js";
 
 const url = process.env["NET2BAN_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/";
@@ -35,8 +34,7 @@ const socketPath = () => join(dir!, "f2b.sock");
 const authLog = () => join(dir!, "auth.log");
 
 function ctlBin(): string {
-  const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve("@net2ban/ctl/package.json")), "bin", "net2banctl.js");
+  return binPath("@net2ban/ctl", "net2banctl");
 }
 
 /** Runs fail2ban-client against the private instance's socket; throws with its output on failure. */

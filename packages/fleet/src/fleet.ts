@@ -67,9 +67,14 @@ export function demoActionFile(banLog: string): string {
 
 const key = () => randomBytes(20).toString("hex");
 
-function binPath(pkg: string, bin: string): string {
+/** The file a package's `bin` entry names, as an installed package would run it. */
+export function binPath(pkg: string, bin: string): string {
   const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve(`${pkg}/package.json`)), "bin", `${bin}.js`);
+  const manifest = require.resolve(`${pkg}/package.json`);
+  const bins = (require(manifest) as { bin?: Record<string, string> }).bin ?? {};
+  const file = bins[bin];
+  if (file === undefined) throw new Error(`${pkg} has no bin "${bin}"`);
+  return join(dirname(manifest), file);
 }
 
 export class Fleet {
