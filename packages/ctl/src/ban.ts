@@ -9,10 +9,11 @@ import {
   type CliIo,
   type CommonArgs,
   type ExecRequestSpec,
+  type Publisher,
   print,
-  publishRequest,
   readConfig,
   senderName,
+  startPublisher,
 } from "./commands.js";
 
 /** Options of ban / unban / exec that concern ban state. */
@@ -61,6 +62,28 @@ async function guard(
   for (const note of notes) io.err(`net2banctl: note: ${note}`);
 }
 
+/**
+ * Without --wait, starts connecting (see startPublisher) before `checks` run; with --wait the reply session
+ * opens after them. Either way nothing is sent when a check throws.
+ */
+async function checkThenSend(
+  io: CliIo,
+  config: Net2banConfig,
+  args: StateArgs,
+  checks: () => Promise<void>,
+  label: string,
+  build: (replyTo: string | undefined) => Message & { id: string },
+): Promise<number> {
+  const publisher = args.wait === true ? undefined : startPublisher(config);
+  try {
+    await checks();
+  } catch (error) {
+    publisher?.discard();
+    throw error;
+  }
+  return send(io, config, args, label, build, publisher);
+}
+
 /** Publishes `message`, or with --wait sends it through a reply session and reports each host. */
 async function send(
   io: CliIo,
@@ -68,11 +91,18 @@ async function send(
   args: StateArgs,
   label: string,
   build: (replyTo: string | undefined) => Message & { id: string },
+  publisher: Publisher | undefined,
 ): Promise<number> {
-  if (args.wait !== true) {
-    timeoutOf(args);
-    const message = build(undefined);
-    await publishRequest(config, message);
+  if (publisher !== undefined) {
+    let message: Message & { id: string };
+    try {
+      timeoutOf(args);
+      message = build(undefined);
+    } catch (error) {
+      publisher.discard();
+      throw error;
+    }
+    await publisher.publish(message);
     print(
       io,
       args,
@@ -115,15 +145,20 @@ export async function sendBan(
     params: { ...ban.params, name: ban.name, ip: ban.ip },
   };
   const config = await readConfig(args);
-  await guard(io, config, args, exec);
   const label = `ban ${ban.ip}`;
-  const protocol = await import("@net2ban/protocol");
+  if (config.server?.protocol === 1 && args.wait === true) {
+    throw new UsageError("--wait needs protocol = 2 for [server]");
+  }
+  let protocol: typeof import("@net2ban/protocol") | undefined;
+  const checks = async () => {
+    await guard(io, config, args, exec);
+    protocol = await import("@net2ban/protocol");
+  };
   if (config.server?.protocol === 1) {
-    if (args.wait === true) throw new UsageError("--wait needs protocol = 2 for [server]");
     const bantime =
       seconds === undefined ? {} : { bantime: seconds === null ? "-1" : String(Math.ceil(seconds)) };
-    return send(io, config, args, label, () =>
-      protocol.createExecRequest({
+    return checkThenSend(io, config, args, checks, label, () =>
+      protocol!.createExecRequest({
         ...exec,
         params: { ...exec.params, ...bantime },
         sender: senderName(),
@@ -131,8 +166,8 @@ export async function sendBan(
       }),
     );
   }
-  return send(io, config, args, label, (replyTo) =>
-    protocol.createTrackedBanRequest({
+  return checkThenSend(io, config, args, checks, label, (replyTo) =>
+    protocol!.createTrackedBanRequest({
       ip: ban.ip,
       action: ban.actionFile,
       name: ban.name,
@@ -167,13 +202,18 @@ export async function sendUnban(
     params: { ...unban.params, name: unban.name ?? "default", ip: unban.ip },
   };
   const config = await readConfig(args);
-  await guard(io, config, args, exec);
   const label = `unban ${unban.ip}`;
-  const protocol = await import("@net2ban/protocol");
+  if (config.server?.protocol === 1 && args.wait === true) {
+    throw new UsageError("--wait needs protocol = 2 for [server]");
+  }
+  let protocol: typeof import("@net2ban/protocol") | undefined;
+  const checks = async () => {
+    await guard(io, config, args, exec);
+    protocol = await import("@net2ban/protocol");
+  };
   if (config.server?.protocol === 1) {
-    if (args.wait === true) throw new UsageError("--wait needs protocol = 2 for [server]");
-    return send(io, config, args, label, () =>
-      protocol.createExecRequest({ ...exec, sender: senderName(), ...recipients(args) }),
+    return checkThenSend(io, config, args, checks, label, () =>
+      protocol!.createExecRequest({ ...exec, sender: senderName(), ...recipients(args) }),
     );
   }
   if (Object.keys(unban.params).length > 0) {
@@ -187,8 +227,8 @@ export async function sendUnban(
       "net2banctl: note: --to is ignored: a ban in the server's ledger is lifted on every host that applied it",
     );
   }
-  return send(io, config, args, label, (replyTo) =>
-    protocol.createTrackedUnbanRequest({
+  return checkThenSend(io, config, args, checks, label, (replyTo) =>
+    protocol!.createTrackedUnbanRequest({
       ip: unban.ip,
       ...(unban.actionFile === undefined ? {} : { action: unban.actionFile }),
       ...(unban.name === undefined ? {} : { name: unban.name }),
@@ -210,12 +250,18 @@ export async function sendExecAndWait(
   await guard(io, config, args, request);
   if (config.server?.protocol === 1) throw new UsageError("--wait needs protocol = 2 for [server]");
   const { createExecRequest } = await import("@net2ban/protocol");
-  return send(io, config, args, label, (replyTo) =>
-    createExecRequest({
-      ...request,
-      sender: senderName(),
-      ...recipients(args),
-      ...(replyTo === undefined ? {} : { replyTo }),
-    }),
+  return send(
+    io,
+    config,
+    args,
+    label,
+    (replyTo) =>
+      createExecRequest({
+        ...request,
+        sender: senderName(),
+        ...recipients(args),
+        ...(replyTo === undefined ? {} : { replyTo }),
+      }),
+    undefined,
   );
 }

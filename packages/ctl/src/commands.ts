@@ -133,19 +133,27 @@ export async function sendExec(
   label: string,
 ): Promise<number> {
   const config = await readConfig(args);
-  // Self-lockout guard: nothing is sent for a ban of a protected address (or an ip that is no address).
-  const { guardRequest } = await import("./guard.js");
-  const notes = await guardRequest(config, request, args.to, {
-    warn: (line) => io.err(`net2banctl: warning: ${line}`),
-  });
-  for (const note of notes) io.err(`net2banctl: note: ${note}`);
-  const { createExecRequest } = await import("@net2ban/protocol");
-  const message = createExecRequest({
-    ...request,
-    sender: senderName(),
-    ...(args.to === undefined || args.to.length === 0 ? {} : { to: args.to }),
-  });
-  await publishRequest(config, message);
+  // The broker's handshake and the key derivation run while the request is checked and built.
+  const publisher = startPublisher(config);
+  let message: Net2banMessage & { id: string };
+  try {
+    // Self-lockout guard: nothing is sent for a ban of a protected address (or an ip that is no address).
+    const { guardRequest } = await import("./guard.js");
+    const notes = await guardRequest(config, request, args.to, {
+      warn: (line) => io.err(`net2banctl: warning: ${line}`),
+    });
+    for (const note of notes) io.err(`net2banctl: note: ${note}`);
+    const { createExecRequest } = await import("@net2ban/protocol");
+    message = createExecRequest({
+      ...request,
+      sender: senderName(),
+      ...(args.to === undefined || args.to.length === 0 ? {} : { to: args.to }),
+    });
+  } catch (error) {
+    publisher.discard();
+    throw error;
+  }
+  await publisher.publish(message);
   print(
     io,
     args,
@@ -159,48 +167,78 @@ export function senderName(): string {
   return `net2banctl@${hostname()}`;
 }
 
+/** A send under way: connecting to the broker and deriving the [server] key, nothing published yet. */
+export interface Publisher {
+  /** Seals `message`, publishes it to the input queue, waits for the broker's confirm, closes. */
+  publish(message: Net2banMessage): Promise<void>;
+  /** Nothing will be sent (a check refused the request): closes the connection once it is open. */
+  discard(): void;
+}
+
 /**
- * Seals one request for the server and publishes it to the input queue; resolves once the broker
- * confirmed it. Modules are imported here, not at start-up: only publishing commands pay for them.
+ * Starts connecting and deriving at once, so that a one-shot process pays the longer of the broker's
+ * handshake, PBKDF2 and its own checks, not their sum (start-up is most of what a ban costs the host that
+ * sends it). Modules are imported here, not at start-up: only publishing commands pay for them.
  */
-export async function publishRequest(config: Net2banConfig, message: Net2banMessage): Promise<void> {
+export function startPublisher(config: Net2banConfig): Publisher {
   const server = config.server;
   if (server === undefined) {
     throw new UsageError(
       `${config.path}: [server] key: missing; net2banctl needs the [server] section to send`,
     );
   }
-  const [{ createCodec }, { connectBroker }] = await Promise.all([
-    import("@net2ban/protocol"),
-    import("@net2ban/transport"),
-  ]);
-  // PBKDF2 runs on the libuv pool while the connection is made: a one-shot process pays the longer of the
-  // two, not their sum.
-  const keys = createCodec({
-    protocol: server.protocol,
-    keyId: "server",
-    direction: "to-server",
-    keys: server,
-  });
-  const tls = config.broker.tls;
-  const connecting = (async () =>
-    connectBroker({
-      urls: config.broker.ctlUrls ?? config.broker.urls,
-      ...(tls === undefined ? {} : { tls: await readTls(tls) }),
-      heartbeatSeconds: config.broker.heartbeatSeconds,
-      connectionName: senderName(),
-      logger: silentLogger,
-      recover: false,
-    }))();
-  const [codec, broker] = await Promise.allSettled([keys, connecting]);
-  if (broker.status === "rejected") throw broker.reason;
-  try {
-    if (codec.status === "rejected") throw codec.reason;
-    const body = codec.value.seal(message);
-    await broker.value.publish(server.queue, body, publishOptions(config, message));
-  } finally {
-    await broker.value.close();
-  }
+  const ready = (async () => {
+    const [{ createCodec }, { connectBroker }] = await Promise.all([
+      import("@net2ban/protocol"),
+      import("@net2ban/transport"),
+    ]);
+    // PBKDF2 runs on the libuv pool while the connection is made.
+    const keys = createCodec({
+      protocol: server.protocol,
+      keyId: "server",
+      direction: "to-server",
+      keys: server,
+    });
+    const tls = config.broker.tls;
+    const connecting = (async () =>
+      connectBroker({
+        urls: config.broker.ctlUrls ?? config.broker.urls,
+        ...(tls === undefined ? {} : { tls: await readTls(tls) }),
+        heartbeatSeconds: config.broker.heartbeatSeconds,
+        connectionName: senderName(),
+        logger: silentLogger,
+        recover: false,
+      }))();
+    return Promise.allSettled([keys, connecting]);
+  })();
+  // Awaited by publish or discard; until then a failure (broker down) must not count as unhandled.
+  ready.catch(() => undefined);
+  return {
+    async publish(message) {
+      const [codec, broker] = await ready;
+      if (broker.status === "rejected") throw broker.reason;
+      try {
+        if (codec.status === "rejected") throw codec.reason;
+        const body = codec.value.seal(message);
+        await broker.value.publish(server.queue, body, publishOptions(config, message));
+      } finally {
+        await broker.value.close();
+      }
+    },
+    discard() {
+      ready
+        .then(([, broker]) => (broker.status === "fulfilled" ? broker.value.close() : undefined))
+        .catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * Seals one request for the server and publishes it to the input queue; resolves once the broker
+ * confirmed it.
+ */
+export async function publishRequest(config: Net2banConfig, message: Net2banMessage): Promise<void> {
+  await startPublisher(config).publish(message);
 }
 
 async function readTls(files: { ca?: string; cert?: string; key?: string }) {
