@@ -16,15 +16,15 @@ n2b_login net2ban-server CHANGE-ME-server
 rabbitmqctl set_permissions -p net2ban net2ban-server '^(input_net2ban|input_net2ban\.dead|net2ban_.*|net2ban\.input|net2ban\.dead)$' '^(amq\.default|input_net2ban|input_net2ban\.dead|net2ban_.*|net2ban\.dead)$' '^(input_net2ban|net2ban_.*|net2ban\.input|net2ban\.dead)$'
 # ctl
 n2b_login net2ban-ctl CHANGE-ME-ctl
-rabbitmqctl set_permissions -p net2ban net2ban-ctl '^$' '^net2ban\.input$' '^$'
+rabbitmqctl set_permissions -p net2ban net2ban-ctl '^net2ban_reply\.[0-9a-f-]{36}$' '^net2ban\.input$' '^net2ban_reply\.[0-9a-f-]{36}$'
 # agent client1
 n2b_login net2ban-client1 CHANGE-ME-client1
 rabbitmqctl set_permissions -p net2ban net2ban-client1 '^(net2ban_client1|net2ban_client1\.dead)$' '^net2ban\.dead$' '^net2ban_client1$'
-rabbitmqctl set_topic_permissions -p net2ban net2ban-client1 net2ban.dead '^net2ban_client1\.dead$' '^$'
+rabbitmqctl set_topic_permissions -p net2ban net2ban-client1 net2ban.dead '^(net2ban_client1\.dead|net2ban_results)$' '^$'
 # agent client2
 n2b_login net2ban-client2 CHANGE-ME-client2
 rabbitmqctl set_permissions -p net2ban net2ban-client2 '^(net2ban_client2|net2ban_client2\.dead)$' '^net2ban\.dead$' '^net2ban_client2$'
-rabbitmqctl set_topic_permissions -p net2ban net2ban-client2 net2ban.dead '^net2ban_client2\.dead$' '^$'
+rabbitmqctl set_topic_permissions -p net2ban net2ban-client2 net2ban.dead '^(net2ban_client2\.dead|net2ban_results)$' '^$'
 
 # Then add to net2ban.cfg (see README.md) and restart the server, then each agent:
 #   [global]

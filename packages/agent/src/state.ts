@@ -40,6 +40,11 @@ export interface AgentStateOptions {
   prober: BanProber;
   /** `queue_prefix` + `results`: where results and digests go (the server consumes it). */
   resultsQueue: string;
+  /**
+   * `dead_letter_exchange`, when set: results go through it (the server binds the results queue there),
+   * since a least-privilege agent login may not publish to the default exchange.
+   */
+  resultsExchange?: string | undefined;
   /** Seconds between drift checks (probe, then digest). */
   driftIntervalSeconds: number;
   /** Bans this host refuses (see Net2banAgent). */
@@ -486,7 +491,10 @@ export class AgentState {
   /** Results and digests are best effort: the next digest repairs what a lost one would have told. */
   async #publish(body: Buffer, messageId: string): Promise<void> {
     try {
-      await this.#options.broker.publish(this.#options.resultsQueue, body, { messageId });
+      await this.#options.broker.publish(this.#options.resultsQueue, body, {
+        messageId,
+        exchange: this.#options.resultsExchange,
+      });
     } catch (error) {
       const now = Date.now();
       if (now - this.#lastPublishWarning > 60_000) {
@@ -530,6 +538,7 @@ export interface BanStateSetup {
   config: {
     stateDir: string;
     state: { driftIntervalSeconds: number; resultsQueue: string };
+    broker: { deadLetterExchange?: string | undefined };
     actionTimeoutSeconds: number;
   };
   peer: PeerConfig;
@@ -572,6 +581,7 @@ export async function setUpBanState(setup: BanStateSetup): Promise<{ close(): Pr
       schedule,
       prober: new BanProber({ actionsDir: setup.actionsDir, timeoutSeconds: config.actionTimeoutSeconds }),
       resultsQueue: config.state.resultsQueue,
+      resultsExchange: config.broker.deadLetterExchange,
       driftIntervalSeconds: config.state.driftIntervalSeconds,
       allowlist: setup.allowlist,
       serially: (task) => agent.serially(task),

@@ -1,6 +1,7 @@
 // rabbitmq-setup planning: which login may do what (checked as regexes the way RabbitMQ applies them),
 // where passwords come from, the script and config lines printed, and --apply's rabbitmqctl calls.
 import { execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parseConfig } from "@net2ban/config";
 import { UsageError } from "@net2ban/runtime";
@@ -55,7 +56,7 @@ describe("planRabbitmqSetup: permissions", () => {
   const plan = planRabbitmqSetup(config(), { randomPassword: counter() });
   const queues = ["input_net2ban", "net2ban_web1", "net2ban_db.2"];
 
-  it("lets an agent declare and consume its own queue only, and publish to no queue", () => {
+  it("lets an agent declare and consume its own queue only, and publish to no queue but its .dead and the results", () => {
     const web1 = loginOf(plan, "web1").permissions;
     expect(allows(web1.read, "net2ban_web1")).toBe(true);
     expect(allows(web1.configure, "net2ban_web1")).toBe(true);
@@ -73,11 +74,19 @@ describe("planRabbitmqSetup: permissions", () => {
       expect(allows(web1.write, exchange), exchange).toBe(false);
     }
     expect(allows(web1.write, "net2ban.dead")).toBe(true);
-    expect(loginOf(plan, "web1").topicPermission).toEqual({
+    // On that topic exchange, the routing keys it may use: its own dead letters and the server's results
+    // queue (results and digests), nothing else.
+    const topic = loginOf(plan, "web1").topicPermission!;
+    expect(topic).toEqual({
       exchange: "net2ban.dead",
-      write: "^net2ban_web1\\.dead$",
+      write: "^(net2ban_web1\\.dead|net2ban_results)$",
       read: "^$",
     });
+    expect(allows(topic.write, "net2ban_web1.dead")).toBe(true);
+    expect(allows(topic.write, "net2ban_results")).toBe(true);
+    for (const key of [...queues, "net2ban_db.2.dead", "input_net2ban.dead", "net2ban_results.dead", "#"]) {
+      expect(allows(topic.write, key), key).toBe(false);
+    }
   });
 
   it("escapes regex characters of names: db.2's queue does not match db22", () => {
@@ -89,12 +98,27 @@ describe("planRabbitmqSetup: permissions", () => {
     );
   });
 
-  it("lets net2banctl publish to the input exchange and nothing else: no queue, no reading, no declaring", () => {
+  it("lets net2banctl publish to the input exchange and nothing else, and read only its own reply queues", () => {
     const ctl = loginOf(plan, "ctl").permissions;
-    expect(ctl).toEqual({ configure: "^$", write: "^net2ban\\.input$", read: "^$" });
-    for (const resource of [...queues, "amq.default", "net2ban.dead"]) {
+    expect(ctl.write).toBe("^net2ban\\.input$");
+    for (const resource of [...queues, "amq.default", "net2ban.dead", "net2ban_results"]) {
       expect(allows(ctl.write, resource), resource).toBe(false);
       expect(allows(ctl.read, resource), resource).toBe(false);
+      expect(allows(ctl.configure, resource), resource).toBe(false);
+    }
+    // --wait and status declare and consume an exclusive `<queue_prefix>reply.<uuid>` (wait.ts).
+    const reply = `net2ban_reply.${randomUUID()}`;
+    expect(allows(ctl.configure, reply)).toBe(true);
+    expect(allows(ctl.read, reply)).toBe(true);
+    expect(allows(ctl.write, reply)).toBe(false);
+    for (const other of [
+      "net2ban_reply.x",
+      `${reply}.dead`,
+      `x${reply}`,
+      `net2ban_replyX${reply.slice(14)}`,
+    ]) {
+      expect(allows(ctl.configure, other), other).toBe(false);
+      expect(allows(ctl.read, other), other).toBe(false);
     }
   });
 
@@ -180,6 +204,14 @@ describe("planRabbitmqSetup: logins, vhost and URLs", () => {
     );
   });
 
+  it("refuses a client whose queue would match net2banctl's reply queues", () => {
+    expect(() =>
+      planRabbitmqSetup(config(undefined, `[reply.${randomUUID()}]\nkey = k\n`), {
+        randomPassword: counter(),
+      }),
+    ).toThrow(/it looks like a net2banctl reply queue, which net2banctl's login may read; rename the client/);
+  });
+
   it("refuses a client whose queue name has a topic wildcard word", () => {
     expect(() =>
       planRabbitmqSetup(config(undefined, "[a.#]\nkey = k\n"), { randomPassword: counter() }),
@@ -197,7 +229,7 @@ describe("renderSetupScript", () => {
       "rabbitmqctl -n rabbit@mq set_permissions -p net2ban net2ban-web1 '^(net2ban_web1|net2ban_web1\\.dead)$' '^net2ban\\.dead$' '^net2ban_web1$'",
     );
     expect(script).toContain(
-      "rabbitmqctl -n rabbit@mq set_topic_permissions -p net2ban net2ban-web1 net2ban.dead '^net2ban_web1\\.dead$' '^$'",
+      "rabbitmqctl -n rabbit@mq set_topic_permissions -p net2ban net2ban-web1 net2ban.dead '^(net2ban_web1\\.dead|net2ban_results)$' '^$'",
     );
     expect(script.filter((line) => line.includes("add_user")).join("\n")).not.toMatch(/add_user "\$1" '/);
     expect(shellQuote("plain-word_1.2")).toBe("plain-word_1.2");

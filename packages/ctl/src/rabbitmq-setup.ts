@@ -3,7 +3,8 @@
 //
 // Why named exchanges: write access to the default exchange lets a login publish to every queue of the
 // vhost, so net2banctl publishes through a direct exchange bound to the input queue only, and agents
-// dead-letter through a topic exchange where a topic permission limits each to its own `.dead` key.
+// publish through a topic exchange (the dead-letter one) where a topic permission limits each to its own
+// `.dead` key and the server's results queue.
 
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -69,6 +70,11 @@ export const DEFAULT_VHOST = "net2ban";
 export const DEFAULT_INPUT_EXCHANGE = "net2ban.input";
 export const DEFAULT_DEAD_LETTER_EXCHANGE = "net2ban.dead";
 
+/** A regex over net2banctl's reply queues: `<queue_prefix>reply.` and a random UUID (wait.ts). */
+export function replyQueuePattern(queuePrefix: string): string {
+  return `${literal(queuePrefix)}reply\\.[0-9a-f-]{36}`;
+}
+
 /** A regex matching exactly this name (RabbitMQ uses PCRE-style regexes). */
 export function literal(name: string): string {
   return name.replace(/[\\^$.|?*+()[\]{}]/g, "\\$&");
@@ -131,11 +137,20 @@ export function planRabbitmqSetup(config: Net2banConfig, options: SetupOptions):
       );
     }
   }
+  const replyQueues = replyQueuePattern(config.queuePrefix);
+  for (const queue of queues) {
+    if (new RegExp(`^${replyQueues}$`).test(queue)) {
+      throw new UsageError(
+        `queue ${JSON.stringify(queue)}: it looks like a net2banctl reply queue, which net2banctl's login may read; rename the client`,
+      );
+    }
+  }
 
   const input = literal(server.queue);
   const inputEx = literal(inputExchange);
   const deadEx = literal(deadLetterExchange);
   const agentQueues = `${literal(config.queuePrefix)}.*`;
+  const results = literal(config.state.resultsQueue);
 
   const logins: PlannedLogin[] = [];
   const login = (
@@ -174,7 +189,12 @@ export function planRabbitmqSetup(config: Net2banConfig, options: SetupOptions):
     // The input queue to consume; exchanges to bind to; clients' queues (creating a quorum queue needs it).
     read: anyOf([input, agentQueues, inputEx, deadEx]),
   });
-  login("ctl", config.broker.ctlUrls?.[0], "ctl", { configure: "^$", write: `^${inputEx}$`, read: "^$" });
+  // Its exclusive reply queue (ban|unban|exec --wait, status): declared and consumed, gone when it exits.
+  login("ctl", config.broker.ctlUrls?.[0], "ctl", {
+    configure: `^${replyQueues}$`,
+    write: `^${inputEx}$`,
+    read: `^${replyQueues}$`,
+  });
   for (const client of config.clients) {
     const queue = literal(client.queue);
     login(
@@ -184,7 +204,13 @@ export function planRabbitmqSetup(config: Net2banConfig, options: SetupOptions):
       { configure: anyOf([queue, `${queue}\\.dead`]), write: `^${deadEx}$`, read: `^${queue}$` },
       {
         client: client.name,
-        topicPermission: { exchange: deadLetterExchange, write: `^${queue}\\.dead$`, read: "^$" },
+        // Its own dead letters, and its results and digests to the server's results queue (bound there
+        // by the server): the default exchange would let it publish to every queue.
+        topicPermission: {
+          exchange: deadLetterExchange,
+          write: anyOf([`${queue}\\.dead`, results]),
+          read: "^$",
+        },
       },
     );
   }

@@ -1,12 +1,14 @@
 // Least privilege, end to end on the shared RabbitMQ in a private vhost of this test:
 // `net2banctl rabbitmq-setup --apply` makes one login per role, the fleet runs on those logins only, and
-// each login is shown to do its job and nothing else (an agent reads only its own queue and publishes to
-// no queue; net2banctl publishes only through the input exchange and reads nothing). Then an agent runs
-// as nobody with CAP_NET_ADMIN and CAP_NET_RAW only, in a network namespace, and its iptables ban lands.
+// each login is shown to do its job and nothing else (an agent reads only its own queue and publishes
+// only its dead letters and its results, through the dead-letter exchange; net2banctl publishes only
+// through the input exchange and reads only its own reply queue, so `ban --wait` and `status` work).
+// Then an agent runs as nobody with CAP_NET_ADMIN and CAP_NET_RAW only, in a network namespace, and its
+// iptables ban lands.
 // The vhost and the logins are deleted afterwards; guest and the existing vhosts are never touched.
 
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { chmod, chown, cp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { requireBroker } from "@net2ban/test-utils";
@@ -63,6 +65,8 @@ function loginUrl(who: string): string {
 }
 
 const queueOf = (agent: string) => `${f().prefix}_${agent}`;
+/** Where agents send results and digests (the server consumes it). */
+const resultsQueue = () => `${f().prefix}_results`;
 
 /** Inserts `lines` right after the `[section]` header of an INI file. */
 async function addToSection(path: string, section: string, lines: readonly string[]): Promise<void> {
@@ -170,10 +174,13 @@ describe.skipIf(skip)("least privilege: one RabbitMQ login per role", () => {
       ...f().agentNames.map((name) => `${userPrefix}${name}`),
     ]);
     const listed = await rabbitmqctl(["-q", "list_permissions", "-p", vhost]);
-    expect(listed).toContain(`${userPrefix}ctl\t^$\t^net2ban\\.input$\t^$`);
+    const reply = `^${f().prefix}_reply\\.[0-9a-f-]{36}$`;
+    expect(listed).toContain(`${userPrefix}ctl\t${reply}\t^net2ban\\.input$\t${reply}`);
     expect(listed).not.toMatch(/^guest\t/m);
     const topic = await rabbitmqctl(["-q", "list_topic_permissions", "-p", vhost]);
-    expect(topic).toContain(`${userPrefix}agent1\tnet2ban.dead\t^${queueOf("agent1")}\\.dead$\t^$`);
+    expect(topic).toContain(
+      `${userPrefix}agent1\tnet2ban.dead\t^(${queueOf("agent1")}\\.dead|${resultsQueue()})$\t^$`,
+    );
   });
 
   test("the printed script, run by sh as root, makes the same permissions, and running it again is safe", async () => {
@@ -217,7 +224,7 @@ describe.skipIf(skip)("least privilege: one RabbitMQ login per role", () => {
     // Each rabbitmqctl call starts an Erlang VM (about a second); the script makes ~20 of them per run.
   }, 240_000);
 
-  test("an agent's login cannot read another agent's queue nor publish to any agent queue", async () => {
+  test("an agent's login cannot read another agent's queue nor publish to any agent queue or the input", async () => {
     const agent1 = loginUrl("agent1");
     const user = `${userPrefix}agent1`;
     const other = queueOf("agent2");
@@ -227,6 +234,10 @@ describe.skipIf(skip)("least privilege: one RabbitMQ login per role", () => {
     expect(await attempt(agent1, (c) => c.get(f().inputQueue))).toMatch(
       refused(`queue '${f().inputQueue}'`, user),
     );
+    // Nor what the other hosts report to the server.
+    expect(await attempt(agent1, (c) => c.get(resultsQueue()))).toMatch(
+      refused(`queue '${resultsQueue()}'`, user),
+    );
     expect(await attempt(agent1, (c) => c.assertQueue(other, { durable: true }))).toMatch(otherQueue);
     expect(await attempt(agent1, (c) => c.deleteQueue(other))).toMatch(otherQueue);
     // Publishing: the default exchange reaches every queue, so it is closed to agents...
@@ -234,12 +245,20 @@ describe.skipIf(skip)("least privilege: one RabbitMQ login per role", () => {
     expect(await attempt(agent1, publish("", queueOf("agent1")))).toMatch(
       refused("exchange 'amq.default'", user),
     );
+    expect(await attempt(agent1, publish("", resultsQueue()))).toMatch(
+      refused("exchange 'amq.default'", user),
+    );
     expect(await attempt(agent1, publish("net2ban.input", f().inputQueue))).toMatch(
       refused("exchange 'net2ban.input'", user),
     );
-    // ...and on the dead-letter exchange a topic permission leaves it its own .dead key only.
+    // ...and on the dead-letter exchange a topic permission leaves it its own .dead key and the results
+    // queue's only (the server binds that queue there).
     expect(await attempt(agent1, publish("net2ban.dead", `${other}.dead`))).toMatch(/ACCESS_REFUSED/);
     expect(await attempt(agent1, publish("net2ban.dead", other))).toMatch(/ACCESS_REFUSED/);
+    expect(await attempt(agent1, publish("net2ban.dead", f().inputQueue))).toMatch(/ACCESS_REFUSED/);
+    expect(await attempt(agent1, publish("net2ban.dead", `${resultsQueue()}.dead`))).toMatch(
+      /ACCESS_REFUSED/,
+    );
     // What it needs: declaring and consuming its own queue.
     expect(await attempt(agent1, (c) => c.assertQueue(queueOf("agent1"), { durable: true }))).toBe("ok");
     expect(
@@ -249,10 +268,10 @@ describe.skipIf(skip)("least privilege: one RabbitMQ login per role", () => {
     ).toBe("ok");
   });
 
-  test("net2banctl's login publishes through the input exchange only and can read nothing", async () => {
+  test("net2banctl's login publishes through the input exchange only and reads nothing but its reply queue", async () => {
     const ctl = loginUrl("ctl");
     const user = `${userPrefix}ctl`;
-    for (const queue of [f().inputQueue, queueOf("agent1"), `${queueOf("agent1")}.dead`]) {
+    for (const queue of [f().inputQueue, queueOf("agent1"), `${queueOf("agent1")}.dead`, resultsQueue()]) {
       expect(await attempt(ctl, (c) => c.get(queue)), queue).toMatch(refused(`queue '${queue}'`, user));
       expect(await attempt(ctl, (c) => c.consume(queue, () => {})), queue).toMatch(
         refused(`queue '${queue}'`, user),
@@ -269,20 +288,83 @@ describe.skipIf(skip)("least privilege: one RabbitMQ login per role", () => {
     );
     // The input exchange routes to the input queue alone: an agent's queue name is not bound there.
     expect(await attempt(ctl, publish("net2ban.input", queueOf("agent1")))).toBe("returned: NO_ROUTE");
+    // Its reply queue for --wait and status: an exclusive `<queue_prefix>reply.<uuid>` of its own, declared
+    // and consumed; any other name is refused.
+    const reply = `${f().prefix}_reply.${randomUUID()}`;
+    expect(
+      await attempt(ctl, async (c) => {
+        await c.assertQueue(reply, { exclusive: true, durable: false });
+        await c.cancel((await c.consume(reply, () => {})).consumerTag);
+      }),
+    ).toBe("ok");
+    const notReply = `${f().prefix}_reply.x`;
+    expect(await attempt(ctl, (c) => c.assertQueue(notReply, { exclusive: true, durable: false }))).toMatch(
+      refused(`queue '${notReply}'`, user),
+    );
+    expect(await attempt(ctl, publish("", reply))).toMatch(refused("exchange 'amq.default'", user));
   });
 
-  test("a ban goes through every agent on those logins only", async () => {
+  test("a ban goes through every agent on those logins only, and --wait and status see every host's result", async () => {
     const fl = f();
     await fl.startAgent("agent1");
     await fl.startAgent("agent2");
-    const ban = await fl.ctl(["ban", "203.0.113.61", "--action", "net2ban-demo", "--to", "agent1,agent2"]);
+    // --wait: net2banctl's login declares and reads its reply queue; each agent's login publishes its result
+    // through the dead-letter exchange; the server reads them and replies. Exit 0 only if both confirmed.
+    const ban = await fl.ctl([
+      "ban",
+      "203.0.113.61",
+      "--action",
+      "net2ban-demo",
+      "--to",
+      "agent1,agent2",
+      "--wait",
+      "--timeout",
+      "20s",
+    ]);
     expect(ban.stderr).toBe("");
+    expect(ban.stdout).toContain("agent1: ok (ban");
+    expect(ban.stdout).toContain("agent2: ok (ban");
+    expect(ban.stdout).toContain("confirmed by all 2 host(s)");
     expect(ban.code).toBe(0);
     for (const agent of ["agent1", "agent2"]) await fl.waitForBanLine(agent, "ban 203.0.113.61");
     // The request came in through the input exchange, published with net2banctl's login.
     const forwarded = await fl.waitForLog("server", (l) => l.msg === "Forwarding: exec/net2ban-demo");
     expect(forwarded["clients"]).toBe(2);
+    // status: the server's answer on net2banctl's reply queue, with both hosts' results.
+    const status = await fl.ctl(["status", "203.0.113.61", "--json"]);
+    expect(status.stderr).toBe("");
+    expect(status.code).toBe(0);
+    const bans = (JSON.parse(status.stdout) as { bans: Array<{ hosts: Record<string, { state: string }> }> })
+      .bans;
+    expect(bans).toHaveLength(1);
+    expect(bans[0]!.hosts).toEqual({
+      agent1: expect.objectContaining({ state: "applied" }),
+      agent2: expect.objectContaining({ state: "applied" }),
+    });
+    // No agent was refused sending its results (their start digests included).
+    for (const agent of ["agent1", "agent2"]) {
+      expect(fl.process(agent).lines.filter((l) => l.msg.startsWith("cannot send results"))).toEqual([]);
+    }
   }, 60_000);
+
+  test("what an agent publishes to the results queue with its own login reaches the server", async () => {
+    // Not sealed by any agent: the server takes it off the queue and refuses it with one line.
+    expect(await attempt(loginUrl("agent1"), publish("net2ban.dead", resultsQueue()))).toBe("ok");
+    await f().waitForLog("server", (l) => l.msg === "report from an unknown client rejected");
+    // ...and copies it to the results queue's .dead, through the dead-letter exchange.
+    const connection = await amqp.connect(loginUrl("server"));
+    try {
+      const channel = await connection.createChannel();
+      let dead: amqp.GetMessage | false = false;
+      for (let i = 0; i < 200 && dead === false; i++) {
+        dead = await channel.get(`${resultsQueue()}.dead`, { noAck: true });
+        if (dead === false) await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(dead).toMatchObject({ content: Buffer.from("forged"), fields: { exchange: "net2ban.dead" } });
+    } finally {
+      await connection.close();
+    }
+  });
 
   test("an agent dead-letters a message it rejects to its own .dead queue, through the dead-letter exchange", async () => {
     const queue = queueOf("agent1");

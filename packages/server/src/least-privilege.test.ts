@@ -1,10 +1,14 @@
 // What the server declares and binds for least-privilege logins: the input queue on input_exchange, every
-// `.dead` queue on dead_letter_exchange, new clients on reload; nothing extra without those keys.
+// `.dead` queue on dead_letter_exchange, new clients on reload, the agents' results queue (and its
+// `.dead`) on dead_letter_exchange; nothing extra without those keys.
 import { parseConfig } from "@net2ban/config";
+import { KeyCache } from "@net2ban/protocol";
 import type { Logger } from "@net2ban/runtime";
+import { tempDir } from "@net2ban/test-utils";
 import type { Broker, QueueBinding, QueueSpec } from "@net2ban/transport";
 import { describe, expect, test } from "vitest";
 import { Net2banServer } from "./server.js";
+import { ServerState } from "./state.js";
 
 function configText(global: string, clients = ["web1", "web2"]): string {
   return `[global]
@@ -100,5 +104,59 @@ describe("least-privilege exchanges", () => {
         deadLetter: true,
       },
     ]);
+  });
+});
+
+describe("the agents' results queue", () => {
+  async function startedState(global: string) {
+    const dir = await tempDir("least-privilege-state");
+    const { config } = parseConfig(configText(`state_dir = ${dir.path}\n${global}`, ["web1"]), "net2ban.cfg");
+    const { broker, calls } = recordingBroker();
+    const state = await ServerState.open({ config, broker, logger, keyCache: new KeyCache() });
+    const server = await Net2banServer.create(config, {
+      broker,
+      logger,
+      state,
+      protectedAddresses: { localAddresses: () => [], resolveHost: false },
+    });
+    await server.start();
+    return {
+      calls,
+      close: async () => {
+        await server.stop();
+        await dir.remove();
+      },
+    };
+  }
+
+  test("is bound to dead_letter_exchange (agents publish their results there), with its .dead, before it is consumed", async () => {
+    const { calls, close } = await startedState("dead_letter_exchange = net2ban.dead");
+    try {
+      // The results queue has the input queue's type (quorum here).
+      const results = { name: "net2ban_results", queueType: "quorum" };
+      const at = (entry: unknown) =>
+        calls.findIndex((call) => JSON.stringify(call) === JSON.stringify(entry));
+      const bound = at(["bindQueue", { exchange: "net2ban.dead", exchangeType: "topic", queue: results }]);
+      const boundDead = at([
+        "bindQueue",
+        { exchange: "net2ban.dead", exchangeType: "topic", queue: results, deadLetter: true },
+      ]);
+      const consumed = at(["consume", results]);
+      expect(bound).toBeGreaterThan(-1);
+      expect(boundDead).toBeGreaterThan(-1);
+      expect(consumed).toBeGreaterThan(Math.max(bound, boundDead));
+    } finally {
+      await close();
+    }
+  });
+
+  test("is only declared and consumed without dead_letter_exchange", async () => {
+    const { calls, close } = await startedState("");
+    try {
+      expect(calls.filter(([call]) => call === "bindQueue")).toEqual([]);
+      expect(calls).toContainEqual(["consume", { name: "net2ban_results", queueType: "quorum" }]);
+    } finally {
+      await close();
+    }
   });
 });

@@ -181,12 +181,16 @@ export class ServerState {
   async start(routing: RoutingView): Promise<void> {
     this.#routing = routing;
     const { broker, config } = this.#options;
-    this.#consumer = await broker.consume(
-      {
-        prefetch: config.broker.prefetch,
-        queue: { name: this.#resultsQueue, queueType: routing.input.queueType },
-      },
-      (delivery) => this.handleReport(delivery),
+    const queue = { name: this.#resultsQueue, queueType: routing.input.queueType };
+    const exchange = config.broker.deadLetterExchange;
+    if (exchange !== undefined) {
+      // Least-privilege agent logins publish results through the dead-letter exchange (a topic permission
+      // allows them this queue's name), and the reports rejected here are copied through it to `.dead`.
+      await broker.bindQueue({ exchange, exchangeType: "topic", queue });
+      await broker.bindQueue({ exchange, exchangeType: "topic", queue, deadLetter: true });
+    }
+    this.#consumer = await broker.consume({ prefetch: config.broker.prefetch, queue }, (delivery) =>
+      this.handleReport(delivery),
     );
     await this.#locked(() => this.#expire());
     this.#sweepTimer = setInterval(() => this.#sweepWaits(), 30_000);
