@@ -289,7 +289,11 @@ describe("Journal", () => {
     const { journal } = await openJournal(dir, { now: t.now, openFile });
     await journal.begin("message-0001", t.seconds());
     failNextWrite = true;
-    await expect(journal.begin("message-0002", t.seconds())).rejects.toBeInstanceOf(JournalWriteError);
+    await expect(journal.begin("message-0002", t.seconds())).rejects.toSatisfy(
+      (error) =>
+        error instanceof JournalWriteError &&
+        error.message === `cannot write the journal ${journalFile(dir)}: ENOSPC: no space left on device`,
+    );
     await journal.finish("message-0001");
     await crash(journal);
     const text = await readFile(journalFile(dir), "utf8");

@@ -1,9 +1,17 @@
 // The agent's journal: which message ids it started and finished, on disk, so that each id takes effect
 // once per agent across restarts and crashes, and an action cut off by a crash is known to be in doubt.
-import { constants } from "node:fs";
-import { type FileHandle, mkdir, open, readFile, rename } from "node:fs/promises";
-import { join } from "node:path";
-import { crc32 } from "node:zlib";
+// The file is an AppendLog of @net2ban/ledger (CRC per line, group-commit fdatasync, compaction) with
+// the journal's own compact lines.
+import type { FileHandle } from "node:fs/promises";
+import {
+  AppendLog,
+  formatLine,
+  type LineCodec,
+  parseLine,
+  StateClosedError,
+  StateOpenError,
+  StateWriteError,
+} from "@net2ban/ledger";
 
 /** The subset of a pino logger the journal writes to. */
 export interface JournalLogger {
@@ -71,10 +79,28 @@ export class JournalClosedError extends Error {
 /** v2 message ids, v1 MAC hex and the server's `v1-<mac prefix>` ids: never a space or a newline. */
 const KEY = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,255}$/;
 const FILE = "journal";
-const TEMP = "journal.tmp";
 /** Record kinds: started, done, abandoned (forget it), floor (ids at or below it were evicted). */
 type RecordKind = "S" | "D" | "A" | "F";
-const RECORD = /^([SDAF]) (\S+) (\S+) ([0-9a-f]{8})$/;
+interface JournalRecord {
+  kind: RecordKind;
+  key: string;
+  timestamp: number;
+}
+const RECORD = /^([SDAF]) (\S+) (\S+)$/;
+
+/** `<kind> <key> <timestamp>`: the log adds ` <crc32>` and the newline. */
+const journalLines: LineCodec<JournalRecord> = {
+  encode: ({ kind, key, timestamp }) => `${kind} ${key} ${timestamp}`,
+  decode(text) {
+    const match = RECORD.exec(text);
+    if (match === null) return undefined;
+    const [, kind, key, time] = match as unknown as [string, RecordKind, string, string];
+    const timestamp = Number(time);
+    if (!Number.isFinite(timestamp) || timestamp < 0) return undefined;
+    if (kind !== "F" && !KEY.test(key)) return undefined;
+    return { kind, key, timestamp };
+  },
+};
 
 function assertKey(key: unknown, name: string): asserts key is string {
   if (typeof key !== "string" || !KEY.test(key)) {
@@ -98,75 +124,56 @@ function assertCount(value: unknown, name: string, min: number): asserts value i
 
 /** One line: `<kind> <key> <timestamp> <crc32 of the rest>`; the CRC makes a torn or garbled line visible. */
 export function formatRecord(kind: RecordKind, key: string, timestamp: number): string {
-  const body = `${kind} ${key} ${timestamp}`;
-  return `${body} ${crc32(body).toString(16).padStart(8, "0")}\n`;
+  return formatLine({ kind, key, timestamp }, journalLines);
 }
 
 /** The record of a line, or undefined for a line that is torn, garbled or not a record. */
-export function parseRecord(line: string): { kind: RecordKind; key: string; timestamp: number } | undefined {
-  const match = RECORD.exec(line);
-  if (match === null) return undefined;
-  const [, kind, key, time, crc] = match as unknown as [string, RecordKind, string, string, string];
-  if (crc32(`${kind} ${key} ${time}`).toString(16).padStart(8, "0") !== crc) return undefined;
-  const timestamp = Number(time);
-  if (!Number.isFinite(timestamp) || timestamp < 0) return undefined;
-  if (kind !== "F" && !KEY.test(key)) return undefined;
-  return { kind, key, timestamp };
+export function parseRecord(line: string): JournalRecord | undefined {
+  return parseLine(line, journalLines);
 }
 
-interface Waiter {
-  resolve: () => void;
-  reject: (error: Error) => void;
+/** The log's errors as the journal's own (same message and cause), which callers already catch. */
+function asJournalError(error: unknown): unknown {
+  if (error instanceof StateOpenError) return new JournalOpenError(error.message, { cause: error.cause });
+  if (error instanceof StateWriteError) return new JournalWriteError(error.message, { cause: error.cause });
+  if (error instanceof StateClosedError) return new JournalClosedError(undefined, { cause: error });
+  return error;
 }
 
 /**
- * An append-only file of records, flushed (fdatasync) before the promise of each record resolves.
- * Records written in the same turn of the event loop, or while a flush is under way, share the next
- * flush (group commit). It is rewritten from the live entries when dead records pile up, and at
- * open, which also drops a torn last line left by a crash.
+ * The ids of the messages this agent started and settled, in an append-only file: each record is on
+ * disk (fdatasync) before its promise resolves; records written in the same turn of the event loop, or
+ * while a flush is under way, share the next flush (group commit). It is rewritten from the live
+ * entries when dead records pile up, and at open, which also drops a torn last line left by a crash.
  */
 export class Journal {
-  readonly #dir: string;
-  readonly #path: string;
   readonly #retentionSeconds: number;
   readonly #maxEntries: number;
-  readonly #compactAfter: number;
   readonly #now: () => number;
   readonly #logger: JournalLogger;
-  readonly #openFile: NonNullable<JournalOptions["openFile"]>;
   /** Insertion order is close to timestamp order: the head is pruned and evicted first. */
   readonly #entries = new Map<string, JournalEntry>();
   #floor = 0;
-  #handle: FileHandle | undefined;
-  /** Bytes known to be in the file and flushed; a failed write is cut back to it. */
-  #size = 0;
-  /** Records in the file; those beyond the live entries are dead weight until compaction. */
-  #records = 0;
-  #pending: string[] = [];
-  #waiters: Waiter[] = [];
-  #flushing: Promise<void> | undefined;
+  #log: AppendLog<JournalRecord> | undefined;
   #closed = false;
-  #flushes = 0;
   #evictedSinceWarning = 0;
   #lastFullWarning = Number.NEGATIVE_INFINITY;
 
-  private constructor(options: Required<Omit<JournalOptions, "logger">> & { logger: JournalLogger }) {
-    this.#dir = options.dir;
-    this.#path = join(options.dir, FILE);
+  private constructor(options: {
+    retentionSeconds: number;
+    maxEntries: number;
+    now: () => number;
+    logger: JournalLogger;
+  }) {
     this.#retentionSeconds = options.retentionSeconds;
     this.#maxEntries = options.maxEntries;
-    this.#compactAfter = options.compactAfterDeadRecords;
     this.#now = options.now;
     this.#logger = options.logger;
-    this.#openFile = options.openFile;
   }
 
   /** Reads the journal in `dir` (if any), rewrites it without dead or torn records, and opens it for appending. */
   static async open(options: JournalOptions): Promise<Journal> {
     if (typeof options !== "object" || options === null) throw new TypeError(`"options" expected an object`);
-    if (typeof options.dir !== "string" || !options.dir.startsWith("/")) {
-      throw new TypeError(`"options.dir" expected an absolute path, got ${JSON.stringify(options.dir)}`);
-    }
     if (
       typeof options.retentionSeconds !== "number" ||
       !Number.isFinite(options.retentionSeconds) ||
@@ -176,27 +183,34 @@ export class Journal {
         `"options.retentionSeconds" expected a number > 0, got ${options.retentionSeconds}`,
       );
     }
-    if (typeof options.logger !== "object" || options.logger === null) {
-      throw new TypeError(`"options.logger" expected a logger`);
-    }
     const maxEntries = options.maxEntries ?? 100_000;
     assertCount(maxEntries, "options.maxEntries", 1);
-    const compactAfter = options.compactAfterDeadRecords ?? 1024;
-    assertCount(compactAfter, "options.compactAfterDeadRecords", 0);
     const now = options.now ?? Date.now;
     if (typeof now !== "function") throw new TypeError(`"options.now" expected a function`);
-    const openFile = options.openFile ?? open;
-    if (typeof openFile !== "function") throw new TypeError(`"options.openFile" expected a function`);
     const journal = new Journal({
-      dir: options.dir,
       retentionSeconds: options.retentionSeconds,
-      logger: options.logger,
       maxEntries,
-      compactAfterDeadRecords: compactAfter,
       now,
-      openFile,
+      logger: options.logger,
     });
-    await journal.#load();
+    try {
+      journal.#log = await AppendLog.open({
+        dir: options.dir,
+        file: FILE,
+        label: "journal",
+        logger: options.logger,
+        codec: journalLines,
+        replay: (record) => journal.#replay(record),
+        replayed: () => journal.#settleReplayed(),
+        snapshot: () => journal.#snapshot(),
+        ...(options.compactAfterDeadRecords === undefined
+          ? {}
+          : { compactAfterDeadRecords: options.compactAfterDeadRecords }),
+        ...(options.openFile === undefined ? {} : { openFile: options.openFile }),
+      });
+    } catch (error) {
+      throw asJournalError(error);
+    }
     return journal;
   }
 
@@ -215,7 +229,7 @@ export class Journal {
 
   /** Flushes to disk so far (each shared by every record written since the one before). */
   get flushes(): number {
-    return this.#flushes;
+    return this.#log?.flushes ?? 0;
   }
 
   /** What is known of `key`, or undefined (never seen, abandoned, or expired). */
@@ -244,7 +258,7 @@ export class Journal {
     this.#assertOpen();
     const nowSeconds = this.#now() / 1000;
     this.#prune(nowSeconds);
-    const records = [formatRecord("S", key, timestamp)];
+    const records: JournalRecord[] = [{ kind: "S", key, timestamp }];
     if (!this.#entries.has(key)) {
       while (this.#entries.size >= this.#maxEntries) records.push(this.#evictOldest());
     }
@@ -262,7 +276,7 @@ export class Journal {
     }
     entry.state = "done";
     entry.inDoubt = false;
-    return this.#append([formatRecord("D", key, entry.timestamp)]);
+    return this.#append([{ kind: "D", key, timestamp: entry.timestamp }]);
   }
 
   /**
@@ -275,16 +289,14 @@ export class Journal {
     const entry = this.#entries.get(key);
     if (entry === undefined) return Promise.resolve();
     this.#entries.delete(key);
-    return this.#append([formatRecord("A", key, entry.timestamp)]);
+    return this.#append([{ kind: "A", key, timestamp: entry.timestamp }]);
   }
 
   /** Waits for pending records to reach the disk, then closes the file. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    while (this.#flushing !== undefined) await this.#flushing;
-    await this.#handle?.close();
-    this.#handle = undefined;
+    await this.#log?.close();
   }
 
   #assertOpen(): void {
@@ -312,7 +324,7 @@ export class Journal {
   }
 
   /** The journal is full of live ids: forget the oldest, and raise the floor so it can never run again. */
-  #evictOldest(): string {
+  #evictOldest(): JournalRecord {
     const first = this.#entries.entries().next();
     if (first.done === true) throw new Error("unreachable: evicting from an empty journal");
     const [key, entry] = first.value;
@@ -335,131 +347,19 @@ export class Journal {
         this.#evictedSinceWarning = 0;
       }
     }
-    return formatRecord("F", "-", this.#floor);
+    return { kind: "F", key: "-", timestamp: this.#floor };
   }
 
-  #append(records: string[]): Promise<void> {
-    this.#pending.push(...records);
-    return new Promise<void>((resolve, reject) => {
-      this.#waiters.push({ resolve, reject });
-      this.#flushing ??= this.#drain();
+  #append(records: JournalRecord[]): Promise<void> {
+    if (this.#log === undefined) throw new Error("unreachable: journal used before open");
+    // Live records: what a rewrite would write, the floor's included.
+    const live = this.#entries.size + (this.#floor > 0 ? 1 : 0);
+    return this.#log.append(records, live).catch((error: unknown) => {
+      throw asJournalError(error);
     });
   }
 
-  async #drain(): Promise<void> {
-    // Let every record written in this turn of the event loop join the first flush.
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    while (this.#pending.length > 0) {
-      const batch = this.#pending;
-      const waiters = this.#waiters;
-      this.#pending = [];
-      this.#waiters = [];
-      try {
-        await this.#write(batch.join(""));
-        this.#records += batch.length;
-        for (const waiter of waiters) waiter.resolve();
-      } catch (error) {
-        for (const waiter of waiters) waiter.reject(error as Error);
-        continue;
-      }
-      if (this.#records - this.#entries.size > Math.max(this.#compactAfter, this.#entries.size)) {
-        try {
-          await this.#compact();
-        } catch (error) {
-          // The old file is intact (the rename did not happen): keep appending to it.
-          this.#logger.warn({ err: error, path: this.#path }, "journal compaction failed; will retry");
-        }
-      }
-    }
-    this.#flushing = undefined;
-  }
-
-  async #write(text: string): Promise<void> {
-    const handle = this.#handle;
-    if (handle === undefined) throw new JournalClosedError();
-    const bytes = Buffer.from(text, "utf8");
-    try {
-      let written = 0;
-      while (written < bytes.length) {
-        const { bytesWritten } = await handle.write(bytes, written, bytes.length - written);
-        written += bytesWritten;
-      }
-      await handle.datasync();
-      this.#flushes += 1;
-      this.#size += bytes.length;
-    } catch (error) {
-      // Cut a partial write off, so that the next record starts on a line of its own.
-      await handle.truncate(this.#size).catch(() => undefined);
-      throw new JournalWriteError(`cannot write the journal ${this.#path}: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-  }
-
-  async #load(): Promise<void> {
-    try {
-      await mkdir(this.#dir, { recursive: true, mode: 0o700 });
-    } catch (error) {
-      throw new JournalOpenError(
-        `cannot create the journal directory ${this.#dir}: ${(error as Error).message}`,
-        {
-          cause: error,
-        },
-      );
-    }
-    let text = "";
-    try {
-      text = await readFile(this.#path, "utf8");
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
-        throw new JournalOpenError(`cannot read the journal ${this.#path}: ${(error as Error).message}`, {
-          cause: error,
-        });
-      }
-    }
-    const lines = text.split("\n");
-    // The last piece has no newline: empty for a clean file, a torn record after a crash mid-write.
-    const torn = lines.pop() !== "";
-    let garbled = 0;
-    for (const line of lines) {
-      const record = parseRecord(line);
-      if (record === undefined) {
-        garbled += 1;
-        continue;
-      }
-      this.#replay(record);
-    }
-    if (torn || garbled > 0) {
-      this.#logger.warn(
-        { path: this.#path, tornLastLine: torn, garbledLines: garbled },
-        "journal: skipped records that were not fully written",
-      );
-    }
-    const nowSeconds = this.#now() / 1000;
-    for (const [key, entry] of [...this.#entries]) {
-      if (!this.#expired(entry, nowSeconds)) continue;
-      this.#entries.delete(key);
-      if (entry.inDoubt) this.#reportExpiredInDoubt(key, entry);
-    }
-    while (this.#entries.size > this.#maxEntries) this.#evictOldest();
-    const inDoubt = this.inDoubt();
-    if (inDoubt.length > 0) {
-      this.#logger.warn(
-        { inDoubt: inDoubt.slice(0, 20), count: inDoubt.length },
-        `${inDoubt.length} message(s) were being carried out when the agent stopped; they are resolved when redelivered`,
-      );
-    }
-    try {
-      await this.#compact();
-    } catch (error) {
-      throw new JournalOpenError(`cannot write the journal ${this.#path}: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-  }
-
-  #replay(record: { kind: RecordKind; key: string; timestamp: number }): void {
-    const { kind, key, timestamp } = record;
+  #replay({ kind, key, timestamp }: JournalRecord): void {
     switch (kind) {
       case "S":
         // A start without its end, read back at open, is exactly what "in doubt" means.
@@ -477,33 +377,31 @@ export class Journal {
     }
   }
 
-  /** Rewrites the live entries to a temp file, flushes it, renames it over the journal, reopens it. */
-  async #compact(): Promise<void> {
-    const lines: string[] = [];
-    if (this.#floor > 0) lines.push(formatRecord("F", "-", this.#floor));
+  /** At open, before the rewrite: forget what expired while the agent was down, report what is in doubt. */
+  #settleReplayed(): void {
+    const nowSeconds = this.#now() / 1000;
+    for (const [key, entry] of [...this.#entries]) {
+      if (!this.#expired(entry, nowSeconds)) continue;
+      this.#entries.delete(key);
+      if (entry.inDoubt) this.#reportExpiredInDoubt(key, entry);
+    }
+    while (this.#entries.size > this.#maxEntries) this.#evictOldest();
+    const inDoubt = this.inDoubt();
+    if (inDoubt.length > 0) {
+      this.#logger.warn(
+        { inDoubt: inDoubt.slice(0, 20), count: inDoubt.length },
+        `${inDoubt.length} message(s) were being carried out when the agent stopped; they are resolved when redelivered`,
+      );
+    }
+  }
+
+  /** The live entries as records, the floor first: what a rewrite writes. */
+  #snapshot(): JournalRecord[] {
+    const records: JournalRecord[] = [];
+    if (this.#floor > 0) records.push({ kind: "F", key: "-", timestamp: this.#floor });
     for (const [key, entry] of this.#entries) {
-      lines.push(formatRecord(entry.state === "done" ? "D" : "S", key, entry.timestamp));
+      records.push({ kind: entry.state === "done" ? "D" : "S", key, timestamp: entry.timestamp });
     }
-    const text = lines.join("");
-    const temp = join(this.#dir, TEMP);
-    const out = await this.#openFile(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
-    try {
-      await out.writeFile(text, "utf8");
-      await out.datasync();
-    } finally {
-      await out.close();
-    }
-    await rename(temp, this.#path);
-    // The rename itself must survive a crash, or the journal could come back empty.
-    const dir = await this.#openFile(this.#dir, constants.O_RDONLY);
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
-    await this.#handle?.close();
-    this.#handle = await this.#openFile(this.#path, constants.O_WRONLY | constants.O_APPEND, 0o600);
-    this.#size = Buffer.byteLength(text, "utf8");
-    this.#records = lines.length;
+    return records;
   }
 }

@@ -3,6 +3,8 @@ export {
   AppendLog,
   type AppendLogOptions,
   formatLine,
+  jsonLines,
+  type LineCodec,
   parseLine,
   StateClosedError,
   type StateLogger,

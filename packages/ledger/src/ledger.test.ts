@@ -2,10 +2,11 @@
 // extend, unbans by address, expiry, host states, and the digest agents and server compare.
 import { appendFile, copyFile, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { crc32 } from "node:zlib";
 import { memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { AppendLog, formatLine, parseLine } from "./append-log.js";
+import { AppendLog, formatLine, type LineCodec, parseLine } from "./append-log.js";
 import { banKey, digestOf, parseBanKey } from "./digest.js";
 import { type BanInput, Ledger } from "./ledger.js";
 
@@ -88,6 +89,73 @@ describe("append log lines", () => {
     );
     await expect(AppendLog.open({ ...base, file: "../x" })).rejects.toThrow(/"options.file"/);
     await expect(AppendLog.open({ ...base, compactAfterDeadRecords: -1 })).rejects.toThrow(/compactAfter/);
+    await expect(AppendLog.open({ ...base, label: "" })).rejects.toThrow(/"options.label"/);
+    await expect(
+      AppendLog.open({ ...base, codec: { encode: String } as unknown as LineCodec<unknown> }),
+    ).rejects.toThrow(/"options.codec"/);
+  });
+
+  /** Records `<word> <count>`, as an owner with its own compact lines (the agent's journal) has them. */
+  const counts: LineCodec<{ word: string; count: number }> = {
+    encode: ({ word, count }) => `${word} ${count}`,
+    decode(text) {
+      const match = /^([a-z]+) ([0-9]+)$/.exec(text);
+      return match === null ? undefined : { word: match[1]!, count: Number(match[2]) };
+    },
+  };
+
+  test("a codec's lines carry the same CRC; a line its decode refuses counts as garbled", () => {
+    const line = formatLine({ word: "ban", count: 3 }, counts);
+    expect(line).toBe(`ban 3 ${crc32("ban 3").toString(16).padStart(8, "0")}\n`);
+    expect(parseLine(line.slice(0, -1), counts)).toEqual({ word: "ban", count: 3 });
+    expect(parseLine(line.slice(0, -2), counts)).toBeUndefined();
+    const upper = `BAN 3 ${crc32("BAN 3").toString(16).padStart(8, "0")}`;
+    expect(parseLine(upper)).toBeUndefined(); // not JSON either
+    expect(parseLine(upper, counts)).toBeUndefined();
+    expect(() => formatLine({ word: "a\nb", count: 1 }, counts)).toThrow(/without a newline/);
+  });
+
+  test("with a codec and a label: replayed() runs before the rewrite at open; errors name the file", async () => {
+    const state = new Map<string, number>();
+    const options = {
+      dir: dir.path,
+      file: "counts",
+      label: "tally",
+      logger,
+      codec: counts,
+      replay: (record: { word: string; count: number }) => state.set(record.word, record.count),
+      // What expired while the process was down: dropped before the rewrite, so the file loses it too.
+      replayed: () => state.delete("old"),
+      snapshot: () => [...state].map(([word, count]) => ({ word, count })),
+    };
+    const log = await AppendLog.open(options);
+    state.set("old", 1).set("ban", 2);
+    await log.append(
+      [
+        { word: "old", count: 1 },
+        { word: "ban", count: 2 },
+      ],
+      state.size,
+    );
+    await log.close();
+    await appendFile(join(dir.path, "counts"), "ban 9 0000");
+    const before = logger.entries.length;
+    state.clear();
+    const again = await AppendLog.open(options);
+    await again.close();
+    expect(Object.fromEntries(state)).toEqual({ ban: 2 });
+    expect(await readFile(join(dir.path, "counts"), "utf8")).toBe(
+      formatLine({ word: "ban", count: 2 }, counts),
+    );
+    expect(logger.entries.slice(before)).toEqual([
+      expect.objectContaining({ msg: "tally: skipped records that were not fully written" }),
+    ]);
+    await expect(again.append([{ word: "ban", count: 3 }], 1)).rejects.toThrow("tally is closed");
+    await writeFile(join(dir.path, "file"), "");
+    await expect(AppendLog.open({ ...options, dir: join(dir.path, "file", "sub") })).rejects.toMatchObject({
+      name: "StateOpenError",
+      message: expect.stringMatching(/^cannot create the tally directory .*\/file\/sub: /),
+    });
   });
 });
 
