@@ -20,10 +20,12 @@ describe("serverConfig", () => {
     expect(config.broker.prefetch).toBe(32);
   });
 
-  it("names every queue it uses, dead-letter queues included, for cleanup", () => {
+  it("names every queue it uses, the results queue and dead-letter queues included, for cleanup", () => {
     expect(queuesOf(config)).toEqual([
       "n2bbench_test_input",
       "n2bbench_test_input.dead",
+      "n2bbench_test_results",
+      "n2bbench_test_results.dead",
       ...["client1", "client2", "client3"].flatMap((n) => [`n2bbench_test_${n}`, `n2bbench_test_${n}.dead`]),
     ]);
   });

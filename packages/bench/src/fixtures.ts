@@ -56,9 +56,12 @@ export function serverConfig(options: FleetConfigOptions): Net2banConfig {
 
 /** Every queue the server of `config` and its agents use, with their dead-letter queues. */
 export function queuesOf(config: Net2banConfig): string[] {
-  const names = [config.server?.queue, ...config.clients.map((c) => c.queue)].filter(
-    (n): n is string => n !== undefined,
-  );
+  // The results queue (agents -> server) is declared by the server beside its input queue.
+  const names = [
+    config.server?.queue,
+    config.server === undefined ? undefined : config.state.resultsQueue,
+    ...config.clients.map((c) => c.queue),
+  ].filter((n): n is string => n !== undefined);
   return names.flatMap((n) => [n, `${n}.dead`]);
 }
 
