@@ -21,6 +21,7 @@ export {
   stopCluster,
 } from "./cluster.js";
 export { type LogEntry, type LogLevel, type MemoryLogger, memoryLogger } from "./logger.js";
+export { type SweepReport, sweepOrphanedNodes } from "./orphans.js";
 export { freePort } from "./ports.js";
 export {
   killPrivateNode,

@@ -8,6 +8,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { runCommand, tail } from "./exec.js";
+import { sweepOrphanedNodes, writeOwner } from "./orphans.js";
 import { freePort } from "./ports.js";
 import { sleep, waitFor } from "./wait.js";
 
@@ -41,6 +42,20 @@ export interface PrivateNode {
 
 const live = new Map<string, PrivateNode>();
 let exitHookInstalled = false;
+/** One sweep at a time: the nodes of a cluster start together and would all go after the same orphans. */
+let sweeping: Promise<void> | null = null;
+
+function sweepOnce(): Promise<void> {
+  sweeping ??= sweepOrphanedNodes()
+    .then((report) => {
+      for (const line of report.failures)
+        process.stderr.write(`test-utils: could not clean up an orphaned RabbitMQ node: ${line}\n`);
+    })
+    .finally(() => {
+      sweeping = null;
+    });
+  return sweeping;
+}
 
 /** If a test forgets stopPrivateNode (or crashes), the node is killed and its directory removed at exit. */
 function installExitHook(): void {
@@ -148,12 +163,16 @@ async function launch(node: PrivateNode): Promise<void> {
   );
 }
 
-/** Starts a private node and waits until it accepts connections. Call stopPrivateNode in afterAll. */
+/**
+ * Starts a private node and waits until it accepts connections. Call stopPrivateNode in afterAll.
+ * First stops and removes the nodes of test runs that were killed (sweepOrphanedNodes).
+ */
 export async function startPrivateNode(options: PrivateNodeOptions = {}): Promise<PrivateNode> {
   const name = options.name ?? `n2bt${randomBytes(4).toString("hex")}`;
   if (!/^[A-Za-z0-9_-]+$/.test(name))
     throw new TypeError(`"name" expected letters, digits, - or _, got ${JSON.stringify(name)}`);
   if (live.has(name)) throw new Error(`private node ${name} is already running`);
+  await sweepOnce();
   const port = options.port ?? (await freePort());
   let distPort = options.distPort ?? (await freePort());
   while (distPort === port) distPort = await freePort();
@@ -170,6 +189,8 @@ export async function startPrivateNode(options: PrivateNodeOptions = {}): Promis
   live.set(name, node);
   installExitHook();
   try {
+    // Read by sweepOrphanedNodes in later runs: once this process is gone, so is the node.
+    await writeOwner(dir);
     await mkdir(join(dir, "mnesia"));
     await mkdir(join(dir, "log"));
     for (const [file, contents] of Object.entries(options.files ?? {}))
