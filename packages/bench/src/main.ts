@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import amqp from "amqplib";
 import { benchBurst } from "./burst.js";
+import { benchCatchUpSuite } from "./catchup.js";
 import { renderCdfSvg } from "./chart.js";
 import { type BenchContext, brokerPid, createContext, describeMachine, load1 } from "./context.js";
 import { benchCtlProcess } from "./ctl-process.js";
@@ -26,11 +27,16 @@ export const SUITES: Readonly<Record<string, (ctx: BenchContext) => Promise<void
   journal: benchJournal,
   memory: benchMemory,
   burst: benchBurst,
+  catchup: benchCatchUpSuite,
 };
+
+/** Left out of `--quick` unless named in --only: the quick run's minute is spent (catchup: ~10 s quick). */
+export const NOT_QUICK: ReadonlySet<string> = new Set(["catchup"]);
 
 const USAGE = `usage: pnpm bench [--quick] [--only ${Object.keys(SUITES).join(",")}] [--no-docs] [--docs]
 
-  --quick    fewer samples and rounds; finishes in about a minute; does not touch docs/
+  --quick    fewer samples and rounds; finishes in about a minute; does not touch docs/;
+             leaves out ${[...NOT_QUICK].join(", ")} unless named in --only
   --only     run these suites (comma-separated)
   --no-docs  do not rewrite docs/benchmarks.md (full runs rewrite it by default)
   --docs     rewrite docs/benchmarks.md even after --quick or --only
@@ -67,7 +73,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const only = values.only?.split(",").map((s) => s.trim()) ?? Object.keys(SUITES);
+  const only =
+    values.only?.split(",").map((s) => s.trim()) ??
+    Object.keys(SUITES).filter((name) => !(values.quick && NOT_QUICK.has(name)));
   const unknown = only.filter((name) => !(name in SUITES));
   if (unknown.length > 0) {
     process.stderr.write(`bench: unknown suite ${unknown.join(", ")}\n${USAGE}\n`);
