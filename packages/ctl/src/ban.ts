@@ -6,6 +6,7 @@ import { DurationError, parseDurationSeconds } from "@net2ban/config";
 import type { Message } from "@net2ban/protocol";
 import { EXIT_OK, UsageError } from "@net2ban/runtime";
 import {
+  buildRequest,
   type CliIo,
   type CommonArgs,
   type ExecRequestSpec,
@@ -97,7 +98,7 @@ async function send(
     let message: Message & { id: string };
     try {
       timeoutOf(args);
-      message = build(undefined);
+      message = buildRequest(label, () => build(undefined));
     } catch (error) {
       publisher.discard();
       throw error;
@@ -115,11 +116,16 @@ async function send(
   const { openReplySession, sendAndWait } = await import("./wait.js");
   const session = await openReplySession(config, "--wait");
   try {
-    return await sendAndWait(io, session, build(session.replyTo), {
-      label,
-      timeoutSeconds,
-      json: args.json === true,
-    });
+    return await sendAndWait(
+      io,
+      session,
+      buildRequest(label, () => build(session.replyTo)),
+      {
+        label,
+        timeoutSeconds,
+        json: args.json === true,
+      },
+    );
   } finally {
     await session.close();
   }

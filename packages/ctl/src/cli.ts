@@ -6,6 +6,7 @@ import { describeError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodeFor, UsageErro
 import yargs, { type Argv } from "yargs";
 import {
   banRequestSpec,
+  buildRequest,
   type CliIo,
   genRandom,
   parseParams,
@@ -226,7 +227,9 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
           clientConfig(config, a.client);
           const { file, content } = await readUpdate(a.file);
           const { createUpdateRequest } = await import("@net2ban/protocol");
-          const message = createUpdateRequest({ file, content, client: a.client, sender: senderName() });
+          const message = buildRequest(`update/${file}`, () =>
+            createUpdateRequest({ file, content, client: a.client, sender: senderName() }),
+          );
           await publishRequest(config, message as Net2banMessage);
           print(
             io,

@@ -90,7 +90,29 @@ export async function readUpdate(path: string): Promise<{ file: string; content:
       cause: error,
     });
   }
-  return prepareUpdate(path, text);
+  const update = prepareUpdate(path, text);
+  const { LIMITS } = await import("@net2ban/protocol");
+  // The message schema's bound, said in the file's terms (exit 2, nothing sent).
+  if (update.content.length > LIMITS.content) {
+    const bytes = Buffer.byteLength(Buffer.from(update.content, "base64"));
+    throw new UsageError(
+      `update: ${path}: ${bytes} bytes without comments and blank lines; an update carries at most ${(LIMITS.content / 4) * 3} bytes`,
+    );
+  }
+  return update;
+}
+
+/**
+ * Runs a message builder; what the message schema refuses (a param over 4096 characters, ...) is bad input:
+ * UsageError (exit 2) naming the command, not an operation failure.
+ */
+export function buildRequest<T>(label: string, build: () => T): T {
+  try {
+    return build();
+  } catch (error) {
+    if (error instanceof TypeError) throw new UsageError(`${label}: ${error.message}`, { cause: error });
+    throw error;
+  }
 }
 
 /**
@@ -144,11 +166,13 @@ export async function sendExec(
     });
     for (const note of notes) io.err(`net2banctl: note: ${note}`);
     const { createExecRequest } = await import("@net2ban/protocol");
-    message = createExecRequest({
-      ...request,
-      sender: senderName(),
-      ...(args.to === undefined || args.to.length === 0 ? {} : { to: args.to }),
-    });
+    message = buildRequest(label, () =>
+      createExecRequest({
+        ...request,
+        sender: senderName(),
+        ...(args.to === undefined || args.to.length === 0 ? {} : { to: args.to }),
+      }),
+    );
   } catch (error) {
     publisher.discard();
     throw error;
