@@ -1,6 +1,7 @@
-// The `ip` of a ticket as fail2ban's IPAddr shows it: normalised text, family and reverse name.
+// The `ip` of a ticket as fail2ban's IPAddr shows it: normalised text, family and reverse name. What is
+// an address at all is @net2ban/config's parseAddress, the grammar the self-lockout guard reads too.
 
-import { isIP } from "node:net";
+import { parseAddress } from "@net2ban/config";
 
 export type Family = "inet4" | "inet6";
 
@@ -11,25 +12,6 @@ export interface TicketAddress {
   readonly family: Family;
   /** IPAddr.getPTR(""): reversed labels with a trailing dot, as `<ip-rev>`. */
   readonly reverse: string;
-}
-
-function parseV4(text: string): bigint {
-  return text.split(".").reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
-}
-
-function parseV6(text: string): bigint {
-  let hex = text;
-  const lastColon = text.lastIndexOf(":");
-  if (text.slice(lastColon + 1).includes(".")) {
-    const v4 = parseV4(text.slice(lastColon + 1));
-    hex = `${text.slice(0, lastColon + 1)}${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`;
-  }
-  const groups = (part: string): string[] => (part === "" ? [] : part.split(":"));
-  const double = hex.indexOf("::");
-  const left = groups(double === -1 ? hex : hex.slice(0, double));
-  const right = double === -1 ? [] : groups(hex.slice(double + 2));
-  const words = [...left, ...new Array<string>(8 - left.length - right.length).fill("0"), ...right];
-  return words.reduce((acc, word) => (acc << 16n) | BigInt(Number.parseInt(word, 16)), 0n);
 }
 
 function v4Text(addr: bigint): string {
@@ -74,27 +56,19 @@ function v6Text(addr: bigint): string {
 /**
  * Parses an address or CIDR (`192.0.2.7`, `2001:db8::/32`) as fail2ban's IPAddr does: host bits
  * masked off, `/32` and `/128` dropped, `::ffff:a.b.c.d` turned into IPv4. Undefined when it is not
- * one (node:net isIP plus a decimal prefix within the family's length).
+ * one (parseAddress of @net2ban/config).
  */
 export function parseTicketAddress(value: string): TicketAddress | undefined {
-  const slash = value.indexOf("/");
-  const host = slash === -1 ? value : value.slice(0, slash);
-  // node accepts zone ids ("fe80::1%eth0"); fail2ban does not
-  const version = /^[0-9A-Fa-f:.]+$/.test(host) ? isIP(host) : 0;
-  if (version === 0) return undefined;
-  const bits = version === 4 ? 32 : 128;
-  let prefix = bits;
-  if (slash !== -1) {
-    const tail = value.slice(slash + 1);
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(tail) || Number(tail) > bits) return undefined;
-    prefix = Number(tail);
-  }
-  let addr = version === 4 ? parseV4(host) : parseV6(host);
-  let family: Family = version === 4 ? "inet4" : "inet6";
-  if (slash !== -1) {
+  const parsed = parseAddress(value);
+  if (parsed === undefined) return undefined;
+  const bits = parsed.version === 4 ? 32 : 128;
+  let prefix = parsed.prefix ?? bits;
+  let addr = parsed.address;
+  let family: Family = parsed.version === 4 ? "inet4" : "inet6";
+  if (parsed.prefix !== undefined) {
     const all = (1n << BigInt(bits)) - 1n;
     addr &= all ^ (all >> BigInt(prefix));
-  } else if (version === 6 && addr >> 32n === 0xffffn) {
+  } else if (parsed.version === 6 && addr >> 32n === 0xffffn) {
     addr &= 0xffffffffn;
     family = "inet4";
     prefix = 32;

@@ -10,6 +10,7 @@ import {
   checkBan,
   LOOPBACK,
   localInterfaceAddresses,
+  parseAddress,
   parseAddressRange,
   protectedAddresses,
   rangesOverlap,
@@ -57,10 +58,32 @@ describe("parseAddressRange", () => {
     "10.0.0.1;",
   ])("refuses %j", (text) => {
     expect(parseAddressRange(text)).toBeUndefined();
+    expect(parseAddress(text)).toBeUndefined();
   });
 
   it("names the argument on a wrong call", () => {
     expect(() => parseAddressRange(42 as unknown as string)).toThrow('"value" expected a string, got number');
+    expect(() => parseAddress(42 as unknown as string)).toThrow('"value" expected a string, got number');
+  });
+});
+
+describe("parseAddress (the grammar the action engine shares)", () => {
+  it("keeps the family, the host bits and whether a prefix was written", () => {
+    expect(parseAddress("10.1.2.3/8")).toEqual({ version: 4, address: 0x0a010203n, prefix: 8 });
+    expect(parseAddress("10.1.2.3")).toEqual({ version: 4, address: 0x0a010203n, prefix: undefined });
+    expect(parseAddress("10.1.2.3/32")).toEqual({ version: 4, address: 0x0a010203n, prefix: 32 });
+    expect(parseAddress("::ffff:10.1.2.3")).toEqual({
+      version: 6,
+      address: 0xffff0a010203n,
+      prefix: undefined,
+    });
+    expect(parseAddress("2001:DB8::1/0")).toEqual({
+      version: 6,
+      address: 0x20010db8000000000000000000000001n,
+      prefix: 0,
+    });
+    expect(parseAddress("1:2:3:4:5:6:7:8")?.address).toBe(0x00010002000300040005000600070008n);
+    expect(parseAddress("::")?.address).toBe(0n);
   });
 });
 

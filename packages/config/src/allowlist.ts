@@ -22,6 +22,15 @@ export interface AddressRange {
 const ALL_BITS = (1n << 128n) - 1n;
 const IPV4_MAPPED = 0xffffn << 32n;
 
+/** An IPv4/IPv6 address or CIDR as written, in its own family's space, host bits kept. */
+export interface ParsedAddress {
+  readonly version: 4 | 6;
+  /** The address as a 32-bit (IPv4) or 128-bit (IPv6) number. */
+  readonly address: bigint;
+  /** The prefix length after `/`; undefined when none was written. */
+  readonly prefix: number | undefined;
+}
+
 function parseV4(text: string): bigint {
   return text.split(".").reduce((acc, part) => (acc << 8n) | BigInt(Number(part)), 0n);
 }
@@ -42,27 +51,37 @@ function parseV6(text: string): bigint {
 }
 
 /**
- * Parses an IPv4/IPv6 address or CIDR with exactly the grammar the action engine accepts for a ban's
- * `ip` (node:net isIP, no zone id, a decimal prefix within the family's length); undefined otherwise.
- * Host names are not addresses here: nothing is resolved.
+ * The one grammar of an `ip` in net2ban, shared by this guard and the action engine (so that nothing
+ * the engine would ban slips past the guard unread): node:net isIP, no zone id (node accepts
+ * "fe80::1%eth0", fail2ban does not), an optional decimal prefix within the family's length.
+ * Undefined when `value` is not one; host names are not addresses here: nothing is resolved.
  */
-export function parseAddressRange(value: string): AddressRange | undefined {
+export function parseAddress(value: string): ParsedAddress | undefined {
   assertString(value, "value");
   const slash = value.indexOf("/");
   const host = slash === -1 ? value : value.slice(0, slash);
   const version = /^[0-9A-Fa-f:.]+$/.test(host) ? isIP(host) : 0;
-  if (version === 0) return undefined;
-  const bits = version === 4 ? 32 : 128;
-  let prefix = bits;
+  if (version !== 4 && version !== 6) return undefined;
+  let prefix: number | undefined;
   if (slash !== -1) {
     const tail = value.slice(slash + 1);
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(tail) || Number(tail) > bits) return undefined;
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(tail) || Number(tail) > (version === 4 ? 32 : 128)) return undefined;
     prefix = Number(tail);
   }
-  let network = version === 4 ? IPV4_MAPPED | parseV4(host) : parseV6(host);
-  if (version === 4) prefix += 96;
-  network &= ALL_BITS ^ (ALL_BITS >> BigInt(prefix));
-  return { text: value, network, prefix };
+  return { version, address: version === 4 ? parseV4(host) : parseV6(host), prefix };
+}
+
+/**
+ * Parses an IPv4/IPv6 address or CIDR with exactly the grammar the action engine accepts for a ban's
+ * `ip` (parseAddress) into one 128-bit space; undefined otherwise.
+ */
+export function parseAddressRange(value: string): AddressRange | undefined {
+  const parsed = parseAddress(value);
+  if (parsed === undefined) return undefined;
+  const v4 = parsed.version === 4;
+  const network = v4 ? IPV4_MAPPED | parsed.address : parsed.address;
+  const prefix = (parsed.prefix ?? (v4 ? 32 : 128)) + (v4 ? 96 : 0);
+  return { text: value, network: network & (ALL_BITS ^ (ALL_BITS >> BigInt(prefix))), prefix };
 }
 
 /** True when one block contains the other (two CIDR blocks either nest or are disjoint). */
