@@ -45,7 +45,15 @@ export class AgentHosts {
   ): Promise<AgentHosts> {
     const entry = fileURLToPath(new URL("./agent-host.js", import.meta.url));
     const children = Array.from({ length: hosts }, () =>
-      fork(entry, [], { stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" }),
+      fork(entry, [], {
+        stdio: ["ignore", "inherit", "inherit", "ipc"],
+        serialization: "advanced",
+        // NET2BAN_BENCH_HOST_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the agent hosts.
+        execArgv: [
+          ...process.execArgv,
+          ...(process.env["NET2BAN_BENCH_HOST_NODE_ARGS"]?.split(" ").filter(Boolean) ?? []),
+        ],
+      }),
     );
     const group = new AgentHosts(children, spec.names.length);
     await Promise.all(
