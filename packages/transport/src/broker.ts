@@ -341,6 +341,8 @@ class AmqpBroker implements Broker {
   readonly #wakeUps = new Set<() => void>();
   #reconnecting: Promise<void> | null = null;
   #closing: Promise<void> | null = null;
+  /** Aborted by close(): a connection attempt in flight gives up at once instead of at its timeout. */
+  readonly #closeRequested = new AbortController();
 
   constructor(settings: Settings) {
     this.#settings = settings;
@@ -700,7 +702,7 @@ class AmqpBroker implements Broker {
   /** Connects to one URL and restores channels, queues and consumers on it. */
   async #open(url: string): Promise<void> {
     const { heartbeatSeconds, socketOptions } = this.#settings;
-    const model = await amqp.connect(withHeartbeat(url, heartbeatSeconds), socketOptions);
+    const model = await this.#unlessClosed(amqp.connect(withHeartbeat(url, heartbeatSeconds), socketOptions));
     let link: Link | null = null;
     let closedDuringSetup: Error | undefined;
     model.on("error", (error: Error) => {
@@ -823,6 +825,38 @@ class AmqpBroker implements Broker {
     });
   }
 
+  /**
+   * The connection being opened, or BrokerClosedError as soon as close() is called: a host that does not
+   * answer would otherwise hold stop() for the whole connect timeout. A connection that still comes up
+   * after that is closed at once.
+   */
+  #unlessClosed(connecting: Promise<ChannelModel>): Promise<ChannelModel> {
+    const closeRequested = this.#closeRequested.signal;
+    const discard = (model: ChannelModel) => {
+      model.on("error", () => {});
+      model.close().catch(() => {});
+    };
+    if (closeRequested.aborted) {
+      connecting.then(discard, () => {});
+      return Promise.reject(new BrokerClosedError("connect"));
+    }
+    return new Promise((resolve, reject) => {
+      const onClose = () => reject(new BrokerClosedError("connect"));
+      closeRequested.addEventListener("abort", onClose, { once: true });
+      connecting.then(
+        (model) => {
+          closeRequested.removeEventListener("abort", onClose);
+          if (closeRequested.aborted) discard(model);
+          else resolve(model);
+        },
+        (error: unknown) => {
+          closeRequested.removeEventListener("abort", onClose);
+          reject(error);
+        },
+      );
+    });
+  }
+
   /** A pause that close() cuts short. */
   #wait(ms: number): Promise<void> {
     if (this.#isClosing()) return Promise.resolve();
@@ -900,6 +934,7 @@ class AmqpBroker implements Broker {
   async #close(): Promise<void> {
     if (this.#state === "closed") return;
     this.#state = "closing";
+    this.#closeRequested.abort();
     if (this.#pause !== null) {
       clearTimeout(this.#pause.timer);
       this.#pause.resolve();
