@@ -20,6 +20,7 @@ export {
   startCluster,
   stopCluster,
 } from "./cluster.js";
+export * from "./fuzz.js";
 export { type LogEntry, type LogLevel, type MemoryLogger, memoryLogger } from "./logger.js";
 export { type SweepReport, sweepOrphanedNodes } from "./orphans.js";
 export { freePort } from "./ports.js";
