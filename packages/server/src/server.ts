@@ -83,10 +83,11 @@ async function buildRouting(
     keys: input,
     cache: keyCache,
   });
-  const routes = new Map<string, Route>();
-  // Derivations run concurrently; the cache makes a reload derive only new or changed clients.
-  await Promise.all(
-    config.clients.map(async (peer) => {
+  // Derivations run concurrently; the cache makes a reload derive only new or changed clients. The map is
+  // filled afterwards, in the config's order: whatever lists hosts (logs, accepted, status) lists them in
+  // that order, not in the order the derivations happened to finish.
+  const built = await Promise.all(
+    config.clients.map(async (peer): Promise<Route> => {
       const codec = await createCodec({
         protocol: peer.protocol,
         keyId: peer.name,
@@ -95,9 +96,10 @@ async function buildRouting(
         cache: keyCache,
       });
       const allowlist = Allowlist.of(`[${peer.name}]`, config.ignoreIp[peer.name] ?? []);
-      routes.set(peer.name, { peer, codec, allowlist });
+      return { peer, codec, allowlist };
     }),
   );
+  const routes = new Map<string, Route>(built.map((route) => [route.peer.name, route]));
   const defaults = await protectedAddresses({
     brokerUrls: config.broker.urls,
     ...options.protectedAddresses,
