@@ -20,6 +20,7 @@ import {
   loadDaemonContext,
   parseDaemonArgs,
 } from "@net2ban/runtime";
+import type { Broker } from "@net2ban/transport";
 import { Net2banAgent } from "./agent.js";
 import { Journal } from "./journal.js";
 import { setUpBanState } from "./state.js";
@@ -80,55 +81,91 @@ export async function run(argv: string[]): Promise<number> {
       defaultTimeoutSeconds: config.actionTimeoutSeconds,
     });
     const agentLogger = logger.child({ client: peer.name });
-    const journal = await Journal.open({
-      dir: join(config.stateDir, peer.name),
-      retentionSeconds: peer.validWindowSeconds,
-      logger: agentLogger,
-    });
-    const broker = await connectFromConfig(config, logger, {
-      recover: true,
-      connectionName: `net2ban-agent ${peer.name}@${hostname()}`,
-      // The client section's own url: a login that may read this agent's queue only.
-      urls: peer.urls,
-    });
-    // Self-lockout guard: [global] + own ignoreip, loopback, the broker (names resolved now), this host.
-    const allowlist = allowlistFor(config, peer.name).concat(
-      await protectedAddresses({
-        brokerUrls: [...config.broker.urls, ...(peer.urls ?? [])],
-        onWarning: (line) => agentLogger.warn({}, line),
-      }),
-    );
-    const agent = await Net2banAgent.create({
-      allowlist,
-      peer,
-      broker,
-      logger: agentLogger,
-      engine,
-      actionsDir,
-      prefetch: config.broker.prefetch,
-      journal,
-    });
-    // Expiry, catch-up, results, drift checks and metrics (state.ts).
-    const banState = await setUpBanState({
-      config,
-      peer,
-      agent,
-      broker,
-      engine,
-      actionsDir,
-      allowlist,
-      logger: agentLogger,
-      metrics: metricsFor(config, peer.name),
-    });
-    await agent.start();
+    // What start-up has opened so far: a stop signal may come at any point, also while RabbitMQ is down
+    // and the broker connection is still being retried.
+    const opened: {
+      journal?: Journal;
+      broker?: Broker;
+      agent?: Net2banAgent;
+      banState?: { close(): Promise<void> };
+      started?: boolean;
+    } = {};
+    const stopStartUp = new AbortController();
+    const shutdown = async () => {
+      await opened.agent?.stop();
+      await opened.banState?.close();
+      await opened.broker?.close();
+      await opened.journal?.close();
+    };
+    const startUp = async () => {
+      opened.journal = await Journal.open({
+        dir: join(config.stateDir, peer.name),
+        retentionSeconds: peer.validWindowSeconds,
+        logger: agentLogger,
+      });
+      const broker = await connectFromConfig(config, logger, {
+        recover: true,
+        connectionName: `net2ban-agent ${peer.name}@${hostname()}`,
+        // The client section's own url: a login that may read this agent's queue only.
+        urls: peer.urls,
+        signal: stopStartUp.signal,
+      });
+      opened.broker = broker;
+      stopStartUp.signal.throwIfAborted();
+      // Self-lockout guard: [global] + own ignoreip, loopback, the broker (names resolved now), this host.
+      const allowlist = allowlistFor(config, peer.name).concat(
+        await protectedAddresses({
+          brokerUrls: [...config.broker.urls, ...(peer.urls ?? [])],
+          onWarning: (line) => agentLogger.warn({}, line),
+        }),
+      );
+      const agent = await Net2banAgent.create({
+        allowlist,
+        peer,
+        broker,
+        logger: agentLogger,
+        engine,
+        actionsDir,
+        prefetch: config.broker.prefetch,
+        journal: opened.journal,
+      });
+      opened.agent = agent;
+      // Expiry, catch-up, results, drift checks and metrics (state.ts).
+      opened.banState = await setUpBanState({
+        config,
+        peer,
+        agent,
+        broker,
+        engine,
+        actionsDir,
+        allowlist,
+        logger: agentLogger,
+        metrics: metricsFor(config, peer.name),
+      });
+      stopStartUp.signal.throwIfAborted();
+      await agent.start();
+      opened.started = true;
+    };
+    const starting = startUp();
     handleSignals(logger, {
       stop: async () => {
-        await agent.stop();
-        await banState.close();
-        await broker.close();
-        await journal.close();
+        if (opened.started !== true) {
+          // Cut start-up short: the connect retries, and whatever waits for a connection (BrokerClosedError).
+          stopStartUp.abort();
+          await opened.broker?.close();
+          await starting.catch(() => undefined);
+        }
+        await shutdown();
       },
     });
+    try {
+      await starting;
+    } catch (error) {
+      // Stopped during start-up: handleSignals logs "stopped" and exits 0.
+      if (stopStartUp.signal.aborted) return await new Promise<number>(() => undefined);
+      await shutdown().catch(() => undefined);
+      throw error;
+    }
     return await new Promise<number>(() => undefined);
   } catch (error) {
     for (const line of describeError(error)) process.stderr.write(`net2ban-agent: ${line}\n`);

@@ -37,7 +37,13 @@ export async function loadDaemonContext(component: string, args: DaemonArgs): Pr
 export async function connectFromConfig(
   config: Net2banConfig,
   logger: Logger,
-  options: { recover: boolean; connectionName: string; urls?: string[] | undefined },
+  options: {
+    recover: boolean;
+    connectionName: string;
+    urls?: string[] | undefined;
+    /** Gives up waiting for RabbitMQ (BrokerClosedError): a stop signal during start-up. */
+    signal?: AbortSignal | undefined;
+  },
 ): Promise<Broker> {
   const tlsFiles = config.broker.tls;
   const tls =
@@ -56,6 +62,7 @@ export async function connectFromConfig(
     connectionName: options.connectionName,
     logger,
     recover: options.recover,
+    signal: options.signal,
   });
 }
 

@@ -11,6 +11,7 @@ import {
   loadDaemonContext,
   parseDaemonArgs,
 } from "@net2ban/runtime";
+import type { Broker } from "@net2ban/transport";
 import { Net2banServer } from "./server.js";
 import { setUpServerState } from "./state.js";
 
@@ -30,35 +31,81 @@ export async function run(argv: string[]): Promise<number> {
     });
     if (args === undefined) return EXIT_OK;
     const { config, logger } = await loadDaemonContext("server", args);
-    const broker = await connectFromConfig(config, logger, {
-      recover: true,
-      connectionName: `net2ban-server@${hostname()}`,
-      // [server] url: the server's own login, when each role has one (net2banctl rabbitmq-setup).
-      urls: config.server?.urls,
-    });
-    // The ledger (state_dir/server), expiry, catch-up, results and metrics (state.ts).
-    const keyCache = new KeyCache();
-    const banState = await setUpServerState({
-      config,
-      broker,
-      logger,
-      keyCache,
-      metrics: metricsFor(config, "server"),
-    });
-    const server = await Net2banServer.create(config, { broker, logger, keyCache, state: banState.state });
-    await server.start();
+    // What start-up has opened so far: a stop signal may come at any point, also while RabbitMQ is down
+    // and the broker connection is still being retried.
+    const opened: {
+      broker?: Broker;
+      banState?: Awaited<ReturnType<typeof setUpServerState>>;
+      server?: Net2banServer;
+      started?: boolean;
+    } = {};
+    const stopStartUp = new AbortController();
+    const shutdown = async () => {
+      // server.stop() stops the ban state too; without a server it is stopped here.
+      if (opened.server !== undefined) await opened.server.stop();
+      else await opened.banState?.state.stop();
+      await opened.banState?.close();
+      await opened.broker?.close();
+    };
+    const startUp = async () => {
+      const broker = await connectFromConfig(config, logger, {
+        recover: true,
+        connectionName: `net2ban-server@${hostname()}`,
+        // [server] url: the server's own login, when each role has one (net2banctl rabbitmq-setup).
+        urls: config.server?.urls,
+        signal: stopStartUp.signal,
+      });
+      opened.broker = broker;
+      stopStartUp.signal.throwIfAborted();
+      // The ledger (state_dir/server), expiry, catch-up, results and metrics (state.ts).
+      const keyCache = new KeyCache();
+      opened.banState = await setUpServerState({
+        config,
+        broker,
+        logger,
+        keyCache,
+        metrics: metricsFor(config, "server"),
+      });
+      const server = await Net2banServer.create(config, {
+        broker,
+        logger,
+        keyCache,
+        state: opened.banState.state,
+      });
+      opened.server = server;
+      stopStartUp.signal.throwIfAborted();
+      await server.start();
+      opened.started = true;
+    };
+    const starting = startUp();
     handleSignals(logger, {
       stop: async () => {
-        await server.stop();
-        await banState.close();
-        await broker.close();
+        if (opened.started !== true) {
+          // Cut start-up short: the connect retries, and whatever waits for a connection (BrokerClosedError).
+          stopStartUp.abort();
+          await opened.broker?.close();
+          await starting.catch(() => undefined);
+        }
+        await shutdown();
       },
       reload: async () => {
+        if (opened.started !== true) {
+          logger.warn("SIGHUP during start-up ignored: send it again once the server has started");
+          return;
+        }
         const { config: next, warnings } = await loadConfig({ path: config.path, env: process.env });
         for (const warning of warnings) logger.warn(warning);
-        await server.reload(next);
+        await opened.server?.reload(next);
       },
     });
+    try {
+      await starting;
+    } catch (error) {
+      // Stopped during start-up: handleSignals logs "stopped" and exits 0.
+      if (stopStartUp.signal.aborted) return await new Promise<number>(() => undefined);
+      await shutdown().catch(() => undefined);
+      throw error;
+    }
     return await new Promise<number>(() => undefined);
   } catch (error) {
     for (const line of describeError(error)) process.stderr.write(`net2ban-server: ${line}\n`);
