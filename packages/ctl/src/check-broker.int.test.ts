@@ -4,6 +4,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   brokerUrl,
+  captureCli,
   cleanupQueues,
   freePort,
   requireBroker,
@@ -17,15 +18,7 @@ import { runFull } from "./cli.js";
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
-async function checkConfig(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runFull(["check-config", ...args], {
-    out: (line) => out.push(line),
-    err: (line) => err.push(line),
-  });
-  return { code, out, err };
-}
+const checkConfig = (args: string[]) => captureCli(runFull, ["check-config", ...args]);
 
 describe("net2banctl check-config and the broker", () => {
   let dir: TempDir;

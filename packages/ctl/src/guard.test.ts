@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig } from "@net2ban/config";
+import { captureCli } from "@net2ban/test-utils";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { runFull } from "./cli.js";
 import { guardRequest } from "./guard.js";
@@ -41,15 +42,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function ctl(runner: typeof run, ...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runner(["--config", path, ...argv], {
-    out: (line) => out.push(line),
-    err: (line) => err.push(line),
-  });
-  return { code, out, err };
-}
+const ctl = (runner: typeof run, ...argv: string[]) => captureCli(runner, ["--config", path, ...argv]);
 
 describe.each([
   ["fast path", run],

@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { memoryLogger } from "@net2ban/test-utils";
+import { captureCli, memoryLogger } from "@net2ban/test-utils";
 import { type Broker, connectBroker } from "@net2ban/transport";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { runFull } from "./cli.js";
@@ -38,15 +38,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function ctl(runner: typeof run, ...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runner(["--config", path, ...argv], {
-    out: (line) => out.push(line),
-    err: (line) => err.push(line),
-  });
-  return { code, out, err };
-}
+const ctl = (runner: typeof run, ...argv: string[]) => captureCli(runner, ["--config", path, ...argv]);
 
 describe.each([
   ["fast path", run],

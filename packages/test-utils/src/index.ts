@@ -9,6 +9,7 @@ export {
   requireBroker,
   uniquePrefix,
 } from "./broker.js";
+export { type CliLines, type CliOutcome, captureCli } from "./cli.js";
 export {
   describeCluster,
   isQuorumCritical,
