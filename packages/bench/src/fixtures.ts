@@ -15,6 +15,11 @@ export interface FleetConfigOptions {
   prefetch?: number;
   /** Where clients' actions live (in-process agents read it); default a path that need not exist. */
   actionsDir?: string;
+  /**
+   * `state_dir` of the server and the agents (ledger, journals, schedules). Give one whenever the real
+   * bins run from this config: without it they use /var/lib/net2ban of the machine.
+   */
+  stateDir?: string;
 }
 
 const secret = () => randomBytes(20).toString("hex");
@@ -37,6 +42,7 @@ export function serverConfigText(options: FleetConfigOptions): string {
     `queue_prefix = ${options.prefix}_`,
     `actions_dir = ${options.actionsDir ?? "/nonexistent/net2ban-bench-actions"}`,
     `prefetch = ${options.prefetch ?? 16}`,
+    ...(options.stateDir === undefined ? [] : [`state_dir = ${options.stateDir}`]),
     "",
     "[server]",
     `input = ${options.prefix}_input`,

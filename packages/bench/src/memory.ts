@@ -41,7 +41,9 @@ export async function benchMemory(ctx: BenchContext): Promise<void> {
   const actionsDir = join(dir, "actions");
   await mkdir(actionsDir);
   await writeFile(join(actionsDir, "net2ban-demo.conf"), demoActionFile(join(dir, "bans.log")));
-  const text = serverConfigText({ brokerUrl: ctx.brokerUrl, prefix, clients, rounds, actionsDir });
+  // The bins keep their state under the temp dir, never in the machine's /var/lib/net2ban.
+  const stateDir = join(dir, "state");
+  const text = serverConfigText({ brokerUrl: ctx.brokerUrl, prefix, clients, rounds, actionsDir, stateDir });
   const config = parseConfig(text, "server.cfg").config;
   const serverPath = join(dir, "server.cfg");
   const agentPath = join(dir, "agent.cfg");
