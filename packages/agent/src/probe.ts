@@ -1,9 +1,11 @@
 // Whether a held ban is still in effect on this host: the action file's `actionprobe` (a net2ban option
 // fail2ban ignores), rendered exactly as its actionban would be for that ban and run. fail2ban itself
 // offers no such check (`actioncheck` only checks the chain exists), so actions without a probe are
-// not checked and a rule deleted by hand stays unnoticed for them.
+// not checked and a rule deleted by hand stays unnoticed for them. Also whether an action skips
+// restored tickets (`norestored`), for the restore of held bans after a restart.
 import {
   actionChanged,
+  bindAction,
   type LoadedAction,
   loadAction,
   localHostNames,
@@ -78,6 +80,20 @@ export class BanProber {
     const probe = probeAction(action);
     this.#cache.set(file, { action, probe });
     return probe;
+  }
+
+  /**
+   * Whether `file` skips restored tickets (`norestored`, as fail2ban's mail and reporting actions do): the
+   * agent does not run such a ban again after a restart, as fail2ban does not. Loading errors count as no.
+   */
+  skipsRestored(file: string, params: Record<string, string>): boolean {
+    try {
+      this.#probeOf(file);
+      const cached = this.#cache.get(file);
+      return cached !== undefined && bindAction(cached.action, params).norestored;
+    } catch {
+      return false;
+    }
   }
 
   /** Whether action file `file` has a probe (loading errors count as no). */

@@ -1,6 +1,7 @@
 // The agent's part of the ban state: applies and lifts the ledger's bans (apply, sync), lifts them by
-// itself at their end, reports a result for every action and a digest of what it holds (at start, after a
-// reconnect, after a sync, and every drift_interval after probing its bans), on the results queue.
+// itself at their end, puts the bans it holds back in effect after a restart or reboot, reports a result
+// for every action and a digest of what it holds (at start, after a reconnect, after a sync, and every
+// drift_interval after probing its bans), on the results queue.
 import { join } from "node:path";
 import type { ActionEngine, ActionOutcome } from "@net2ban/actions";
 import { type Allowlist, checkBan, type PeerConfig } from "@net2ban/config";
@@ -87,6 +88,8 @@ export class AgentState {
   #driftTimer: NodeJS.Timeout | undefined;
   #drifting = false;
   #running = false;
+  /** The restore of held bans after a restart, while it runs (drift checks wait for it). */
+  #restoring: Promise<void> | undefined;
   #lastPublishWarning = 0;
   readonly #metrics: ReturnType<typeof registerMetrics> | undefined;
 
@@ -118,7 +121,7 @@ export class AgentState {
 
   /**
    * Before the agent takes commands: undoes bans a crash left in doubt and lifts those whose end passed
-   * while the agent was down.
+   * while the agent was down (or, when a probe finds the rule gone already, only forgets them).
    */
   async prepare(): Promise<void> {
     const { schedule, serially } = this.#options;
@@ -131,11 +134,14 @@ export class AgentState {
         await this.#run(ban, "actionunban").catch(() => undefined);
         await schedule.release(ban.key);
       }
-      for (const ban of schedule.overdue()) await this.#expire(ban);
+      for (const ban of schedule.overdue()) await this.#expireWhileDown(ban);
     });
   }
 
-  /** Once the agent takes commands: the expiry timer, drift checks, and the start digest (catch-up). */
+  /**
+   * Once the agent takes commands: the expiry timer, drift checks, the start digest (catch-up), and the
+   * restore of the bans it holds (they run in the agent's turn, between the commands).
+   */
   start(): void {
     const { schedule, broker, driftIntervalSeconds } = this.#options;
     this.#running = true;
@@ -147,12 +153,25 @@ export class AgentState {
       if (this.#running) void this.#sendDigest("reconnect");
     });
     void this.#sendDigest("start");
+    const restoring = this.#restoreAll()
+      .catch((error: unknown) => this.#logger.error({ err: error }, "restore after restart failed"))
+      .finally(() => {
+        if (this.#restoring === restoring) this.#restoring = undefined;
+      });
+    this.#restoring = restoring;
+  }
+
+  /** Resolves once the restore of held bans after start is over (at once when there is none). */
+  async restored(): Promise<void> {
+    await this.#restoring;
   }
 
   async stop(): Promise<void> {
     this.#running = false;
     clearInterval(this.#driftTimer);
     this.#driftTimer = undefined;
+    // The restore stops after the ban it is at; the schedule must stay open until then.
+    await this.#restoring;
     await this.#options.schedule.close();
   }
 
@@ -359,11 +378,143 @@ export class AgentState {
     this.#report(ban, outcome, { requestId: `expire.${ban.appliedAt}` });
   }
 
+  /**
+   * A ban whose end passed while the agent was down: lifted as at its end, unless its action's probe finds
+   * it gone already (actionstop ran, or the host rebooted): then it is only forgotten.
+   */
+  async #expireWhileDown(ban: ScheduledBan): Promise<void> {
+    const { prober, schedule } = this.#options;
+    if (prober.hasProbe(ban.file)) {
+      const found = await prober.probe({ file: ban.file, params: actionParams(ban) });
+      if (found.state === "missing") {
+        await schedule.release(ban.key);
+        this.#logger.info(
+          { file: ban.file, name: ban.name, ip: ban.ip, expiresAt: ban.expiresAt },
+          `ban ${describeBan(ban)} ended while the agent was down and is no longer in effect: dropped`,
+        );
+        this.#report(
+          ban,
+          { ok: true, exitCode: 0, durationMs: 0, op: "expire", detail: "no longer in effect: dropped" },
+          { requestId: `expire.${ban.appliedAt}` },
+        );
+        return;
+      }
+    }
+    await this.#expire(ban);
+  }
+
+  // --- restore after a restart ------------------------------------------------------------------------
+
+  /**
+   * Puts every held ban that has not ended back in effect: a stopping agent runs actionstop (the stock
+   * actions delete their chain or set with every ban in it) and a reboot empties the firewall, while the
+   * schedule, and so the digest, still lists them (fail2ban re-applies its database's bans at start the
+   * same way). In slices in the agent's turn, so that commands are not held up behind a long restore.
+   */
+  async #restoreAll(): Promise<void> {
+    const { schedule, serially } = this.#options;
+    const candidates = schedule.held();
+    if (candidates.length === 0) return;
+    const slice = this.#options.probeSlice ?? 20;
+    const tally = { restored: 0, failed: 0, skipped: 0 };
+    for (let i = 0; i < candidates.length && this.#running; i += slice) {
+      await serially(async () => {
+        for (const ban of candidates.slice(i, i + slice)) {
+          if (!this.#running) return;
+          const current = schedule.get(ban.key);
+          // Lifted meanwhile, or lifted and applied anew by this process: nothing to put back.
+          if (current === undefined || current.appliedAt !== ban.appliedAt) continue;
+          // Its end has come: the expiry lifts it.
+          if (current.expiresAt !== null && current.expiresAt <= schedule.now()) continue;
+          tally[await this.#restore(current)] += 1;
+        }
+      });
+    }
+    const done = tally.restored + tally.failed + tally.skipped;
+    const message = `restore after restart: ${tally.restored} ban(s) applied again, ${tally.failed} failed, ${tally.skipped} skipped`;
+    const fields = { ...tally, held: schedule.size, ...(this.#running ? {} : { stoppedAfter: done }) };
+    if (tally.failed > 0) this.#logger.warn(fields, message);
+    else this.#logger.info(fields, message);
+  }
+
+  /**
+   * One held ban, put back in effect exactly once. Where it may still be in effect (the agent was killed
+   * and actionstop did not run, or the probe finds it), it is undone first (actionunban), as an exec left
+   * in doubt by a crash is: stock iptables actionban inserts a rule, twice would make two, and the one
+   * unban at its end would remove only one. Where the rule is gone, that actionunban fails harmlessly; an
+   * actionprobe saves it (a ban the probe finds missing is only applied).
+   */
+  async #restore(ban: ScheduledBan): Promise<"restored" | "failed" | "skipped"> {
+    const { engine, prober, schedule } = this.#options;
+    const context = { file: ban.file, name: ban.name, ip: ban.ip };
+    const params = actionParams(ban);
+    // As fail2ban's restored tickets: an action with `norestored` (mail, reports) is not run again.
+    if (prober.skipsRestored(ban.file, params)) {
+      this.#logger.debug(context, `ban ${describeBan(ban)} not restored: ${ban.file} skips restored tickets`);
+      return "skipped";
+    }
+    const found = prober.hasProbe(ban.file)
+      ? (await prober.probe({ file: ban.file, params })).state
+      : "unchecked";
+    if (found !== "missing") {
+      // Not counted in net2ban_actions_total: its failure is the expected case after a clean stop.
+      await engine.execute({ file: ban.file, action: "actionunban", params }).catch(() => undefined);
+    }
+    let outcome: ActionOutcome;
+    try {
+      outcome = await this.#run(ban, "actionban", { restored: "1" });
+    } catch (error) {
+      outcome = {
+        ok: false,
+        command: null,
+        exitCode: null,
+        stderr: (error as Error).message,
+        durationMs: 0,
+        timedOut: false,
+        ran: false,
+        steps: [],
+      };
+    }
+    if (outcome.ok) {
+      this.#metrics?.restored.inc({ outcome: "ok" });
+      this.#logger.info(
+        { ...context, expiresAt: ban.expiresAt, found, durationMs: outcome.durationMs },
+        `ban ${describeBan(ban)} restored after restart`,
+      );
+      return "restored";
+    }
+    // Not in effect here: forget it, so that the next digest differs and the server sends it again.
+    await schedule.release(ban.key);
+    this.#metrics?.restored.inc({ outcome: "failed" });
+    const reason = outcome.ran
+      ? `${ban.file}/actionban failed with exit code ${outcome.exitCode ?? "none"}${outcome.timedOut ? " (timed out)" : ""}`
+      : `${ban.file}/actionban refused: ${outcome.stderr}`;
+    this.#logger.error(
+      { ...context, exitCode: outcome.exitCode, stderr: outcome.stderr },
+      `ban ${describeBan(ban)} could not be restored after restart (${reason}): dropped, the server sends it again`,
+    );
+    this.#report(
+      ban,
+      {
+        ...this.#fromAction(outcome),
+        op: "ban",
+        detail: `not restored after restart: ${reason}`.slice(0, 500),
+      },
+      { requestId: `restore.${ban.appliedAt}` },
+    );
+    return "failed";
+  }
+
   async #run(
     ban: BanIdentity & { params: Record<string, string> },
     action: "actionban" | "actionunban",
+    extra: Record<string, string> = {},
   ): Promise<ActionOutcome> {
-    const outcome = await this.#options.engine.execute({ file: ban.file, action, params: actionParams(ban) });
+    const outcome = await this.#options.engine.execute({
+      file: ban.file,
+      action,
+      params: { ...actionParams(ban), ...extra },
+    });
     this.#metrics?.actions.inc({ action, outcome: outcome.ok ? "ok" : "failed" });
     return outcome;
   }
@@ -380,7 +531,8 @@ export class AgentState {
   // --- drift ------------------------------------------------------------------------------------------
 
   #driftCheck(): void {
-    if (this.#drifting || !this.#running) return;
+    // While the restore runs, a probe would find the bans it has not reached yet missing.
+    if (this.#drifting || !this.#running || this.#restoring !== undefined) return;
     this.#drifting = true;
     this.#probeAll()
       .then((missing) => this.#sendDigest("interval", missing))
@@ -529,6 +681,11 @@ function registerMetrics(registry: MetricsRegistry, state: AgentState) {
     syncApplied: registry.counter(
       "net2ban_sync_applied_total",
       "Bans applied from a catch-up or drift sync.",
+    ),
+    restored: registry.counter(
+      "net2ban_restored_total",
+      "Held bans applied again at start (after a restart or reboot), by outcome.",
+      ["outcome"],
     ),
   };
 }

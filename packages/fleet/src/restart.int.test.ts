@@ -1,0 +1,205 @@
+// An agent that restarts puts its bans back (issue #10): real net2ban-server and net2ban-agent processes
+// on the real RabbitMQ. A stopping agent runs actionstop, which for the stock actions deletes the chain or
+// set with every ban in it; its schedule still lists them and its digest still matches the ledger, so
+// nothing but the agent itself can apply them again. Here an action file stands for the firewall: each
+// ban appends its address as one line, each unban removes one line (and fails when there is none, as
+// `iptables -D` does), and actionstop empties the file as a chain flush would. Then the same with the
+// stock iptables-multiport action on real iptables in a network namespace.
+import { cp, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { Fleet, probeBroker } from "./fleet.js";
+import { netnsUnavailableReason, sweepStaleNetworks, TestNetwork } from "./netns.js";
+
+const url = process.env["NET2BAN_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/";
+const fleets: Fleet[] = [];
+
+beforeAll(async () => {
+  try {
+    await probeBroker(url);
+  } catch (error) {
+    throw new Error(
+      `RabbitMQ is not answering at 127.0.0.1:5672 (${(error as Error).message}): start it with \`rabbitmq-server -detached\``,
+    );
+  }
+});
+
+afterEach(async () => {
+  await Promise.all(fleets.splice(0).map((f) => f.close()));
+});
+
+/** A rule table in a file: ban appends a line, unban removes one (exit 1 if none), stop empties it. */
+function ruleTableAction(banLog: string): string {
+  return [
+    "[Definition]",
+    "actionstart = touch <banlog>",
+    "actionstop = : > <banlog>",
+    "actionban = echo <ip> >> <banlog>",
+    "actionunban = grep -qx '<ip>' <banlog> && sed -i '0,/^<ip>$/{//d}' <banlog>",
+    "",
+    "[Init]",
+    `banlog = ${banLog}`,
+    "",
+  ].join("\n");
+}
+
+async function ruleTableFleet(label: string): Promise<Fleet> {
+  const fleet = await Fleet.create({ agents: 1, brokerUrl: url, rounds: 1000, label });
+  fleets.push(fleet);
+  await writeFile(
+    join(fleet.agentDir("agent1"), "actions", "ruletable.conf"),
+    ruleTableAction(fleet.banLog("agent1")),
+  );
+  await fleet.startAll();
+  return fleet;
+}
+
+const table = ["--action", "ruletable", "--name", "sshd"];
+const IPS = ["192.0.2.31", "192.0.2.32"];
+
+/** Bans both addresses and waits for the agent's confirmation. */
+async function banBoth(fleet: Fleet): Promise<void> {
+  for (const ip of IPS) {
+    const ban = await fleet.ctl(["ban", ip, ...table, "--for", "1h", "--wait"]);
+    expect(ban.code, ban.stdout + ban.stderr).toBe(0);
+  }
+  expect((await fleet.banLines("agent1")).sort()).toEqual(IPS);
+}
+
+/** Starts agent1 again and waits until its restore is over. */
+async function restart(fleet: Fleet): Promise<void> {
+  await fleet.startAgent("agent1");
+  await fleet.waitForLog("agent1", (l) => l.msg.startsWith("restore after restart:"), 20_000);
+}
+
+/** The server sent agent1 nothing after its restart: no catch-up, no sync (its digest matched). */
+function expectNoCatchUp(fleet: Fleet): void {
+  const server = fleet.process("server").lines.map((l) => l.msg);
+  expect(server.filter((m) => m.startsWith("catch-up for agent1") || m.startsWith("sync to agent1"))).toEqual(
+    [],
+  );
+}
+
+describe("an agent restart puts its bans back", () => {
+  test("SIGTERM (actionstop cleared the table): both bans are back, once each, with no new ban command", async () => {
+    const fleet = await ruleTableFleet("rsterm");
+    await banBoth(fleet);
+    expect(await fleet.stop("agent1")).toBe(0);
+    expect(await fleet.banLines("agent1")).toEqual([]);
+    await restart(fleet);
+    expect((await fleet.banLines("agent1")).sort()).toEqual(IPS);
+    const agent = fleet.process("agent1").lines;
+    expect(
+      agent
+        .filter((l) => l.msg.endsWith("restored after restart"))
+        .map((l) => l.msg)
+        .sort(),
+    ).toEqual(IPS.map((ip) => `ban ruletable/sshd ${ip} restored after restart`));
+    expect(agent.find((l) => l.msg.startsWith("restore after restart:"))?.msg).toBe(
+      "restore after restart: 2 ban(s) applied again, 0 failed, 0 skipped",
+    );
+    expectNoCatchUp(fleet);
+    // Exactly one rule each: one unban leaves none behind.
+    expect((await fleet.ctl(["unban", IPS[0]!, ...table, "--wait"])).code).toBe(0);
+    expect(await fleet.banLines("agent1")).toEqual([IPS[1]]);
+  }, 60_000);
+
+  test("SIGKILL (no actionstop, the rules stay): each ban is in effect exactly once afterwards", async () => {
+    const fleet = await ruleTableFleet("rskill");
+    await banBoth(fleet);
+    await fleet.stop("agent1", "SIGKILL");
+    expect((await fleet.banLines("agent1")).sort()).toEqual(IPS);
+    await restart(fleet);
+    expect((await fleet.banLines("agent1")).sort()).toEqual(IPS);
+    expectNoCatchUp(fleet);
+    expect((await fleet.ctl(["unban", IPS[0]!, ...table, "--wait"])).code).toBe(0);
+    expect(await fleet.banLines("agent1")).toEqual([IPS[1]]);
+  }, 60_000);
+});
+
+// Root is needed for namespaces and firewalls. In CI a missing privilege is a failure, never a skip.
+const unavailable = await netnsUnavailableReason(["ip", "iptables"]);
+const skipNetns = unavailable !== undefined && !process.env["CI"];
+
+describe.skipIf(skipNetns)("an agent restart puts its bans back on real iptables (network namespace)", () => {
+  const PORT = "2222";
+  const ATTACKERS = ["10.77.0.201", "10.77.0.202"];
+  let network: TestNetwork | undefined;
+  let fleet: Fleet | undefined;
+
+  beforeAll(async () => {
+    if (unavailable !== undefined) throw new Error(`iptables restart test cannot run: ${unavailable}`);
+    await sweepStaleNetworks();
+    network = await TestNetwork.create({ nodes: ["h1"] });
+    fleet = await Fleet.create({ agents: 1, brokerUrl: url, rounds: 1000, label: "rsipt" });
+    await network.relayBroker(url, ["h1"]);
+    await cp("/etc/fail2ban/action.d", join(fleet.agentDir("agent1"), "actions"), { recursive: true });
+    await fleet.startServer();
+  }, 90_000);
+
+  afterAll(async () => {
+    try {
+      await fleet?.close();
+    } finally {
+      await network?.destroy();
+    }
+  }, 60_000);
+
+  /** How many rules of f2b-sshd drop `ip` (null: there is no such chain). */
+  async function rulesOf(ip: string): Promise<number | null> {
+    const listed = await network!.exec("h1", ["iptables", "-w", "-S"]);
+    if (!listed.includes("-N f2b-sshd")) return null;
+    return listed.split("\n").filter((l) => l.startsWith(`-A f2b-sshd -s ${ip}/32 -j REJECT`)).length;
+  }
+
+  async function startAgent(): Promise<void> {
+    await fleet!.startAgent("agent1", { prefix: network!.prefix("h1") });
+  }
+
+  test("iptables-multiport: after SIGTERM the chain is rebuilt with each ban once; after SIGKILL no ban is doubled", async () => {
+    const f = fleet!;
+    await startAgent();
+    for (const ip of ATTACKERS) {
+      const ban = await f.ctl([
+        "ban",
+        ip,
+        `port=${PORT}`,
+        "--action",
+        "iptables-multiport",
+        "--name",
+        "sshd",
+      ]);
+      expect(ban.code, ban.stderr).toBe(0);
+      await f.waitForLog("agent1", (l) => l.msg === `IP ${ip} banned`);
+    }
+    for (const ip of ATTACKERS) expect(await rulesOf(ip)).toBe(1);
+
+    // SIGTERM: actionstop deletes the chain with both bans.
+    expect(await f.stop("agent1")).toBe(0);
+    for (const ip of ATTACKERS) expect(await rulesOf(ip)).toBeNull();
+    await startAgent();
+    await f.waitForLog("agent1", (l) => l.msg.startsWith("restore after restart:"), 20_000);
+    for (const ip of ATTACKERS) expect(await rulesOf(ip)).toBe(1);
+
+    // SIGKILL: the chain and its rules stay; the restore must not insert a second rule.
+    await f.stop("agent1", "SIGKILL");
+    for (const ip of ATTACKERS) expect(await rulesOf(ip)).toBe(1);
+    await startAgent();
+    await f.waitForLog("agent1", (l) => l.msg.startsWith("restore after restart:"), 20_000);
+    for (const ip of ATTACKERS) expect(await rulesOf(ip)).toBe(1);
+
+    // One unban leaves no rule behind.
+    const unban = await f.ctl([
+      "unban",
+      ATTACKERS[0]!,
+      "--action",
+      "iptables-multiport",
+      "--name",
+      "sshd",
+      "--wait",
+    ]);
+    expect(unban.code, unban.stdout + unban.stderr).toBe(0);
+    expect(await rulesOf(ATTACKERS[0]!)).toBe(0);
+    expect(await rulesOf(ATTACKERS[1]!)).toBe(1);
+  }, 120_000);
+});
