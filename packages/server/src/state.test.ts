@@ -451,6 +451,142 @@ describe("replies, results and digests", () => {
   });
 });
 
+describe("digests that cross commands on their way (no false drift)", () => {
+  const keyOf = (ip: string) => banKey({ file: "demo", name: "sshd", ip });
+  const ban = (ip: string, duration?: number) =>
+    createTrackedBanRequest({
+      ip,
+      action: "demo",
+      name: "sshd",
+      ...(duration === undefined ? {} : { duration }),
+      now,
+    });
+  const digestOfIps = async (ips: string[]) => (await import("@net2ban/ledger")).digestOf(ips.map(keyOf));
+  const interval = async (ips: string[], at = now) =>
+    createDigestMessage({ client: "web1", reason: "interval", ...(await digestOfIps(ips)), now: at });
+  const answered = (requestId: string, ip: string) =>
+    createResultMessage({
+      requestId,
+      client: "web1",
+      ok: true,
+      exitCode: 0,
+      durationMs: 1,
+      op: "ban",
+      file: "demo",
+      name: "sshd",
+      ip,
+      now,
+    });
+  const drifts = (s: Awaited<ReturnType<typeof serverWithState>>) => s.logger.find("warn", "drift on web1");
+
+  test("a periodic digest taken before a ban on its way reached the agent is not drift; once answered, it is", async () => {
+    const s = await serverWithState();
+    const first = ban("203.0.113.1");
+    await s.send(first);
+    await s.report("web1", answered(first.id, "203.0.113.1"));
+    clock += 10;
+    const second = ban("203.0.113.2");
+    await s.send(second);
+    const unban = createTrackedUnbanRequest({ ip: "203.0.113.1", now });
+    await s.send(unban);
+    s.take();
+    // The agent has carried out the first ban only: the second and the unban are still in its queue.
+    await s.report("web1", await interval(["203.0.113.1"]));
+    // ...or the second ban too, not yet the unban.
+    await s.report("web1", await interval(["203.0.113.1", "203.0.113.2"]));
+    expect(s.take()).toEqual([]);
+    expect(drifts(s)).toEqual([]);
+    // A digest that no order of those commands explains is drift, commands on their way or not.
+    await s.report("web1", await interval([]));
+    expect(s.take().map((x) => [x.queue, x.message.cmd])).toEqual([["st_web1", "sync"]]);
+    expect(drifts(s)).toHaveLength(1);
+  });
+
+  test("once the agent answered the commands, a digest that lacks their effect is drift again", async () => {
+    const s = await serverWithState();
+    const first = ban("203.0.113.1");
+    await s.send(first);
+    await s.report("web1", await interval([]));
+    expect(drifts(s)).toEqual([]);
+    await s.report("web1", answered(first.id, "203.0.113.1"));
+    s.take();
+    clock += 10;
+    await s.report("web1", await interval([]));
+    expect(s.take().map((x) => [x.queue, x.message.cmd])).toEqual([["st_web1", "sync"]]);
+    expect(drifts(s)).toHaveLength(1);
+  });
+
+  test("a command left unanswered for longer than three drift intervals is taken as lost: drift", async () => {
+    const s = await serverWithState();
+    await s.send(ban("203.0.113.1"));
+    s.take();
+    clock += 170_000;
+    await s.report("web1", await interval([]));
+    expect(drifts(s)).toEqual([]);
+    // drift_interval 60s: after 180 s the apply is not waited for any more.
+    clock += 20_000;
+    await s.report("web1", await interval([]));
+    expect(s.take().map((x) => [x.queue, x.message.cmd])).toEqual([["st_web1", "sync"]]);
+    expect(drifts(s)).toHaveLength(1);
+  });
+
+  test("a digest taken in the middle of a sync is not drift; the sync's own digest decides", async () => {
+    const s = await serverWithState();
+    for (const ip of ["203.0.113.1", "203.0.113.2", "203.0.113.3"]) await s.send(ban(ip));
+    await s.report(
+      "web1",
+      createDigestMessage({ client: "web1", reason: "start", count: 0, hash: "0".repeat(64), now }),
+    );
+    expect(s.take().filter((x) => x.message.cmd === "sync")).toHaveLength(1);
+    // Part of the set applied when the periodic check fires.
+    await s.report("web1", await interval(["203.0.113.1"]));
+    expect(s.take()).toEqual([]);
+    expect(drifts(s)).toEqual([]);
+    // A ban sent after the sync: the sync's own digest, made before the agent reached it, lacks it.
+    const fourth = ban("203.0.113.4");
+    await s.send(fourth);
+    s.take();
+    clock += 10;
+    const all = await digestOfIps(["203.0.113.1", "203.0.113.2", "203.0.113.3"]);
+    await s.report("web1", createDigestMessage({ client: "web1", reason: "sync", ...all, now }));
+    expect(s.take()).toEqual([]);
+    expect(drifts(s)).toEqual([]);
+    await s.report("web1", answered(fourth.id, "203.0.113.4"));
+    clock += 10;
+    // The next digest holds all it should: every ban is confirmed applied.
+    await s.report("web1", await interval(["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"]));
+    expect(s.take()).toEqual([]);
+    expect(s.state.ledger.get(keyOf("203.0.113.3"))!.hosts.get("web1")).toEqual({
+      state: "applied",
+      at: t(),
+    });
+    // After it, a differing periodic digest is drift again.
+    clock += 10;
+    await s.report("web1", await interval(["203.0.113.1"]));
+    expect(drifts(s)).toHaveLength(1);
+  });
+
+  test("a ban that ended between the agent's digest and the server's comparison is not drift", async () => {
+    const s = await serverWithState();
+    const short = ban("203.0.113.1", 0.2);
+    await s.send(short);
+    await s.report("web1", answered(short.id, "203.0.113.1"));
+    s.take();
+    const before = clock;
+    clock += 250;
+    for (let i = 0; i < 200 && s.state.ledger.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(s.state.ledger.size).toBe(0);
+    s.take();
+    // The agent made its digest just before the end (its clock), when it still held the ban.
+    await s.report("web1", await interval(["203.0.113.1"], () => before + 150));
+    expect(s.take()).toEqual([]);
+    expect(drifts(s)).toEqual([]);
+    // One made after the end that still lists it is drift: the agent did not lift it.
+    await s.report("web1", await interval(["203.0.113.1"]));
+    expect(drifts(s)).toHaveLength(1);
+  });
+});
+
 describe("expiry", () => {
   test("the ledger drops a ban at its end and tells v1 clients (v2 agents lift it themselves)", async () => {
     const s = await serverWithState();

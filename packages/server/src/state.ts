@@ -71,6 +71,32 @@ interface Wait {
   until: number;
 }
 
+/**
+ * A command sent to one agent: an apply that adds or drops one ban there (answered by its result), or a
+ * sync (answered by the agent's `sync` digest). A digest the agent made before it carried the command out
+ * cannot show its effect. Results and digests are judged in whatever order they are handled, so an
+ * answer does not remove the command: it records when (the agent's clock, as its digests) it was done.
+ */
+interface InFlight {
+  /** The apply's id (its result's requestId), or the sync's syncId. */
+  id: string;
+  /** When it was sent (ms, the server's clock). */
+  sentAt: number;
+  /** What the apply changes on the agent; a sync has none (it may stand anywhere within the set). */
+  change?: { op: "ban" | "unban"; key: string; expiresAt: number | null };
+  /** When the agent had carried it out (seconds, its clock); unset while it has not answered. */
+  doneAt?: number;
+}
+
+/**
+ * Commands kept per agent for judging its digests; older ones are taken as lost (a digest then differs
+ * for good reason). Their effects are undone one by one, newest first, up to MAX_UNDONE.
+ */
+const IN_FLIGHT_KEPT = 5000;
+const MAX_UNDONE = 64;
+/** Bans that ended, kept this long to judge digests an agent made before their end. */
+const ENDED_KEPT_MS = 60_000;
+
 /** The request a ban state operation came from. */
 interface Origin {
   id: string;
@@ -128,6 +154,10 @@ export class ServerState {
   readonly #waits = new Map<string, Wait>();
   /** apply ids that answer a request of another id (an unban of several bans). */
   readonly #aliases = new Map<string, string>();
+  /** Per agent, in the order sent: commands it has not answered yet (see InFlight). */
+  readonly #inFlight = new Map<string, InFlight[]>();
+  /** Bans that ended lately, with when they were dropped (ms): a digest made before their end holds them. */
+  #ended: Array<{ ban: LedgerBan; at: number }> = [];
   #routing: RoutingView | undefined;
   #consumer: Consumer | undefined;
   #lock: Promise<unknown> = Promise.resolve();
@@ -205,6 +235,7 @@ export class ServerState {
   async reload(routing: RoutingView, added: string[], removed: string[]): Promise<void> {
     this.#routing = routing;
     for (const name of removed) {
+      this.#inFlight.delete(name);
       this.#ledger.forgetHost(name);
       this.#resultCodecs.delete(name);
     }
@@ -346,8 +377,11 @@ export class ServerState {
         if (route.peer.protocol === 2) {
           items.push(this.#apply(route, "ban", ban, origin.id, origin.timestamp));
           const known = ban.hosts.get(route.peer.name);
-          if (change === "new" || known === undefined)
+          if (change === "new" || known === undefined) {
             pending.push({ key: ban.key, host: route.peer.name, status: { state: "pending", at } });
+            // A ban the host did not have: it adds it (an extension changes no digest).
+            this.#sent(route.peer.name, origin.id, { op: "ban", key: ban.key, expiresAt: ban.expiresAt });
+          }
         } else if (change === "new") {
           items.push(this.#legacyExec(route, "actionban", ban, origin));
         }
@@ -399,6 +433,7 @@ export class ServerState {
           if (route.peer.protocol === 2) {
             items.push(this.#apply(route, "unban", ban, applyId, origin.timestamp));
             hosts.add(route.peer.name);
+            this.#sent(route.peer.name, applyId, { op: "unban", key: ban.key, expiresAt: ban.expiresAt });
           } else {
             items.push(this.#legacyExec(route, "actionunban", ban, origin));
           }
@@ -547,14 +582,7 @@ export class ServerState {
 
   /** The active bans `route`'s agent must hold. */
   #expectedFor(route: RouteView): LedgerBan[] {
-    const name = route.peer.name;
-    return this.#ledger
-      .active()
-      .filter(
-        (ban) =>
-          (ban.to === null || ban.to.includes(name)) &&
-          checkBan(route.allowlist, { action: "actionban", params: { ip: ban.ip } }) === undefined,
-      );
+    return this.#ledger.active().filter((ban) => this.#isFor(route, ban));
   }
 
   /** Sends `route` the whole set it must hold, in parts; runs under the lock. */
@@ -576,6 +604,7 @@ export class ServerState {
       };
       return { queue: route.peer.queue, body: route.codec.seal(message), messageId: message.id };
     });
+    this.#sent(route.peer.name, syncId, undefined);
     await this.#options.broker.publishAll(items);
     await this.#ledger.setHostStates(
       expected
@@ -632,6 +661,11 @@ export class ServerState {
   }
 
   async #onResult(result: ResultMessage): Promise<void> {
+    this.#answered(
+      result.client,
+      (entry) => entry.change !== undefined && entry.id === result.requestId,
+      result.timestamp,
+    );
     this.#metrics?.results.inc({ op: result.op ?? "exec", outcome: result.ok ? "ok" : "failed" });
     if (result.ok && result.latencySeconds !== undefined && (result.op === "ban" || result.op === "exec")) {
       this.#metrics?.latency.observe(result.latencySeconds);
@@ -658,10 +692,25 @@ export class ServerState {
     }
   }
 
-  async #onDigest(digest: DigestMessage, route: RouteView): Promise<void> {
-    const expected = this.#expectedFor(route);
-    const mine = digestOf(expected.map((ban) => ban.key));
+  /**
+   * Under the lock: the ledger and the commands on their way are seen as they were sent (a ban is in the
+   * ledger before its apply goes out, and a digest judged in between would count it as drift).
+   */
+  #onDigest(digest: DigestMessage, route: RouteView): Promise<void> {
+    return this.#locked(() => this.#judgeDigest(digest, route));
+  }
+
+  async #judgeDigest(digest: DigestMessage, route: RouteView): Promise<void> {
     const name = route.peer.name;
+    // The agent sends this after each sync it carried out, in order: the oldest sync on its way is done.
+    if (digest.reason === "sync") {
+      this.#answered(name, (entry) => entry.change === undefined, digest.timestamp);
+    }
+    this.#prune(name, digest.timestamp);
+    const expected = this.#expectedFor(route);
+    // As the agent saw it when it made the digest (its clock): a ban that ended since is still in it.
+    const keys = this.#keysAt(route, expected, digest.timestamp);
+    const mine = digestOf(keys);
     if (mine.hash === digest.hash && mine.count === digest.count) {
       // The agent holds every ban it should: what was pending there is applied (its results may be lost).
       const at = digest.timestamp;
@@ -679,6 +728,15 @@ export class ServerState {
       return;
     }
     if (digest.reason === "interval" || digest.reason === "sync") {
+      const behind = this.#behind(name, keys, digest);
+      if (behind !== undefined) {
+        // Not drift: commands sent to it since were not carried out yet when it made the digest.
+        this.#logger.debug(
+          { client: name, agentHolds: digest.count, ledgerHas: mine.count, reason: digest.reason },
+          `digest of ${name} predates ${behind}; not drift`,
+        );
+        return;
+      }
       this.#metrics?.drift.inc({ client: name });
       this.#logger.warn(
         {
@@ -696,7 +754,102 @@ export class ServerState {
         `catch-up for ${name}: it holds ${digest.count} ban(s), the ledger has ${mine.count}`,
       );
     }
-    await this.#locked(() => this.#sendSync(route, digest.reason));
+    await this.#sendSync(route, digest.reason);
+  }
+
+  /** Keys `route`'s agent should hold as of `at` (seconds, its clock), from what it should hold now. */
+  #keysAt(route: RouteView, expected: readonly LedgerBan[], at: number): string[] {
+    const keys = expected.filter((ban) => ban.expiresAt === null || ban.expiresAt > at).map((ban) => ban.key);
+    this.#pruneEnded();
+    const ended = this.#ended
+      .map((entry) => entry.ban)
+      .filter((ban) => ban.expiresAt !== null && ban.expiresAt > at && this.#isFor(route, ban));
+    return [...keys, ...ended.map((ban) => ban.key)];
+  }
+
+  #pruneEnded(): void {
+    const cutoff = this.#now() - ENDED_KEPT_MS;
+    if (this.#ended.length > 0 && this.#ended[0]!.at < cutoff) {
+      this.#ended = this.#ended.filter((entry) => entry.at >= cutoff);
+    }
+  }
+
+  /** Whether `route`'s agent must hold `ban` (its `to`, its own ignoreip). */
+  #isFor(route: RouteView, ban: LedgerBan): boolean {
+    return (
+      (ban.to === null || ban.to.includes(route.peer.name)) &&
+      checkBan(route.allowlist, { action: "actionban", params: { ip: ban.ip } }) === undefined
+    );
+  }
+
+  /**
+   * Forgets the commands of `client` that no digest from now on can predate: answered before `at` (the
+   * digest being judged; a second's slack for digests handled out of order), or unanswered for longer
+   * than the wait allowed (valid_wtime, at most 3 drift intervals or a minute): taken as lost.
+   */
+  #prune(client: string, at: number): void {
+    const list = this.#inFlight.get(client);
+    if (list === undefined) return;
+    const route = this.#routing?.routes.get(client);
+    const waitSeconds = Math.min(
+      route?.peer.validWindowSeconds ?? Number.POSITIVE_INFINITY,
+      Math.max(60, 3 * this.#options.config.state.driftIntervalSeconds),
+    );
+    const oldest = this.#now() - waitSeconds * 1000;
+    const kept = list.filter(
+      (entry) => entry.sentAt >= oldest && (entry.doneAt === undefined || entry.doneAt >= at - 1),
+    );
+    if (kept.length === 0) this.#inFlight.delete(client);
+    else list.splice(0, list.length, ...kept);
+  }
+
+  /** Notes a command sent to `client` (after the ledger changed, before it is published). */
+  #sent(client: string, id: string, change: InFlight["change"]): void {
+    let list = this.#inFlight.get(client);
+    if (list === undefined) {
+      list = [];
+      this.#inFlight.set(client, list);
+    }
+    list.push({ id, sentAt: this.#now(), ...(change === undefined ? {} : { change }) });
+    if (list.length > IN_FLIGHT_KEPT) list.splice(0, list.length - IN_FLIGHT_KEPT);
+  }
+
+  /**
+   * The agent answered, at `doneAt` (its clock), the oldest command of `client` that `match` picks not
+   * answered yet: it takes its queue in order, so the ones sent before were behind it by then (carried
+   * out, or refused and never to be).
+   */
+  #answered(client: string, match: (entry: InFlight) => boolean, doneAt: number): void {
+    const list = this.#inFlight.get(client);
+    if (list === undefined) return;
+    const at = list.findIndex((entry) => entry.doneAt === undefined && match(entry));
+    for (let i = 0; i <= at; i++) list[i]!.doneAt ??= doneAt;
+  }
+
+  /**
+   * Whether a differing digest is explained by commands the agent had not carried out when it made it: a
+   * sync (the agent may be anywhere within it), or applies whose effects, undone newest first, give the
+   * agent's digest. Returns what it is behind (for the log), or undefined when the digest differs for
+   * real.
+   */
+  #behind(client: string, keys: readonly string[], digest: DigestMessage): string | undefined {
+    // Done by the time the digest was made (a sync digest answers its own sync): it shows their effect.
+    const pending = (this.#inFlight.get(client) ?? []).filter(
+      (entry) => entry.doneAt === undefined || entry.doneAt > digest.timestamp,
+    );
+    if (pending.length === 0) return undefined;
+    if (pending.some((entry) => entry.change === undefined)) return "a sync still on its way to it";
+    const held = new Set(keys);
+    const undone = pending.slice(-MAX_UNDONE).reverse();
+    for (const [index, { change }] of undone.entries()) {
+      if (change!.op === "ban") held.delete(change!.key);
+      else if (change!.expiresAt === null || change!.expiresAt > digest.timestamp) held.add(change!.key);
+      const then = digestOf(held);
+      if (then.hash === digest.hash && then.count === digest.count) {
+        return `${index + 1} command(s) still on their way to it`;
+      }
+    }
+    return undefined;
   }
 
   // --- expiry ---------------------------------------------------------------------------------------
@@ -721,6 +874,9 @@ export class ServerState {
     try {
       const ended = await this.#ledger.expire();
       if (ended.length === 0) return;
+      const at = this.#now();
+      this.#pruneEnded();
+      for (const ban of ended) this.#ended.push({ ban, at });
       this.#metrics?.expired.inc({}, ended.length);
       const routing = this.#routing;
       const items: PublishItem[] = [];
