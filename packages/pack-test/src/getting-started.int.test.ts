@@ -40,7 +40,7 @@ let network: TestNetwork | undefined;
 const shells = new Map<string, HostShell>();
 /** Set by the first failing step: the steps after it cannot mean anything. */
 let failedAt: string | undefined;
-/** What each host printed when a check with `until:` passed. */
+/** What each host printed for a step (for a check with `until:`, the run that passed). */
 const checked = new Map<string, string>();
 
 beforeAll(async () => {
@@ -154,9 +154,10 @@ async function runStep(step: Extract<DocStep, { kind: "run" }>): Promise<void> {
     const shell = shells.get(host);
     if (!shell) throw new Error(`line ${step.line}: no host ${host} in this test`);
     if (step.until === undefined && step.untilNot === undefined) {
-      await shell.run(step.code, { timeoutMs: 300_000 }).catch(async (error: unknown) => {
+      const result = await shell.run(step.code, { timeoutMs: 300_000 }).catch(async (error: unknown) => {
         throw new Error(`${String(error)}\n${await serviceLogs()}`, { cause: error });
       });
+      checked.set(`${host} ${step.code}`, result.output);
       continue;
     }
     // A check the guide says becomes true "within a second": retried for a while.
@@ -218,6 +219,19 @@ describe("docs/getting-started.md, run as written", () => {
       );
       expect(owner?.output.trim()).toBe("net2ban");
     }
+  });
+
+  it("shows the --wait answer net2banctl really printed (the ban reached both hosts and their replies came back)", () => {
+    // The plain block after the ban is what the reader sees at the end (on a terminal the host lines are
+    // a progress line on stderr; here, without a terminal, they are printed too).
+    const guide = readFileSync(GUIDE, "utf8");
+    const sample = /```\n(ban 203\.0\.113\.9: [^`]*)```/.exec(guide)?.[1]?.trim();
+    expect(sample, "sample output block in the guide").toBe("ban 203.0.113.9: confirmed by all 2 host(s)");
+    const printed = (checked.get("mq net2banctl ban 203.0.113.9 --name sshd --wait") ?? "")
+      .trim()
+      .split("\n");
+    expect(printed.at(-1)).toBe(sample);
+    expect(printed.filter((line) => /^ {2}web[12]: ok \(ban, [0-9.]+ ms\)$/.test(line))).toHaveLength(2);
   });
 
   it("shows the iptables output the hosts really printed", () => {
