@@ -1,6 +1,6 @@
 // The SVG latency chart: well-formed, one step line per series, labels escaped, axes covering the data.
 import { describe, expect, it } from "vitest";
-import { logTicks, renderCdfSvg } from "./chart.js";
+import { logTicks, renderCdfSvg, simplifySteps } from "./chart.js";
 
 describe("logTicks", () => {
   it("gives 1-2-5 steps inside the range", () => {
@@ -28,9 +28,9 @@ describe("renderCdfSvg", () => {
     expect(svg.startsWith("<svg ")).toBe(true);
     expect(svg.trimEnd().endsWith("</svg>")).toBe(true);
     expect(svg.match(/<polyline /g)).toHaveLength(2);
-    // A step line has two points per sample plus the start.
+    // A step line has two corners per sample (distinct samples here; the start at 0 % is the first one).
     const first = svg.match(/<polyline [^>]*points="([^"]*)"/)![1]!;
-    expect(first.split(" ")).toHaveLength(1 + 2 * 4);
+    expect(first.split(" ")).toHaveLength(2 * 4);
     expect(svg).toContain('stroke-dasharray="6,4"');
   });
 
@@ -57,5 +57,21 @@ describe("renderCdfSvg", () => {
     expect(() => renderCdfSvg({ title: "t", series: [{ label: "a", samples: [] }] })).toThrow(
       /at least one series/,
     );
+  });
+});
+
+describe("simplifySteps", () => {
+  it("keeps the corners of a step line and drops repeats and points inside a straight run", () => {
+    expect(simplifySteps(["0,10", "0,10", "0,8", "0,6", "2,6", "4,6", "4,4", "5,3"])).toEqual([
+      "0,10",
+      "0,6",
+      "4,6",
+      "4,4",
+      "5,3",
+    ]);
+  });
+
+  it("leaves a line with no repeats and no straight runs alone", () => {
+    expect(simplifySteps(["0,3", "1,2", "2,0"])).toEqual(["0,3", "1,2", "2,0"]);
   });
 });

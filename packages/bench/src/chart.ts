@@ -109,7 +109,7 @@ export function renderCdfSvg(options: CdfChartOptions): string {
     });
     const dash = s.dashed ? ` stroke-dasharray="6,4"` : "";
     parts.push(
-      `<polyline fill="none" stroke="${color}" stroke-width="2"${dash} points="${points.join(" ")}"/>`,
+      `<polyline fill="none" stroke="${color}" stroke-width="2"${dash} points="${simplifySteps(points).join(" ")}"/>`,
     );
     const ly = top + plotH + 52 + 18 * i;
     parts.push(
@@ -119,4 +119,24 @@ export function renderCdfSvg(options: CdfChartOptions): string {
   });
   parts.push("</svg>", "");
   return parts.join("\n");
+}
+
+/**
+ * Drops the points of a step line that draw nothing: repeats of the previous point and the middle of a
+ * run along one vertical or horizontal line (thousands of samples land on a few hundred pixels).
+ */
+export function simplifySteps(points: readonly string[]): string[] {
+  const out: string[] = [];
+  const along = (a: string, b: string, axis: 0 | 1) => a.split(",")[axis] === b.split(",")[axis];
+  for (const point of points) {
+    if (point === out.at(-1)) continue;
+    const last = out.at(-1);
+    const before = out.at(-2);
+    if (last !== undefined && before !== undefined) {
+      const axis = along(before, last, 0) ? 0 : along(before, last, 1) ? 1 : undefined;
+      if (axis !== undefined && along(last, point, axis)) out[out.length - 1] = point;
+      else out.push(point);
+    } else out.push(point);
+  }
+  return out;
 }
