@@ -28,6 +28,11 @@ describe("renderCdfSvg", () => {
     expect(svg.startsWith("<svg ")).toBe(true);
     expect(svg.trimEnd().endsWith("</svg>")).toBe(true);
     expect(svg.match(/<polyline /g)).toHaveLength(2);
+    // Named for screen readers: role="img" and a <title> as the first child.
+    expect(svg.split("\n").slice(0, 2)).toEqual([
+      expect.stringMatching(/^<svg [^>]* role="img">$/),
+      expect.stringMatching(/^<title>.+<\/title>$/),
+    ]);
     // A step line has two corners per sample (distinct samples here; the start at 0 % is the first one).
     const first = svg.match(/<polyline [^>]*points="([^"]*)"/)![1]!;
     expect(first.split(" ")).toHaveLength(2 * 4);
