@@ -309,6 +309,12 @@ export class Net2banAgent {
         if (message.client !== this.name) {
           throw new UpdateRefusedError(`update for client "${message.client}" reached agent "${this.name}"`);
         }
+        // An action file is commands this host will run: allow_update = no keeps that to its own admins.
+        if (this.#options.peer.allowUpdate === false) {
+          throw new UpdateRefusedError(
+            `update of "${message.file}" refused: allow_update = no on this agent`,
+          );
+        }
         const content = decodeActionContent(message.content);
         await writeActionFile(actionsDir, message.file, content);
         engine.reload();

@@ -43,6 +43,11 @@ export interface PeerConfig {
    * RabbitMQ user (`net2banctl rabbitmq-setup`). Absent: the peer uses `broker.urls`.
    */
   urls?: string[];
+  /**
+   * Clients: `allow_update = no` in the client's section or [global]: the agent refuses action files sent
+   * by `net2banctl update` (whoever holds the [server] key could otherwise run commands on it). Absent: allowed.
+   */
+  allowUpdate?: false;
 }
 
 export interface BrokerConfig {
@@ -263,6 +268,7 @@ function resolvePeer(reader: Reader, name: string, queue: string | undefined): P
     queueType,
   };
   if (urls.state === "ok") peer.urls = urls.value;
+  if (name !== "server" && reader.readOrDefault("allow_update", chain) === false) peer.allowUpdate = false;
   return peer;
 }
 

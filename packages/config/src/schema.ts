@@ -59,6 +59,14 @@ function oneOf<const T extends string>(allowed: readonly T[], foldCase: boolean)
   });
 }
 
+/** A yes/no value as Python's ConfigParser.getboolean reads it (1 yes true on / 0 no false off, any case). */
+const yesNo = rule((raw) => {
+  const value = raw.toLowerCase();
+  if (["1", "yes", "true", "on"].includes(value)) return true;
+  if (["0", "no", "false", "off"].includes(value)) return false;
+  return { problem: `expected yes or no, got ${got(raw)}` };
+});
+
 // Keys, secrets and passwords are never echoed back in messages.
 const secretText = rule((raw) => (raw === "" ? { problem: "must not be empty" } : raw));
 
@@ -334,6 +342,12 @@ export const CONFIG_KEYS = {
     schema: interval,
     default: "60s",
     summary: "how often each agent checks its bans and reports their digest to the server",
+  }),
+  allow_update: spec({
+    sections: ["global", "client"],
+    schema: yesNo,
+    default: "yes",
+    summary: "whether this agent installs action files sent by `net2banctl update` (no: refused, logged)",
   }),
   metrics: spec({
     sections: ["global", "server", "client"],
