@@ -1,10 +1,9 @@
 // The self-lockout guard: addresses a ban must never cover (fail2ban's `ignoreip`), the defaults that
 // protect loopback, the broker and this host, and the check net2banctl, the server and the agent share.
 
-import { lookup as dnsLookup } from "node:dns/promises";
-import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import { assertFunction, assertObject, assertString, describe } from "./assert.js";
+import { ipFamily } from "./ip.js";
 
 /**
  * An address or CIDR block in one 128-bit space: IPv4 `a.b.c.d/p` is held as `::ffff:a.b.c.d/(96+p)`, so
@@ -52,7 +51,7 @@ function parseV6(text: string): bigint {
 
 /**
  * The one grammar of an `ip` in net2ban, shared by this guard and the action engine (so that nothing
- * the engine would ban slips past the guard unread): node:net isIP, no zone id (node accepts
+ * the engine would ban slips past the guard unread): node:net isIP's grammar (ipFamily), no zone id (node accepts
  * "fe80::1%eth0", fail2ban does not), an optional decimal prefix within the family's length.
  * Undefined when `value` is not one; host names are not addresses here: nothing is resolved.
  */
@@ -60,7 +59,7 @@ export function parseAddress(value: string): ParsedAddress | undefined {
   assertString(value, "value");
   const slash = value.indexOf("/");
   const host = slash === -1 ? value : value.slice(0, slash);
-  const version = /^[0-9A-Fa-f:.]+$/.test(host) ? isIP(host) : 0;
+  const version = /^[0-9A-Fa-f:.]+$/.test(host) ? ipFamily(host) : 0;
   if (version !== 4 && version !== 6) return undefined;
   let prefix: number | undefined;
   if (slash !== -1) {
@@ -239,7 +238,9 @@ export function localInterfaceAddresses(): string[] {
 }
 
 async function resolveAll(host: string): Promise<string[]> {
-  const found = await dnsLookup(host, { all: true, verbatim: true });
+  // Loaded here: only a broker given by name needs the resolver (net2banctl starts without it).
+  const { lookup } = await import("node:dns/promises");
+  const found = await lookup(host, { all: true, verbatim: true });
   return found.map((entry) => entry.address);
 }
 

@@ -1,10 +1,10 @@
 // Every net2ban.cfg key: the sections that read it, its default, and the zod schema that turns the
 // raw string into a typed value or into the one-line complaint an operator sees.
 
-import { isIPv6 } from "node:net";
 import { z } from "zod";
 import { parseAddressRange, splitIgnoreIp } from "./allowlist.js";
 import { DurationError, parseDurationSeconds } from "./duration.js";
+import { ipFamily } from "./ip.js";
 
 /** The kinds of section a key can be read from; `client` is every section but the three named ones. */
 export type SectionKind = "global" | "server" | "client" | "keygen";
@@ -81,7 +81,7 @@ export function redactUrl(raw: string): string {
 
 const brokerHost = rule((raw) => {
   const host = raw.startsWith("[") && raw.endsWith("]") ? raw.slice(1, -1) : raw;
-  if (isIPv6(host)) return `[${host}]`;
+  if (ipFamily(host) === 6) return `[${host}]`;
   if (/^[A-Za-z0-9_.-]+$/.test(host) && !host.startsWith(".") && !host.startsWith("-")) return host;
   return { problem: `expected a host name or IP address of the RabbitMQ server, got ${got(raw)}` };
 });
@@ -169,7 +169,7 @@ const metricsAddress = rule((raw): MetricsAddress | { problem: string } => {
     return { problem: `expected host:port (e.g. 127.0.0.1:9464, [::1]:9464 or :9464), got ${got(raw)}` };
   }
   const v6 = match[1];
-  if (v6 !== undefined && !isIPv6(v6)) return { problem: `${got(v6)} is not an IPv6 address` };
+  if (v6 !== undefined && ipFamily(v6) !== 6) return { problem: `${got(v6)} is not an IPv6 address` };
   return { host: v6 ?? (match[2] === "" ? "0.0.0.0" : (match[2] ?? "0.0.0.0")), port };
 });
 
