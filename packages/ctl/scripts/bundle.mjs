@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
 import { BUNDLE, CODE_CACHE, loadBundle } from "../bin/load-bundle.cjs";
+import { startStandInBroker } from "./standin-broker.mjs";
 
 // zod re-exports every locale as z.locales (300 KB); net2ban only uses the default English messages, which
 // zod imports on its own. Nothing else in the bundle may reach z.locales.
@@ -38,16 +39,24 @@ await build({
   logLevel: "warning",
 });
 
-// The cache holds the functions compiled so far, so first run the send path once: a config that points at
-// a closed port parses the config, derives a key, seals and fails to connect, without touching a broker.
+// The cache holds the functions compiled so far, so first run the send path: exec (what fail2ban's action
+// runs) and ban, against a stand-in broker on loopback, so that connect, publish, confirm and close are in
+// the cache too. Without the stand-in (it failed to start or to answer) a config pointing at a closed
+// port still warms config, guard, derivation and seal.
 const dir = await mkdtemp(join(tmpdir(), "net2banctl-build-"));
+const standIn = await startStandInBroker().catch((error) => {
+  process.stderr.write(
+    `bundle: no stand-in broker for the warm-up (${error.message}); warming without one\n`,
+  );
+  return undefined;
+});
 try {
   const config = join(dir, "net2ban.cfg");
   await writeFile(
     config,
     [
       "[global]",
-      "url = amqp://127.0.0.1:1/",
+      `url = ${standIn?.url ?? "amqp://127.0.0.1:1/"}`,
       "rounds = 1000",
       "secret = build-time-secret",
       "authkey = build-time-authkey",
@@ -58,11 +67,23 @@ try {
       "key = build-time-key",
       "",
     ].join("\n"),
+    { mode: 0o600 },
   );
   const { exports, script } = loadBundle({ useCache: false });
-  const quiet = { out() {}, err() {} };
-  await exports.run(["--config", config, "ban", "192.0.2.1", "--action", "net2ban-demo"], quiet);
+  const errors = [];
+  const quiet = { out() {}, err: (line) => errors.push(line) };
+  const codes = [
+    await exports.run(
+      ["--config", config, "exec", "net2ban-demo", "actionban", "name=sshd", "ip=192.0.2.1"],
+      quiet,
+    ),
+    await exports.run(["--config", config, "ban", "192.0.2.1", "--action", "net2ban-demo"], quiet),
+  ];
+  if (standIn !== undefined && codes.some((code) => code !== 0)) {
+    process.stderr.write(`bundle: the warm-up against the stand-in broker failed (${errors.join("; ")})\n`);
+  }
   await writeFile(CODE_CACHE, script.createCachedData());
 } finally {
+  await standIn?.close();
   await rm(dir, { recursive: true, force: true });
 }
