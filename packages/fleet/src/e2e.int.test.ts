@@ -4,22 +4,15 @@ import { join } from "node:path";
 import { parseConfig } from "@net2ban/config";
 import { createCodec, createExecRequest, createUpdateRequest } from "@net2ban/protocol";
 import { sealPlaintext } from "@net2ban/protocol/testing";
+import { brokerUrl, requireBroker } from "@net2ban/test-utils";
 import amqp from "amqplib";
 import { afterEach, beforeAll, describe, expect, test } from "vitest";
-import { Fleet, probeBroker } from "./fleet.js";
+import { Fleet } from "./fleet.js";
 
-const url = process.env["NET2BAN_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/";
+const url = brokerUrl();
 const fleets: Fleet[] = [];
 
-beforeAll(async () => {
-  try {
-    await probeBroker(url);
-  } catch (error) {
-    throw new Error(
-      `RabbitMQ is not answering at 127.0.0.1:5672 (${(error as Error).message}): start it with \`rabbitmq-server -detached\``,
-    );
-  }
-});
+beforeAll(() => requireBroker(url));
 
 afterEach(async () => {
   await Promise.all(fleets.splice(0).map((f) => f.close()));

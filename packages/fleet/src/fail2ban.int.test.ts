@@ -6,11 +6,12 @@ import { appendFile, cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { brokerUrl } from "@net2ban/test-utils";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { binPath, Fleet, probeBroker } from "./fleet.js";
 import { netnsUnavailableReason, run, runQuiet, sweepStaleNetworks, TestNetwork } from "./netns.js";
 
-const url = process.env["NET2BAN_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/";
+const url = brokerUrl();
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const SHIPPED = join(REPO, "configs/fail2ban");
 const FAIL2BAN = "/etc/fail2ban";

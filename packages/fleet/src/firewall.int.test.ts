@@ -2,11 +2,12 @@
 // nftables actions, and an attacker's TCP connections to every host fail while a friend's still work.
 import { cp } from "node:fs/promises";
 import { join } from "node:path";
+import { brokerUrl } from "@net2ban/test-utils";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Fleet, probeBroker } from "./fleet.js";
 import { netnsUnavailableReason, type ProbeResult, run, sweepStaleNetworks, TestNetwork } from "./netns.js";
 
-const url = process.env["NET2BAN_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/";
+const url = brokerUrl();
 const STOCK_ACTIONS = "/etc/fail2ban/action.d";
 const HOSTS = ["h1", "h2"] as const;
 /** The banned service; BYSTANDER_PORT is outside the ban's `port` and must stay open even to the attacker. */

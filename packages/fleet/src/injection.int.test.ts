@@ -8,11 +8,12 @@ import { join } from "node:path";
 import { parseConfig } from "@net2ban/config";
 import { createCodec, createExecRequest, createUpdateRequest } from "@net2ban/protocol";
 import { sealPlaintext } from "@net2ban/protocol/testing";
+import { brokerUrl } from "@net2ban/test-utils";
 import amqp from "amqplib";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Fleet, type LogLine, probeBroker } from "./fleet.js";
 
-const url = process.env["NET2BAN_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/";
+const url = brokerUrl();
 const AGENTS = ["agent1", "agent2"] as const;
 
 let fleet: Fleet;

@@ -4,21 +4,14 @@
 // ban deleted by hand, and a repeated ban that extends instead of running again.
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { brokerUrl, requireBroker } from "@net2ban/test-utils";
 import { afterEach, beforeAll, describe, expect, test } from "vitest";
-import { Fleet, type FleetOptions, probeBroker } from "./fleet.js";
+import { Fleet, type FleetOptions } from "./fleet.js";
 
-const url = process.env["NET2BAN_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/";
+const url = brokerUrl();
 const fleets: Fleet[] = [];
 
-beforeAll(async () => {
-  try {
-    await probeBroker(url);
-  } catch (error) {
-    throw new Error(
-      `RabbitMQ is not answering at 127.0.0.1:5672 (${(error as Error).message}): start it with \`rabbitmq-server -detached\``,
-    );
-  }
-});
+beforeAll(() => requireBroker(url));
 
 afterEach(async () => {
   await Promise.all(fleets.splice(0).map((f) => f.close()));
