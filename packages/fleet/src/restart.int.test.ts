@@ -4,7 +4,7 @@
 // nothing but the agent itself can apply them again. Here an action file stands for the firewall: each
 // ban appends its address as one line, each unban removes one line (and fails when there is none, as
 // `iptables -D` does), and actionstop empties the file as a chain flush would. Then the same with the
-// stock iptables-multiport action on real iptables in a network namespace.
+// stock iptables-multiport and nftables-multiport actions on real iptables / nftables in a network namespace.
 import { cp, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { brokerUrl, requireBroker } from "@net2ban/test-utils";
@@ -194,5 +194,97 @@ describe.skipIf(skipNetns)("an agent restart puts its bans back on real iptables
     expect(unban.code, unban.stdout + unban.stderr).toBe(0);
     expect(await rulesOf(ATTACKERS[0]!)).toBe(0);
     expect(await rulesOf(ATTACKERS[1]!)).toBe(1);
+  }, 120_000);
+});
+
+const nftUnavailable = await netnsUnavailableReason(["ip", "nft"]);
+const skipNft = nftUnavailable !== undefined && !process.env["CI"];
+
+describe.skipIf(skipNft)("an agent restart puts its bans back on real nftables (network namespace)", () => {
+  const PORT = "2222";
+  const ATTACKERS = ["10.77.0.211", "10.77.0.212"];
+  let network: TestNetwork | undefined;
+  let fleet: Fleet | undefined;
+
+  beforeAll(async () => {
+    if (nftUnavailable !== undefined) throw new Error(`nftables restart test cannot run: ${nftUnavailable}`);
+    await sweepStaleNetworks();
+    network = await TestNetwork.create({ nodes: ["h1"] });
+    fleet = await Fleet.create({ agents: 1, brokerUrl: url, rounds: 1000, label: "rsnft" });
+    await network.relayBroker(url, ["h1"]);
+    await cp("/etc/fail2ban/action.d", join(fleet.agentDir("agent1"), "actions"), { recursive: true });
+    await fleet.startServer();
+  }, 90_000);
+
+  afterAll(async () => {
+    try {
+      await fleet?.close();
+    } finally {
+      await network?.destroy();
+    }
+  }, 60_000);
+
+  /** The addresses in fail2ban's set for jail sshd (null: there is no such set). */
+  async function setOf(): Promise<string[] | null> {
+    const listed = await network!.exec("h1", ["nft", "list", "ruleset"]);
+    // set addr-set-sshd {\n type ipv4_addr\n elements = { 10.77.0.211, 10.77.0.212 }\n }
+    const at = listed.indexOf("set addr-set-sshd {");
+    if (at === -1) return null;
+    const block = listed.slice(at, listed.indexOf("\n\t}", at));
+    const elements = /elements = \{([^}]*)\}/.exec(block);
+    return (elements?.[1] ?? "")
+      .split(",")
+      .map((e) => e.trim())
+      .filter(Boolean)
+      .sort();
+  }
+
+  async function startAgent(): Promise<void> {
+    await fleet!.startAgent("agent1", { prefix: network!.prefix("h1") });
+  }
+
+  test("nftables-multiport: after SIGTERM the set is rebuilt with each ban; after SIGKILL every ban is still in it", async () => {
+    const f = fleet!;
+    await startAgent();
+    for (const ip of ATTACKERS) {
+      const ban = await f.ctl([
+        "ban",
+        ip,
+        `port=${PORT}`,
+        "--action",
+        "nftables-multiport",
+        "--name",
+        "sshd",
+      ]);
+      expect(ban.code, ban.stderr).toBe(0);
+      await f.waitForLog("agent1", (l) => l.msg === `IP ${ip} banned`);
+    }
+    expect(await setOf()).toEqual(ATTACKERS);
+
+    // SIGTERM: actionstop deletes the set (and its rules) with both bans.
+    expect(await f.stop("agent1")).toBe(0);
+    expect(await setOf()).toBeNull();
+    await startAgent();
+    await f.waitForLog("agent1", (l) => l.msg.startsWith("restore after restart:"), 20_000);
+    expect(await setOf()).toEqual(ATTACKERS);
+
+    // SIGKILL: the set stays; restored bans are set elements, so none can be there twice.
+    await f.stop("agent1", "SIGKILL");
+    expect(await setOf()).toEqual(ATTACKERS);
+    await startAgent();
+    await f.waitForLog("agent1", (l) => l.msg.startsWith("restore after restart:"), 20_000);
+    expect(await setOf()).toEqual(ATTACKERS);
+
+    const unban = await f.ctl([
+      "unban",
+      ATTACKERS[0]!,
+      "--action",
+      "nftables-multiport",
+      "--name",
+      "sshd",
+      "--wait",
+    ]);
+    expect(unban.code, unban.stdout + unban.stderr).toBe(0);
+    expect(await setOf()).toEqual([ATTACKERS[1]]);
   }, 120_000);
 });
