@@ -1,6 +1,7 @@
 // The self-lockout guard: addresses a ban must never cover (fail2ban's `ignoreip`), the defaults that
 // protect loopback, the broker and this host, and the check net2banctl, the server and the agent share.
 
+import { lookup as dnsLookup } from "node:dns/promises";
 import { networkInterfaces } from "node:os";
 import { assertFunction, assertObject, assertString, describe } from "./assert.js";
 import { ipFamily } from "./ip.js";
@@ -238,9 +239,7 @@ export function localInterfaceAddresses(): string[] {
 }
 
 async function resolveAll(host: string): Promise<string[]> {
-  // Loaded here: only a broker given by name needs the resolver (net2banctl starts without it).
-  const { lookup } = await import("node:dns/promises");
-  const found = await lookup(host, { all: true, verbatim: true });
+  const found = await dnsLookup(host, { all: true, verbatim: true });
   return found.map((entry) => entry.address);
 }
 
