@@ -2,7 +2,7 @@
 // Why: resolving and compiling ~150 ESM modules cost more start-up time than the whole send (measured in
 // docs/benchmarks.md); one CommonJS file can be compiled with a code cache (Node 20 has no module
 // compile cache), and yargs (--help and the other commands) stays lazy inside it.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
@@ -38,6 +38,14 @@ await build({
   define: { "import.meta.url": "__net2banImportMetaUrl" },
   logLevel: "warning",
 });
+
+// The bin runs the bundle in a vm.Script, where import() of a module outside the bundle fails at run time
+// ("A dynamic import callback was not specified"): such an import must be static.
+if ((await readFile(BUNDLE, "utf8")).includes("import(")) {
+  throw new Error(
+    "bundle: dist/net2banctl.cjs keeps a dynamic import() of a module outside the bundle (a node: builtin?); import it statically",
+  );
+}
 
 // The cache holds the functions compiled so far, so first run the send path: exec (what fail2ban's action
 // runs) and ban, against a stand-in broker on loopback, so that connect, publish, confirm and close are in
