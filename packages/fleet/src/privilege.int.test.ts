@@ -213,6 +213,8 @@ describe.skipIf(skip)("least privilege: one RabbitMQ login per role", () => {
       expect(
         await rabbitmqctl([
           "authenticate_user",
+          // A base64url password may start with "-": after "--" rabbitmqctl reads it as an argument.
+          "--",
           decodeURIComponent(url.username),
           decodeURIComponent(url.password),
         ]),
