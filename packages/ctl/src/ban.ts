@@ -9,13 +9,16 @@ import {
   buildRequest,
   type CliIo,
   type CommonArgs,
+  checkGuard,
   type ExecRequestSpec,
-  type Publisher,
-  print,
+  printSent,
   readConfig,
   senderName,
   startPublisher,
 } from "./commands.js";
+
+type Protocol = typeof import("@net2ban/protocol");
+type Build = (protocol: Protocol, replyTo: string | undefined) => Message & { id: string };
 
 /** Options of ban / unban / exec that concern ban state. */
 export interface StateArgs extends CommonArgs {
@@ -49,83 +52,47 @@ function recipients(args: StateArgs): { to?: string[] } {
   return args.to === undefined || args.to.length === 0 ? {} : { to: args.to };
 }
 
-/** Checks the ban against the self-lockout guard (exit 2, nothing sent) and prints its notes. */
-async function guard(
-  io: CliIo,
-  config: Net2banConfig,
-  args: StateArgs,
-  request: ExecRequestSpec,
-): Promise<void> {
-  const { guardRequest } = await import("./guard.js");
-  const notes = await guardRequest(config, request, args.to, {
-    warn: (line) => io.err(`net2banctl: warning: ${line}`),
-  });
-  for (const note of notes) io.err(`net2banctl: note: ${note}`);
+/** The config to send with; --wait needs protocol 2 for [server] (protocol 1 has no replies). */
+async function stateConfig(args: StateArgs): Promise<Net2banConfig> {
+  const config = await readConfig(args);
+  if (config.server?.protocol === 1 && args.wait === true) {
+    throw new UsageError("--wait needs protocol = 2 for [server]");
+  }
+  return config;
 }
 
 /**
- * Without --wait, starts connecting (see startPublisher) before `checks` run; with --wait the reply session
- * opens after them. Either way nothing is sent when a check throws.
+ * Checks `exec` against the self-lockout guard (exit 2, nothing sent), then publishes what `build` makes;
+ * without --wait the connection starts before the checks (startPublisher), with --wait the reply session
+ * opens after them and each host's answer is shown.
  */
 async function checkThenSend(
   io: CliIo,
   config: Net2banConfig,
   args: StateArgs,
-  checks: () => Promise<void>,
+  exec: ExecRequestSpec,
   label: string,
-  build: (replyTo: string | undefined) => Message & { id: string },
+  build: Build,
 ): Promise<number> {
-  const publisher = args.wait === true ? undefined : startPublisher(config);
-  try {
-    await checks();
-  } catch (error) {
-    publisher?.discard();
-    throw error;
-  }
-  return send(io, config, args, label, build, publisher);
-}
-
-/** Publishes `message`, or with --wait sends it through a reply session and reports each host. */
-async function send(
-  io: CliIo,
-  config: Net2banConfig,
-  args: StateArgs,
-  label: string,
-  build: (replyTo: string | undefined) => Message & { id: string },
-  publisher: Publisher | undefined,
-): Promise<number> {
-  if (publisher !== undefined) {
-    let message: Message & { id: string };
-    try {
-      timeoutOf(args);
-      message = buildRequest(label, () => build(undefined));
-    } catch (error) {
-      publisher.discard();
-      throw error;
-    }
-    await publisher.publish(message);
-    print(
-      io,
-      args,
-      { id: message.id, sent: label, queue: config.server?.queue },
-      `${label}: sent (${message.id})`,
-    );
+  const checked = async () => {
+    await checkGuard(io, config, args.to, exec);
+    const timeoutSeconds = timeoutOf(args);
+    return { timeoutSeconds, protocol: await import("@net2ban/protocol") };
+  };
+  if (args.wait !== true) {
+    const message = await startPublisher(config).send(async () => {
+      const { protocol } = await checked();
+      return buildRequest(label, () => build(protocol, undefined));
+    });
+    printSent(io, args, config, message, label);
     return EXIT_OK;
   }
-  const timeoutSeconds = timeoutOf(args);
+  const { timeoutSeconds, protocol } = await checked();
   const { openReplySession, sendAndWait } = await import("./wait.js");
   const session = await openReplySession(config, "--wait");
   try {
-    return await sendAndWait(
-      io,
-      session,
-      buildRequest(label, () => build(session.replyTo)),
-      {
-        label,
-        timeoutSeconds,
-        json: args.json === true,
-      },
-    );
+    const message = buildRequest(label, () => build(protocol, session.replyTo));
+    return await sendAndWait(io, session, message, { label, timeoutSeconds, json: args.json === true });
   } finally {
     await session.close();
   }
@@ -150,21 +117,13 @@ export async function sendBan(
     action: "actionban",
     params: { ...ban.params, name: ban.name, ip: ban.ip },
   };
-  const config = await readConfig(args);
+  const config = await stateConfig(args);
   const label = `ban ${ban.ip}`;
-  if (config.server?.protocol === 1 && args.wait === true) {
-    throw new UsageError("--wait needs protocol = 2 for [server]");
-  }
-  let protocol: typeof import("@net2ban/protocol") | undefined;
-  const checks = async () => {
-    await guard(io, config, args, exec);
-    protocol = await import("@net2ban/protocol");
-  };
   if (config.server?.protocol === 1) {
     const bantime =
       seconds === undefined ? {} : { bantime: seconds === null ? "-1" : String(Math.ceil(seconds)) };
-    return checkThenSend(io, config, args, checks, label, () =>
-      protocol!.createExecRequest({
+    return checkThenSend(io, config, args, exec, label, (protocol) =>
+      protocol.createExecRequest({
         ...exec,
         params: { ...exec.params, ...bantime },
         sender: senderName(),
@@ -172,8 +131,8 @@ export async function sendBan(
       }),
     );
   }
-  return checkThenSend(io, config, args, checks, label, (replyTo) =>
-    protocol!.createTrackedBanRequest({
+  return checkThenSend(io, config, args, exec, label, (protocol, replyTo) =>
+    protocol.createTrackedBanRequest({
       ip: ban.ip,
       action: ban.actionFile,
       name: ban.name,
@@ -207,19 +166,11 @@ export async function sendUnban(
     action: "actionunban",
     params: { ...unban.params, name: unban.name ?? "default", ip: unban.ip },
   };
-  const config = await readConfig(args);
+  const config = await stateConfig(args);
   const label = `unban ${unban.ip}`;
-  if (config.server?.protocol === 1 && args.wait === true) {
-    throw new UsageError("--wait needs protocol = 2 for [server]");
-  }
-  let protocol: typeof import("@net2ban/protocol") | undefined;
-  const checks = async () => {
-    await guard(io, config, args, exec);
-    protocol = await import("@net2ban/protocol");
-  };
   if (config.server?.protocol === 1) {
-    return checkThenSend(io, config, args, checks, label, () =>
-      protocol!.createExecRequest({ ...exec, sender: senderName(), ...recipients(args) }),
+    return checkThenSend(io, config, args, exec, label, (protocol) =>
+      protocol.createExecRequest({ ...exec, sender: senderName(), ...recipients(args) }),
     );
   }
   if (Object.keys(unban.params).length > 0) {
@@ -233,8 +184,8 @@ export async function sendUnban(
       "net2banctl: note: --to is ignored: a ban in the server's ledger is lifted on every host that applied it",
     );
   }
-  return checkThenSend(io, config, args, checks, label, (replyTo) =>
-    protocol!.createTrackedUnbanRequest({
+  return checkThenSend(io, config, args, exec, label, (protocol, replyTo) =>
+    protocol.createTrackedUnbanRequest({
       ip: unban.ip,
       ...(unban.actionFile === undefined ? {} : { action: unban.actionFile }),
       ...(unban.name === undefined ? {} : { name: unban.name }),
@@ -253,21 +204,13 @@ export async function sendExecAndWait(
   label: string,
 ): Promise<number> {
   const config = await readConfig(args);
-  await guard(io, config, args, request);
   if (config.server?.protocol === 1) throw new UsageError("--wait needs protocol = 2 for [server]");
-  const { createExecRequest } = await import("@net2ban/protocol");
-  return send(
-    io,
-    config,
-    args,
-    label,
-    (replyTo) =>
-      createExecRequest({
-        ...request,
-        sender: senderName(),
-        ...recipients(args),
-        ...(replyTo === undefined ? {} : { replyTo }),
-      }),
-    undefined,
+  return checkThenSend(io, config, args, request, label, (protocol, replyTo) =>
+    protocol.createExecRequest({
+      ...request,
+      sender: senderName(),
+      ...recipients(args),
+      ...(replyTo === undefined ? {} : { replyTo }),
+    }),
   );
 }

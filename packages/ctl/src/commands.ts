@@ -156,35 +156,52 @@ export async function sendExec(
 ): Promise<number> {
   const config = await readConfig(args);
   // The broker's handshake and the key derivation run while the request is checked and built.
-  const publisher = startPublisher(config);
-  let message: Net2banMessage & { id: string };
-  try {
-    // Self-lockout guard: nothing is sent for a ban of a protected address (or an ip that is no address).
-    const { guardRequest } = await import("./guard.js");
-    const notes = await guardRequest(config, request, args.to, {
-      warn: (line) => io.err(`net2banctl: warning: ${line}`),
-    });
-    for (const note of notes) io.err(`net2banctl: note: ${note}`);
+  const message = await startPublisher(config).send(async () => {
+    await checkGuard(io, config, args.to, request);
     const { createExecRequest } = await import("@net2ban/protocol");
-    message = buildRequest(label, () =>
+    return buildRequest(label, () =>
       createExecRequest({
         ...request,
         sender: senderName(),
         ...(args.to === undefined || args.to.length === 0 ? {} : { to: args.to }),
       }),
     );
-  } catch (error) {
-    publisher.discard();
-    throw error;
-  }
-  await publisher.publish(message);
+  });
+  printSent(io, args, config, message, label);
+  return EXIT_OK;
+}
+
+/**
+ * Self-lockout guard: throws UsageError (exit 2, nothing sent) for a ban of a protected address or an ip
+ * that is no address; prints its warnings and notes.
+ */
+export async function checkGuard(
+  io: CliIo,
+  config: Net2banConfig,
+  to: readonly string[] | undefined,
+  request: ExecRequestSpec,
+): Promise<void> {
+  const { guardRequest } = await import("./guard.js");
+  const notes = await guardRequest(config, request, to, {
+    warn: (line) => io.err(`net2banctl: warning: ${line}`),
+  });
+  for (const note of notes) io.err(`net2banctl: note: ${note}`);
+}
+
+/** The line (or JSON) that says the broker confirmed `message`. */
+export function printSent(
+  io: CliIo,
+  args: CommonArgs,
+  config: Net2banConfig,
+  message: { id: string },
+  label: string,
+): void {
   print(
     io,
     args,
     { id: message.id, sent: label, queue: config.server?.queue },
     `${label}: sent (${message.id})`,
   );
-  return EXIT_OK;
 }
 
 export function senderName(): string {
@@ -193,10 +210,12 @@ export function senderName(): string {
 
 /** A send under way: connecting to the broker and deriving the [server] key, nothing published yet. */
 export interface Publisher {
-  /** Seals `message`, publishes it to the input queue, waits for the broker's confirm, closes. */
-  publish(message: Net2banMessage): Promise<void>;
-  /** Nothing will be sent (a check refused the request): closes the connection once it is open. */
-  discard(): void;
+  /**
+   * Runs `prepare` (checks, building the request) while connecting, then seals what it returns, publishes
+   * it to the input queue, waits for the broker's confirm and closes. When `prepare` throws, nothing is
+   * sent: the connection is closed once it is open, and the error is thrown again.
+   */
+  send<M extends Net2banMessage>(prepare: () => Promise<M>): Promise<M>;
 }
 
 /**
@@ -235,10 +254,19 @@ export function startPublisher(config: Net2banConfig): Publisher {
       }))();
     return Promise.allSettled([keys, connecting]);
   })();
-  // Awaited by publish or discard; until then a failure (broker down) must not count as unhandled.
+  // Awaited by send; until then a failure (broker down) must not count as unhandled.
   ready.catch(() => undefined);
   return {
-    async publish(message) {
+    async send<M extends Net2banMessage>(prepare: () => Promise<M>): Promise<M> {
+      let message: M;
+      try {
+        message = await prepare();
+      } catch (error) {
+        ready
+          .then(([, broker]) => (broker.status === "fulfilled" ? broker.value.close() : undefined))
+          .catch(() => undefined);
+        throw error;
+      }
       const [codec, broker] = await ready;
       if (broker.status === "rejected") throw broker.reason;
       try {
@@ -248,11 +276,7 @@ export function startPublisher(config: Net2banConfig): Publisher {
       } finally {
         await broker.value.close();
       }
-    },
-    discard() {
-      ready
-        .then(([, broker]) => (broker.status === "fulfilled" ? broker.value.close() : undefined))
-        .catch(() => undefined);
+      return message;
     },
   };
 }
@@ -262,7 +286,7 @@ export function startPublisher(config: Net2banConfig): Publisher {
  * confirmed it.
  */
 export async function publishRequest(config: Net2banConfig, message: Net2banMessage): Promise<void> {
-  await startPublisher(config).publish(message);
+  await startPublisher(config).send(async () => message);
 }
 
 async function readTls(files: { ca?: string; cert?: string; key?: string }) {
