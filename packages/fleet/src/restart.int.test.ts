@@ -114,43 +114,49 @@ describe("an agent restart puts its bans back", () => {
 const unavailable = await netnsUnavailableReason(["ip", "iptables"]);
 const skipNetns = unavailable !== undefined && !process.env["CI"];
 
+/**
+ * For a describe block: one host namespace h1 whose agent1 has the stock fail2ban actions, a server on the
+ * shared broker (relayed into the namespace), all removed after the block.
+ */
+function namespaceFleet(label: string, firewall: string, missing: string | undefined) {
+  const hold: { network?: TestNetwork; fleet?: Fleet } = {};
+  beforeAll(async () => {
+    if (missing !== undefined) throw new Error(`${firewall} restart test cannot run: ${missing}`);
+    await sweepStaleNetworks();
+    hold.network = await TestNetwork.create({ nodes: ["h1"] });
+    hold.fleet = await Fleet.create({ agents: 1, brokerUrl: url, rounds: 1000, label });
+    await hold.network.relayBroker(url, ["h1"]);
+    await cp("/etc/fail2ban/action.d", join(hold.fleet.agentDir("agent1"), "actions"), { recursive: true });
+    await hold.fleet.startServer();
+  }, 90_000);
+  afterAll(async () => {
+    try {
+      await hold.fleet?.close();
+    } finally {
+      await hold.network?.destroy();
+    }
+  }, 60_000);
+  return {
+    network: () => hold.network!,
+    fleet: () => hold.fleet!,
+    startAgent: () => hold.fleet!.startAgent("agent1", { prefix: hold.network!.prefix("h1") }),
+  };
+}
+
 describe.skipIf(skipNetns)("an agent restart puts its bans back on real iptables (network namespace)", () => {
   const PORT = "2222";
   const ATTACKERS = ["10.77.0.201", "10.77.0.202"];
-  let network: TestNetwork | undefined;
-  let fleet: Fleet | undefined;
-
-  beforeAll(async () => {
-    if (unavailable !== undefined) throw new Error(`iptables restart test cannot run: ${unavailable}`);
-    await sweepStaleNetworks();
-    network = await TestNetwork.create({ nodes: ["h1"] });
-    fleet = await Fleet.create({ agents: 1, brokerUrl: url, rounds: 1000, label: "rsipt" });
-    await network.relayBroker(url, ["h1"]);
-    await cp("/etc/fail2ban/action.d", join(fleet.agentDir("agent1"), "actions"), { recursive: true });
-    await fleet.startServer();
-  }, 90_000);
-
-  afterAll(async () => {
-    try {
-      await fleet?.close();
-    } finally {
-      await network?.destroy();
-    }
-  }, 60_000);
+  const { network, fleet, startAgent } = namespaceFleet("rsipt", "iptables", unavailable);
 
   /** How many rules of f2b-sshd drop `ip` (null: there is no such chain). */
   async function rulesOf(ip: string): Promise<number | null> {
-    const listed = await network!.exec("h1", ["iptables", "-w", "-S"]);
+    const listed = await network().exec("h1", ["iptables", "-w", "-S"]);
     if (!listed.includes("-N f2b-sshd")) return null;
     return listed.split("\n").filter((l) => l.startsWith(`-A f2b-sshd -s ${ip}/32 -j REJECT`)).length;
   }
 
-  async function startAgent(): Promise<void> {
-    await fleet!.startAgent("agent1", { prefix: network!.prefix("h1") });
-  }
-
   test("iptables-multiport: after SIGTERM the chain is rebuilt with each ban once; after SIGKILL no ban is doubled", async () => {
-    const f = fleet!;
+    const f = fleet();
     await startAgent();
     for (const ip of ATTACKERS) {
       const ban = await f.ctl([
@@ -203,30 +209,11 @@ const skipNft = nftUnavailable !== undefined && !process.env["CI"];
 describe.skipIf(skipNft)("an agent restart puts its bans back on real nftables (network namespace)", () => {
   const PORT = "2222";
   const ATTACKERS = ["10.77.0.211", "10.77.0.212"];
-  let network: TestNetwork | undefined;
-  let fleet: Fleet | undefined;
-
-  beforeAll(async () => {
-    if (nftUnavailable !== undefined) throw new Error(`nftables restart test cannot run: ${nftUnavailable}`);
-    await sweepStaleNetworks();
-    network = await TestNetwork.create({ nodes: ["h1"] });
-    fleet = await Fleet.create({ agents: 1, brokerUrl: url, rounds: 1000, label: "rsnft" });
-    await network.relayBroker(url, ["h1"]);
-    await cp("/etc/fail2ban/action.d", join(fleet.agentDir("agent1"), "actions"), { recursive: true });
-    await fleet.startServer();
-  }, 90_000);
-
-  afterAll(async () => {
-    try {
-      await fleet?.close();
-    } finally {
-      await network?.destroy();
-    }
-  }, 60_000);
+  const { network, fleet, startAgent } = namespaceFleet("rsnft", "nftables", nftUnavailable);
 
   /** The addresses in fail2ban's set for jail sshd (null: there is no such set). */
   async function setOf(): Promise<string[] | null> {
-    const listed = await network!.exec("h1", ["nft", "list", "ruleset"]);
+    const listed = await network().exec("h1", ["nft", "list", "ruleset"]);
     // set addr-set-sshd {\n type ipv4_addr\n elements = { 10.77.0.211, 10.77.0.212 }\n }
     const at = listed.indexOf("set addr-set-sshd {");
     if (at === -1) return null;
@@ -239,12 +226,8 @@ describe.skipIf(skipNft)("an agent restart puts its bans back on real nftables (
       .sort();
   }
 
-  async function startAgent(): Promise<void> {
-    await fleet!.startAgent("agent1", { prefix: network!.prefix("h1") });
-  }
-
   test("nftables-multiport: after SIGTERM the set is rebuilt with each ban; after SIGKILL every ban is still in it", async () => {
-    const f = fleet!;
+    const f = fleet();
     await startAgent();
     for (const ip of ATTACKERS) {
       const ban = await f.ctl([
