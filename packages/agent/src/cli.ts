@@ -16,9 +16,9 @@ import {
   describeError,
   EXIT_OK,
   exitCodeFor,
-  handleSignals,
   loadDaemonContext,
   parseDaemonArgs,
+  runDaemon,
 } from "@net2ban/runtime";
 import type { Broker } from "@net2ban/transport";
 import { Net2banAgent } from "./agent.js";
@@ -88,16 +88,14 @@ export async function run(argv: string[]): Promise<number> {
       broker?: Broker;
       agent?: Net2banAgent;
       banState?: { close(): Promise<void> };
-      started?: boolean;
     } = {};
-    const stopStartUp = new AbortController();
     const shutdown = async () => {
       await opened.agent?.stop();
       await opened.banState?.close();
       await opened.broker?.close();
       await opened.journal?.close();
     };
-    const startUp = async () => {
+    const startUp = async (stopping: AbortSignal) => {
       opened.journal = await Journal.open({
         dir: join(config.stateDir, peer.name),
         retentionSeconds: peer.validWindowSeconds,
@@ -108,10 +106,10 @@ export async function run(argv: string[]): Promise<number> {
         connectionName: `net2ban-agent ${peer.name}@${hostname()}`,
         // The client section's own url: a login that may read this agent's queue only.
         urls: peer.urls,
-        signal: stopStartUp.signal,
+        signal: stopping,
       });
       opened.broker = broker;
-      stopStartUp.signal.throwIfAborted();
+      stopping.throwIfAborted();
       // Self-lockout guard: [global] + own ignoreip, loopback, the broker (names resolved now), this host.
       const allowlist = allowlistFor(config, peer.name).concat(
         await protectedAddresses({
@@ -142,31 +140,16 @@ export async function run(argv: string[]): Promise<number> {
         logger: agentLogger,
         metrics: metricsFor(config, peer.name),
       });
-      stopStartUp.signal.throwIfAborted();
+      stopping.throwIfAborted();
       await agent.start();
-      opened.started = true;
     };
-    const starting = startUp();
-    handleSignals(logger, {
-      stop: async () => {
-        if (opened.started !== true) {
-          // Cut start-up short: the connect retries, and whatever waits for a connection (BrokerClosedError).
-          stopStartUp.abort();
-          await opened.broker?.close();
-          await starting.catch(() => undefined);
-        }
-        await shutdown();
-      },
+    return await runDaemon(logger, {
+      name: "agent",
+      startUp,
+      // Cut start-up short: the connect retries, and whatever waits for a connection (BrokerClosedError).
+      abortStartUp: async () => opened.broker?.close(),
+      shutdown,
     });
-    try {
-      await starting;
-    } catch (error) {
-      // Stopped during start-up: handleSignals logs "stopped" and exits 0.
-      if (stopStartUp.signal.aborted) return await new Promise<number>(() => undefined);
-      await shutdown().catch(() => undefined);
-      throw error;
-    }
-    return await new Promise<number>(() => undefined);
   } catch (error) {
     for (const line of describeError(error)) process.stderr.write(`net2ban-agent: ${line}\n`);
     return exitCodeFor(error);

@@ -111,3 +111,63 @@ export function handleSignals(logger: Logger, handlers: SignalHandlers): void {
     });
   }
 }
+
+/** What runDaemon runs: a start-up a stop signal may cut short, and the shutdown of what it opened. */
+export interface DaemonLifecycle {
+  /** "agent" / "server", in the log line of a SIGHUP that comes during start-up. */
+  name: string;
+  /** Opens everything and starts; `signal` is aborted when a stop signal comes before it is done. */
+  startUp(signal: AbortSignal): Promise<void>;
+  /** Cuts a start-up in progress short: closes whatever waits for a connection. */
+  abortStartUp?(): Promise<void>;
+  /** Closes what start-up opened, in order (after it finished, failed or was cut short). */
+  shutdown(): Promise<void>;
+  /** SIGHUP once started (one during start-up is logged and ignored). */
+  reload?(): Promise<void>;
+}
+
+/**
+ * Runs a daemon: signal handlers from the first moment (a SIGTERM while RabbitMQ is still being waited
+ * for stops it with exit 0 and the usual stopping/stopped lines), then start-up. Once started it never
+ * resolves (the signals end the process); a failed start-up closes what it had opened and throws.
+ */
+export async function runDaemon(logger: Logger, lifecycle: DaemonLifecycle): Promise<never> {
+  const stopStartUp = new AbortController();
+  let started = false;
+  const starting = lifecycle.startUp(stopStartUp.signal).then(() => {
+    started = true;
+  });
+  const reload = lifecycle.reload;
+  handleSignals(logger, {
+    stop: async () => {
+      if (!started) {
+        stopStartUp.abort();
+        await lifecycle.abortStartUp?.();
+        await starting.catch(() => undefined);
+      }
+      await lifecycle.shutdown();
+    },
+    ...(reload === undefined
+      ? {}
+      : {
+          reload: async () => {
+            if (!started) {
+              logger.warn(
+                `SIGHUP during start-up ignored: send it again once the ${lifecycle.name} has started`,
+              );
+              return;
+            }
+            await reload();
+          },
+        }),
+  });
+  try {
+    await starting;
+  } catch (error) {
+    // Stopped during start-up: handleSignals logs "stopped" and exits 0.
+    if (stopStartUp.signal.aborted) return await new Promise<never>(() => undefined);
+    await lifecycle.shutdown().catch(() => undefined);
+    throw error;
+  }
+  return await new Promise<never>(() => undefined);
+}

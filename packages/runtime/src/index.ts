@@ -5,8 +5,10 @@ export {
   connectFromConfig,
   type DaemonArgs,
   type DaemonContext,
+  type DaemonLifecycle,
   handleSignals,
   loadDaemonContext,
+  runDaemon,
   type SignalHandlers,
 } from "./daemon.js";
 export {

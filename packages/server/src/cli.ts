@@ -7,9 +7,9 @@ import {
   describeError,
   EXIT_OK,
   exitCodeFor,
-  handleSignals,
   loadDaemonContext,
   parseDaemonArgs,
+  runDaemon,
 } from "@net2ban/runtime";
 import type { Broker } from "@net2ban/transport";
 import { Net2banServer } from "./server.js";
@@ -37,9 +37,7 @@ export async function run(argv: string[]): Promise<number> {
       broker?: Broker;
       banState?: Awaited<ReturnType<typeof setUpServerState>>;
       server?: Net2banServer;
-      started?: boolean;
     } = {};
-    const stopStartUp = new AbortController();
     const shutdown = async () => {
       // server.stop() stops the ban state too; without a server it is stopped here.
       if (opened.server !== undefined) await opened.server.stop();
@@ -47,16 +45,16 @@ export async function run(argv: string[]): Promise<number> {
       await opened.banState?.close();
       await opened.broker?.close();
     };
-    const startUp = async () => {
+    const startUp = async (stopping: AbortSignal) => {
       const broker = await connectFromConfig(config, logger, {
         recover: true,
         connectionName: `net2ban-server@${hostname()}`,
         // [server] url: the server's own login, when each role has one (net2banctl rabbitmq-setup).
         urls: config.server?.urls,
-        signal: stopStartUp.signal,
+        signal: stopping,
       });
       opened.broker = broker;
-      stopStartUp.signal.throwIfAborted();
+      stopping.throwIfAborted();
       // The ledger (state_dir/server), expiry, catch-up, results and metrics (state.ts).
       const keyCache = new KeyCache();
       opened.banState = await setUpServerState({
@@ -73,40 +71,21 @@ export async function run(argv: string[]): Promise<number> {
         state: opened.banState.state,
       });
       opened.server = server;
-      stopStartUp.signal.throwIfAborted();
+      stopping.throwIfAborted();
       await server.start();
-      opened.started = true;
     };
-    const starting = startUp();
-    handleSignals(logger, {
-      stop: async () => {
-        if (opened.started !== true) {
-          // Cut start-up short: the connect retries, and whatever waits for a connection (BrokerClosedError).
-          stopStartUp.abort();
-          await opened.broker?.close();
-          await starting.catch(() => undefined);
-        }
-        await shutdown();
-      },
+    return await runDaemon(logger, {
+      name: "server",
+      startUp,
+      // Cut start-up short: the connect retries, and whatever waits for a connection (BrokerClosedError).
+      abortStartUp: async () => opened.broker?.close(),
+      shutdown,
       reload: async () => {
-        if (opened.started !== true) {
-          logger.warn("SIGHUP during start-up ignored: send it again once the server has started");
-          return;
-        }
         const { config: next, warnings } = await loadConfig({ path: config.path, env: process.env });
         for (const warning of warnings) logger.warn(warning);
         await opened.server?.reload(next);
       },
     });
-    try {
-      await starting;
-    } catch (error) {
-      // Stopped during start-up: handleSignals logs "stopped" and exits 0.
-      if (stopStartUp.signal.aborted) return await new Promise<number>(() => undefined);
-      await shutdown().catch(() => undefined);
-      throw error;
-    }
-    return await new Promise<number>(() => undefined);
   } catch (error) {
     for (const line of describeError(error)) process.stderr.write(`net2ban-server: ${line}\n`);
     return exitCodeFor(error);
