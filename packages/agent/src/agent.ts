@@ -47,6 +47,24 @@ export interface AgentOptions {
   allowlist?: Allowlist;
 }
 
+/** An exec or update the agent carried out, as its result reports it. */
+export interface CommandRun {
+  id?: string | undefined;
+  timestamp: number;
+  cmd: "exec" | "update";
+  file: string;
+  action?: string;
+  params?: Record<string, string>;
+}
+
+/** How a command went. */
+export interface CommandOutcome {
+  ok: boolean;
+  exitCode: number | null;
+  durationMs: number;
+  stderr: string;
+}
+
 /** The ban state of a v2 agent (state.ts: AgentState): apply and sync commands, results, digests. */
 export interface AgentStateHooks {
   /** Before commands are taken: crash leftovers and bans whose end passed while down. */
@@ -56,17 +74,7 @@ export interface AgentStateHooks {
   stop(): Promise<void>;
   apply(message: ApplyMessage): Promise<void>;
   sync(message: SyncMessage): Promise<void>;
-  reportCommand(
-    message: {
-      id?: string | undefined;
-      timestamp: number;
-      cmd: "exec" | "update";
-      file: string;
-      action?: string;
-      params?: Record<string, string>;
-    },
-    outcome: { ok: boolean; exitCode: number | null; durationMs: number; stderr: string },
-  ): void;
+  reportCommand(message: CommandRun, outcome: CommandOutcome): void;
 }
 
 /** Errors that mean "this command can never run here": logged and dead-lettered, never retried. */

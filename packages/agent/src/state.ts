@@ -20,6 +20,7 @@ import {
 } from "@net2ban/protocol";
 import { LATENCY_BUCKETS, MetricsRegistry, startMetricsServer } from "@net2ban/runtime";
 import type { Broker } from "@net2ban/transport";
+import type { CommandOutcome, CommandRun } from "./agent.js";
 import { BanProber } from "./probe.js";
 import { BanSchedule, type ScheduledBan } from "./schedule.js";
 
@@ -250,17 +251,7 @@ export class AgentState {
   }
 
   /** The result of an exec or update the agent ran (op exec / update). */
-  reportCommand(
-    message: {
-      id?: string | undefined;
-      timestamp: number;
-      cmd: "exec" | "update";
-      file: string;
-      action?: string;
-      params?: Record<string, string>;
-    },
-    outcome: Pick<ActionOutcome, "ok" | "exitCode" | "durationMs" | "stderr">,
-  ): void {
+  reportCommand(message: CommandRun, outcome: CommandOutcome): void {
     if (message.cmd === "exec" && message.action !== undefined) {
       this.#metrics?.actions.inc({ action: message.action, outcome: outcome.ok ? "ok" : "failed" });
     }
