@@ -41,3 +41,49 @@ describe("markContexts", () => {
     expect(at("a @ \"@\" '@'")).toEqual(["unquoted", "double", { refused: "inside single quotes" }]);
   });
 });
+
+describe("markContexts: positions a value may not take", () => {
+  it.each([
+    ["@ -C f2b-x", "as the command to run"],
+    ['"@" -C f2b-x', "as the command to run"],
+    ["'@' -C f2b-x", "as the command to run"],
+    ["x@y -C f2b-x", "as the command to run"],
+    ["echo a; @ b", "as the command to run"],
+    ["echo a && @ b", "as the command to run"],
+    ["echo a | @ b", "as the command to run"],
+    ["echo a\n@ b", "as the command to run"],
+    ["{ @ b; }", "as the command to run"],
+    ["if true; then @ b; fi", "as the command to run"],
+    ["X=1 @ b", "as the command to run"],
+    ["echo $(@ b)", "as the command to run"],
+    ['echo "$(@ b)"', "as the command to run"],
+    ["(@ b)", "as the command to run"],
+    ["echo x > @", "as the target of a redirection"],
+    ["echo x >> /var/@.log", "as the target of a redirection"],
+    ["echo x >>'@'", "as the target of a redirection"],
+    ["sort < @", "as the target of a redirection"],
+    ["echo x >|@", "as the target of a redirection"],
+    ["echo x 2>&1 >@", "as the target of a redirection"],
+  ])("%j is refused (%s)", (script, reason) => {
+    const [context] = at(script);
+    expect(context).toEqual({
+      refused: expect.stringContaining(reason),
+      position: reason.startsWith("as the command") ? "command" : "redirect",
+      prefix: expect.any(String),
+    });
+  });
+
+  it.each([
+    ["iptables -I f2b-@ 1 -s x -j DROP", "unquoted"],
+    ["PROTOCOL=@", "unquoted"],
+    ["PROTOCOL=@; echo $PROTOCOL", "unquoted"],
+    ["echo x >/dev/null 2>&1 @", "unquoted"],
+    ["{ iptables -C @ >/dev/null 2>&1; } || { iptables -N @; }", "unquoted"],
+    ['echo "$(printf x) @"', "double"],
+    ["echo $(printf x) @", "unquoted"],
+    ["for x in @; do echo $x; done", "unquoted"],
+    ["if [ -z @ ]; then echo; fi", "unquoted"],
+  ])("%j is data (%s)", (script, context) => {
+    expect(new Set(at(script))).toEqual(new Set([context]));
+  });
+});

@@ -15,12 +15,55 @@ export function mark(index: number): string {
  * - `comment`: after `#`: nothing is run, any text is harmless;
  * - otherwise the reason a variable cannot stand in for a literal value there.
  */
-export type MarkContext = "unquoted" | "double" | "comment" | { refused: string };
+export type MarkContext =
+  | "unquoted"
+  | "double"
+  | "comment"
+  | {
+      refused: string;
+      /** Set when the spot names the program run or a file redirected to. */
+      position?: "command" | "redirect";
+      /** With `position`: the word's text before the spot. */
+      prefix?: string;
+    };
+
+/** The part a word plays in a simple command. */
+type WordRole = "command" | "redirect" | "argument";
+
+interface Words {
+  /** Role of the word being read; undefined between words. */
+  role: WordRole | undefined;
+  begin: number;
+  /** The next word starts a command (after `;`, `|`, `&&`, a newline, `(`, `then`, an assignment, ...). */
+  expectCommand: boolean;
+  /** The next word is the target of `>`, `>>`, `<`, `>&`. */
+  redirectNext: boolean;
+}
 
 interface Frame {
   kind: "top" | "double" | "subshell";
   depth: number;
+  /** The words of the enclosing command, restored when a `$(...)` closes. */
+  outer?: Words;
 }
+
+/** Words after which a command starts again (a reserved word in command position). */
+const RESERVED_WORDS = new Set([
+  "if",
+  "then",
+  "else",
+  "elif",
+  "do",
+  "while",
+  "until",
+  "!",
+  "{",
+  "}",
+  "fi",
+  "done",
+]);
+const ASSIGNMENT_RE = /^[A-Za-z_][A-Za-z0-9_]*=/;
+const COMMAND_BREAK = new Set([";", "&", "|", "\n", "("]);
 
 const WORD_BREAK = new Set([" ", "\t", "\n", ";", "&", "|", "(", ")", "<", ">"]);
 
@@ -94,79 +137,115 @@ function scan(
   inBackquotes: boolean,
 ): void {
   const stack: Frame[] = [{ kind: "top", depth: 0 }];
-  let wordStart = true;
+  let words: Words = { role: undefined, begin: 0, expectCommand: true, redirectNext: false };
+  const beginWord = (at: number): void => {
+    if (words.role !== undefined) return;
+    words.role = words.redirectNext ? "redirect" : words.expectCommand ? "command" : "argument";
+    words.redirectNext = false;
+    words.begin = at;
+  };
+  const endWord = (at: number): void => {
+    if (words.role === "command") {
+      const word = text.slice(words.begin, at);
+      if (word === "for" || word === "case") words.expectCommand = false;
+      else if (!RESERVED_WORDS.has(word) && !ASSIGNMENT_RE.test(word)) words.expectCommand = false;
+    }
+    words.role = undefined;
+  };
+  // A value that names the program to run, or a file to redirect to, is refused wherever it sits in it.
+  const positionRefusal = (at: number): MarkContext | undefined => {
+    const prefix = text.slice(words.begin, at);
+    if (words.role === "redirect") {
+      return { refused: "as the target of a redirection (a file)", position: "redirect", prefix };
+    }
+    if (words.role === "command" && !ASSIGNMENT_RE.test(prefix)) {
+      return { refused: "as the command to run", position: "command", prefix };
+    }
+    return undefined;
+  };
+  const restOf = (part: string, from: number, context: MarkContext): void => {
+    rest(part, from, note, positionRefusal(from) ?? context);
+  };
   let i = 0;
   while (i < text.length) {
     const frame = stack[stack.length - 1]!;
     const c = text[i]!;
+    if (frame.kind !== "double" && words.role === undefined && !WORD_BREAK.has(c)) {
+      if (c === "#") {
+        const end = text.indexOf("\n", i);
+        const stop = end === -1 ? text.length : end;
+        rest(text.slice(0, stop), i, note, "comment");
+        i = stop;
+        continue;
+      }
+      beginWord(i);
+    }
     const m = readMark(text, i);
     if (m !== undefined) {
-      if (inBackquotes) note(m.index, { refused: "used inside backquotes (`...`)" });
+      const refusal = positionRefusal(i);
+      if (refusal !== undefined) note(m.index, refusal);
+      else if (inBackquotes) note(m.index, { refused: "used inside backquotes (`...`)" });
       else note(m.index, frame.kind === "double" ? "double" : "unquoted");
       i = m.end;
-      wordStart = false;
       continue;
     }
     if (c === "\\") {
       if (readMark(text, i + 1) !== undefined) {
         const after = readMark(text, i + 1)!;
-        note(after.index, { refused: "preceded by a backslash" });
+        note(after.index, positionRefusal(i) ?? { refused: "preceded by a backslash" });
         i = after.end;
       } else {
         i += 2;
       }
-      wordStart = false;
       continue;
     }
     if (c === "$") {
       const next = text[i + 1];
       const after = readMark(text, i + 1);
       if (after !== undefined) {
-        note(after.index, { refused: "directly after a $" });
+        note(after.index, positionRefusal(i) ?? { refused: "directly after a $" });
         i = after.end;
         continue;
       }
       if (next === "(" && text[i + 2] === "(") {
         const end = closingArithmetic(text, i + 3);
         if (end === -1) {
-          rest(text, i, note, { refused: "inside an unterminated $((...))" });
+          restOf(text, i, { refused: "inside an unterminated $((...))" });
           return;
         }
-        rest(text.slice(0, end), i, note, { refused: "inside an arithmetic expansion $((...))" });
+        restOf(text.slice(0, end), i, { refused: "inside an arithmetic expansion $((...))" });
         i = end;
-        wordStart = false;
         continue;
       }
       if (next === "(") {
-        stack.push({ kind: "subshell", depth: 0 });
+        stack.push({ kind: "subshell", depth: 0, outer: words });
+        words = { role: undefined, begin: i + 2, expectCommand: true, redirectNext: false };
         i += 2;
-        wordStart = true;
         continue;
       }
       if (next === "{") {
         const end = closingBrace(text, i + 2);
         if (end === -1) {
-          rest(text, i, note, { refused: "inside an unterminated parameter expansion" });
+          restOf(text, i, { refused: "inside an unterminated parameter expansion" });
           return;
         }
-        rest(text.slice(0, end + 1), i, note, { refused: "inside a parameter expansion" });
+        restOf(text.slice(0, end + 1), i, { refused: "inside a parameter expansion" });
         i = end + 1;
-        wordStart = false;
         continue;
       }
       i += 1;
-      wordStart = false;
       continue;
     }
     if (c === "`") {
       const end = closingBackquote(text, i + 1);
       if (end === -1) {
-        rest(text, i, note, { refused: "inside an unterminated backquote" });
+        restOf(text, i, { refused: "inside an unterminated backquote" });
         return;
       }
-      scan(text.slice(i + 1, end), note, true);
+      const refusal = positionRefusal(i);
+      if (refusal !== undefined) rest(text.slice(0, end), i + 1, note, refusal);
+      else scan(text.slice(i + 1, end), note, true);
       i = end + 1;
-      wordStart = false;
       continue;
     }
     if (frame.kind === "double") {
@@ -178,28 +257,20 @@ function scan(
     if (c === "'") {
       const end = text.indexOf("'", i + 1);
       if (end === -1) {
-        rest(text, i, note, { refused: "inside an unterminated single quote" });
+        restOf(text, i + 1, { refused: "inside an unterminated single quote" });
         return;
       }
-      rest(text.slice(0, end), i + 1, note, { refused: "inside single quotes" });
+      restOf(text.slice(0, end), i + 1, { refused: "inside single quotes" });
       i = end + 1;
-      wordStart = false;
       continue;
     }
     if (c === '"') {
       stack.push({ kind: "double", depth: 0 });
       i += 1;
-      wordStart = false;
-      continue;
-    }
-    if (c === "#" && wordStart) {
-      const end = text.indexOf("\n", i);
-      const stop = end === -1 ? text.length : end;
-      rest(text.slice(0, stop), i, note, "comment");
-      i = stop;
       continue;
     }
     if (c === "<" && text[i + 1] === "<") {
+      endWord(i);
       rest(text, i, note, { refused: "after a here-document (<<)" });
       return;
     }
@@ -207,15 +278,29 @@ function scan(
       if (c === "(") frame.depth++;
       else if (c === ")") {
         if (frame.depth === 0) {
+          endWord(i);
           stack.pop();
+          words = frame.outer ?? words;
           i += 1;
-          wordStart = false;
           continue;
         }
         frame.depth--;
       }
     }
-    wordStart = WORD_BREAK.has(c);
+    if (WORD_BREAK.has(c)) {
+      endWord(i);
+      const prev = text[i - 1];
+      if ((c === "&" || c === "|") && (prev === ">" || prev === "<")) {
+        // `>&2`, `>|file`: still the redirection's operator; its target comes next
+      } else if (COMMAND_BREAK.has(c)) {
+        words.expectCommand = true;
+        words.redirectNext = false;
+      } else if (c === ")") {
+        words.expectCommand = false;
+      } else if (c === "<" || c === ">") {
+        words.redirectNext = true;
+      }
+    }
     i += 1;
   }
 }
