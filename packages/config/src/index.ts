@@ -56,8 +56,10 @@ export {
 } from "./load.js";
 export {
   allowlistFor,
+  allowParamsFor,
   type BrokerConfig,
   clientConfig,
+  describeAllowParams,
   listClients,
   metricsFor,
   type Net2banConfig,
@@ -67,6 +69,7 @@ export {
   type StateConfig,
 } from "./resolve.js";
 export {
+  type AllowedParamEntry,
   CONFIG_KEYS,
   type ConfigKey,
   DEFAULT_ACTIONS_DIRS,

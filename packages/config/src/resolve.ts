@@ -14,6 +14,7 @@ import {
   parseIni,
 } from "./ini.js";
 import {
+  type AllowedParamEntry,
   CONFIG_KEYS,
   type ConfigKey,
   type ConfigValue,
@@ -87,6 +88,8 @@ export interface Net2banConfig {
   ignoreIp: Record<string, string[]>;
   /** Ban state: default ban duration and the agents' check interval. */
   state: StateConfig;
+  /** `allow_params` as each section sets it, by section name; see allowParamsFor(). */
+  allowParams: Record<string, AllowedParamEntry[]>;
   /** `metrics` as each section sets it, by section name ("global", "server", client names); see metricsFor(). */
   metrics: Record<string, MetricsAddress>;
   /** The raw parse, for export. */
@@ -390,6 +393,13 @@ export function parseConfig(text: string, fileName: string): ParsedConfig {
     if (found.state === "ok" && found.value.length > 0) ignoreIp[name] = found.value;
   }
 
+  const allowParams: Record<string, AllowedParamEntry[]> = {};
+  for (const name of document.sections.keys()) {
+    if (sectionKind(name) === "keygen") continue;
+    const found = reader.read("allow_params", [name]);
+    if (found.state === "ok" && found.value.length > 0) allowParams[name] = found.value;
+  }
+
   const metrics: Record<string, MetricsAddress> = {};
   for (const name of document.sections.keys()) {
     if (sectionKind(name) === "keygen") continue;
@@ -430,6 +440,7 @@ export function parseConfig(text: string, fileName: string): ParsedConfig {
     log: { target: logTarget!, level: logLevel! },
     clients,
     ignoreIp,
+    allowParams,
     state: {
       banTimeSeconds:
         banTime.state === "ok"
@@ -457,6 +468,23 @@ export function allowlistFor(config: Net2banConfig, section: string): Allowlist 
   return new Allowlist().concat(
     ...sections.map((name) => Allowlist.of(`[${name}]`, config.ignoreIp[name] ?? [])),
   );
+}
+
+/**
+ * The action options messages may set for the daemon of `section` ("server", which net2banctl shares, or
+ * a client name): [global]'s `allow_params` plus the section's own. Build the policy with
+ * `ParamPolicy.of(allowParamsFor(...), describeAllowParams(section))` of @net2ban/actions.
+ */
+export function allowParamsFor(config: Net2banConfig, section: string): AllowedParamEntry[] {
+  assertObject(config, "config");
+  assertString(section, "section");
+  const sections = section === "global" ? ["global"] : ["global", section];
+  return sections.flatMap((name) => config.allowParams[name] ?? []);
+}
+
+/** Where allowParamsFor(config, section) reads from, for refusals: `allow_params of [global] and [web1]`. */
+export function describeAllowParams(section: string): string {
+  return section === "global" ? "allow_params of [global]" : `allow_params of [global] and [${section}]`;
 }
 
 /**

@@ -133,6 +133,42 @@ const ignoreIp = rule((raw) => {
   return values;
 });
 
+/** One entry of `allow_params`: an option messages may set, for every action file or for one (`file:option`). */
+export interface AllowedParamEntry {
+  file?: string;
+  option: string;
+}
+
+const ALLOWED_OPTION_RE = /^[a-z][a-z0-9_.-]{0,63}$/;
+const ACTION_FILE_RE = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]|\.(?!\.)){0,63}$/;
+
+/**
+ * `allow_params`: options (`blocktype`) or per-file options (`iptables-multiport:blocktype`) separated by
+ * spaces or commas. An operation (`action...`, `norestored`) is never a param; ticket values and the
+ * default options need no entry.
+ */
+const allowParams = rule((raw) => {
+  const entries: AllowedParamEntry[] = [];
+  for (const word of raw.split(/[\s,]+/).filter((w) => w !== "")) {
+    const colon = word.indexOf(":");
+    const file = colon === -1 ? undefined : word.slice(0, colon);
+    const option = colon === -1 ? word : word.slice(colon + 1);
+    if (file !== undefined && !ACTION_FILE_RE.test(file)) {
+      return { problem: `expected an action file name before ":", got ${got(word)}` };
+    }
+    if (!ALLOWED_OPTION_RE.test(option)) {
+      return {
+        problem: `expected lower-case option names (or file:option) separated by commas, got ${got(word)}`,
+      };
+    }
+    if (option.startsWith("action") || option === "norestored") {
+      return { problem: `${got(option)} is an operation of the action file: a message may never set it` };
+    }
+    entries.push(file === undefined ? { option } : { file, option });
+  }
+  return entries;
+});
+
 /** A ban duration: seconds, or null for a ban without end (`permanent`, fail2ban's `-1`). */
 const banTime = rule((raw): number | null | { problem: string } => {
   try {
@@ -348,6 +384,12 @@ export const CONFIG_KEYS = {
     schema: yesNo,
     default: "yes",
     summary: "whether this agent installs action files sent by `net2banctl update` (no: refused, logged)",
+  }),
+  allow_params: spec({
+    sections: ["global", "server", "client"],
+    schema: allowParams,
+    summary:
+      "action options a message may set besides name, port, protocol, chain and the ticket (option or file:option; added to [global]'s)",
   }),
   metrics: spec({
     sections: ["global", "server", "client"],
