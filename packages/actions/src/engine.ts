@@ -14,7 +14,9 @@ import { ParamRefusedError } from "./errors.js";
 import { type ActionInstance, actionFamilies, bindAction } from "./instance.js";
 import { ActionLifecycle } from "./lifecycle.js";
 import { actionChanged, assertActionName, type LoadedAction, loadAction } from "./load.js";
+import { ParamPolicy } from "./param-policy.js";
 import { isTicketKey } from "./params.js";
+import { assertOptionsAsData } from "./positions.js";
 import {
   finishCommand,
   lifecycleFamilies,
@@ -89,6 +91,11 @@ export interface ActionEngineOptions {
   ipv6?: boolean;
   /** Environment of the commands (default: this process's). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * What a request's params may set (default ParamPolicy.DEFAULT: ticket values and name, port,
+   * protocol, chain). The agent passes the policy of its config's `allow_params`.
+   */
+  paramPolicy?: ParamPolicy;
 }
 
 /** This host's names as fail2ban would show them (`<sh-hostname>` is the part before the first dot). */
@@ -118,6 +125,8 @@ export class ActionEngine {
   private readonly jails = new Map<string, JailState>();
   private queue: Promise<unknown> = Promise.resolve();
   private activeSteps: ActionStep[] | undefined;
+  /** What messages may set: see checkParams. */
+  readonly paramPolicy: ParamPolicy;
 
   constructor(options: ActionEngineOptions) {
     assertObject(options, "options");
@@ -146,6 +155,10 @@ export class ActionEngine {
     this.defaultTimeoutSeconds = options.defaultTimeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
     this.run = options.run ?? runCommand;
     this.env = options.env;
+    if (options.paramPolicy !== undefined && !(options.paramPolicy instanceof ParamPolicy)) {
+      throw new TypeError(`"options.paramPolicy" expected a ParamPolicy`);
+    }
+    this.paramPolicy = options.paramPolicy ?? ParamPolicy.DEFAULT;
   }
 
   /** Drops cached definitions (an `update` wrote a new action file). Started actions stay started. */
@@ -247,12 +260,23 @@ export class ActionEngine {
     return this.serially(() => this.executeNow(file, action as Operation, { ...params }));
   }
 
+  /**
+   * Throws ParamRefusedError (nothing runs) unless this host lets a message set every param of `params`
+   * for action file `file` and none of them lands where a program or a file is named.
+   */
+  checkParams(file: string, params: Readonly<Record<string, string>>): LoadedAction {
+    this.paramPolicy.assertAllowed(file, params);
+    const loaded = this.load(file);
+    assertOptionsAsData(loaded, params, this.render.hostname);
+    return loaded;
+  }
+
   private async executeNow(
     file: string,
     operation: Operation,
     params: Record<string, string>,
   ): Promise<ActionOutcome> {
-    const instance = bindAction(this.load(file), params);
+    const instance = bindAction(this.checkParams(file, params), params);
     const steps: ActionStep[] = [];
     this.activeSteps = steps;
     try {
@@ -358,7 +382,7 @@ export class ActionEngine {
         const steps: ActionStep[] = [];
         this.activeSteps = steps;
         try {
-          const instance = bindAction(this.load(file), state.options);
+          const instance = bindAction(this.checkParams(file, state.options), state.options);
           const ok = await state.lifecycle.stop(instance);
           if (!ok) this.logger.error({ action: file, jail: instance.jail }, `${file}: actionstop failed`);
         } catch (error) {

@@ -14,6 +14,7 @@ export { ActionConfigError, ActionError, ActionNotFoundError, ParamRefusedError 
 export { type ActionInstance, bindAction } from "./instance.js";
 export { type Family, parseTicketAddress, type TicketAddress } from "./ipaddr.js";
 export { actionChanged, type LoadedAction, loadAction } from "./load.js";
+export { type AllowedParam, DEFAULT_MESSAGE_OPTIONS, ParamPolicy } from "./param-policy.js";
 export {
   type CheckedParams,
   classifyParams,
@@ -21,6 +22,7 @@ export {
   TICKET_KEYS,
   validateParams,
 } from "./params.js";
+export { assertOptionsAsData } from "./positions.js";
 export {
   OPERATIONS,
   type Operation,

@@ -88,9 +88,14 @@ function jailName(action: LoadedAction, options: Readonly<Record<string, string>
  * Binds `action` to message `params` exactly as fail2ban binds an action file to a jail's
  * `action = NAME[key=value, ...]`, with net2ban's limits: params may not replace [Definition]
  * options, and caller-option values with shell specials are marked (see render) instead of inlined.
+ * `markAll` marks every caller option, plain words too: positions.ts uses it to see where each lands.
  * Throws ParamRefusedError or ActionConfigError; pure.
  */
-export function bindAction(action: LoadedAction, params: Record<string, string>): ActionInstance {
+export function bindAction(
+  action: LoadedAction,
+  params: Record<string, string>,
+  binding: { markAll?: boolean } = {},
+): ActionInstance {
   const { ticket, options, address } = validateParams(params);
   const { config } = action;
   const file = config.mainFile;
@@ -106,7 +111,7 @@ export function bindAction(action: LoadedAction, params: Record<string, string>)
   const marked: MarkedOption[] = [];
   const initOpts = new Map<string, string>();
   for (const [key, value] of Object.entries(options)) {
-    if (SHELL_SPECIAL_RE.test(value)) {
+    if ((binding.markAll === true && key !== "timeout") || SHELL_SPECIAL_RE.test(value)) {
       const index = marked.length;
       marked.push({ index, name: key, value });
       initOpts.set(key, mark(index));

@@ -150,18 +150,18 @@ export function validateParams(params: Record<string, string>): CheckedParams {
     }
   }
   for (const key of Object.keys(options)) {
-    if (DEFINITION_OPTIONS.includes(key)) {
-      throw new ParamRefusedError(key, "a message may not replace a [Definition] operation or switch");
-    }
-    if (COMPUTED_TAGS.has(key)) throw new ParamRefusedError(key, "computed from the ticket, cannot be set");
-    if (COMMAND_ACTION_NAMES.has(key))
-      throw new ParamRefusedError(key, "reserved by fail2ban's CommandAction");
-    if (key !== key.toLowerCase()) {
-      throw new ParamRefusedError(
-        key,
-        "option names are lower case (fail2ban lower-cases them in action files)",
-      );
-    }
+    const reason = reservedOptionReason(key);
+    if (reason !== undefined) throw new ParamRefusedError(key, reason);
   }
   return { ticket, options, address };
+}
+
+/** Why caller option `key` can never be set by a message (whatever the policy), or undefined. */
+export function reservedOptionReason(key: string): string | undefined {
+  if (DEFINITION_OPTIONS.includes(key)) return "a message may not replace a [Definition] operation or switch";
+  if (COMPUTED_TAGS.has(key)) return "computed from the ticket, cannot be set";
+  if (COMMAND_ACTION_NAMES.has(key)) return "reserved by fail2ban's CommandAction";
+  if (key !== key.toLowerCase())
+    return "option names are lower case (fail2ban lower-cases them in action files)";
+  return undefined;
 }

@@ -2,11 +2,13 @@
 import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { ActionEngine } from "@net2ban/actions";
+import { ActionEngine, ParamPolicy } from "@net2ban/actions";
 import {
   allowlistFor,
+  allowParamsFor,
   ConfigError,
   clientConfig,
+  describeAllowParams,
   metricsFor,
   type Net2banConfig,
   protectedAddresses,
@@ -79,6 +81,8 @@ export async function run(argv: string[]): Promise<number> {
       actionsDir,
       logger,
       defaultTimeoutSeconds: config.actionTimeoutSeconds,
+      // What a message may set: ticket values, name/port/protocol/chain, and this host's allow_params.
+      paramPolicy: ParamPolicy.of(allowParamsFor(config, peer.name), describeAllowParams(peer.name)),
     });
     const agentLogger = logger.child({ client: peer.name });
     // What start-up has opened so far: a stop signal may come at any point, also while RabbitMQ is down

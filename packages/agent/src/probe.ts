@@ -5,10 +5,12 @@
 // restored tickets (`norestored`), for the restore of held bans after a restart.
 import {
   actionChanged,
+  assertOptionsAsData,
   bindAction,
   type LoadedAction,
   loadAction,
   localHostNames,
+  ParamPolicy,
   type RenderedCommand,
   type RenderedOperation,
   renderOperation,
@@ -32,6 +34,8 @@ export interface ProberOptions {
   timeoutSeconds: number;
   /** Runs a command (tests count or fake them). */
   run?: typeof runCommand;
+  /** What a held ban's params may set (the agent's engine's policy); default ParamPolicy.DEFAULT. */
+  paramPolicy?: ParamPolicy;
 }
 
 type Sections = LoadedAction["config"]["sections"];
@@ -110,7 +114,11 @@ export class BanProber {
     try {
       const probe = this.#probeOf(request.file);
       if (probe === undefined) return { state: "unchecked", reason: `${request.file} has no ${PROBE}` };
-      command = renderOperation(probe, "actionban", request.params, { hostname: localHostNames() });
+      // A probe runs with the ban's params: held to the same policy and positions as the ban itself.
+      const hostname = localHostNames();
+      (this.#options.paramPolicy ?? ParamPolicy.DEFAULT).assertAllowed(request.file, request.params);
+      assertOptionsAsData(probe, request.params, hostname);
+      command = renderOperation(probe, "actionban", request.params, { hostname });
     } catch (error) {
       return { state: "unchecked", reason: (error as Error).message };
     }

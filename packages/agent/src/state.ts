@@ -727,7 +727,11 @@ export async function setUpBanState(setup: BanStateSetup): Promise<{ close(): Pr
       logger,
       engine,
       schedule,
-      prober: new BanProber({ actionsDir: setup.actionsDir, timeoutSeconds: config.actionTimeoutSeconds }),
+      prober: new BanProber({
+        actionsDir: setup.actionsDir,
+        timeoutSeconds: config.actionTimeoutSeconds,
+        paramPolicy: engine.paramPolicy,
+      }),
       resultsQueue: config.state.resultsQueue,
       resultsExchange: config.broker.deadLetterExchange,
       driftIntervalSeconds: config.state.driftIntervalSeconds,

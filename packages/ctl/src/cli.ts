@@ -320,14 +320,22 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
       (a) => {
         action = async () => {
           let actionsDir = a["actions-dir"];
-          if (actionsDir === undefined) {
+          const { ParamPolicy, renderForCli } = await import("@net2ban/actions");
+          let policy = ParamPolicy.DEFAULT;
+          // With --actions-dir no config is needed; when one is given or found, its policy is shown.
+          if (actionsDir === undefined || a.config !== undefined) {
             const config = await readConfig(a);
-            actionsDir = config.actionsDirs.find((dir) => existsSync(dir)) ?? config.actionsDirs[0];
+            actionsDir ??= config.actionsDirs.find((dir) => existsSync(dir)) ?? config.actionsDirs[0];
+            const { allowParamsFor, describeAllowParams } = await import("@net2ban/config");
+            policy = ParamPolicy.of(allowParamsFor(config, "server"), describeAllowParams("server"));
           }
-          const { renderForCli } = await import("@net2ban/actions");
-          const rendered = renderForCli(actionsDir ?? "", a.file, a.operation, parseParams(a.params ?? []));
-          if (a.json) io.out(JSON.stringify({ command: rendered.command }));
+          const params = parseParams(a.params ?? []);
+          const rendered = renderForCli(actionsDir ?? "", a.file, a.operation, params, { policy });
+          if (a.json) io.out(JSON.stringify(rendered));
           else printRendered(io, rendered.command);
+          if (rendered.refused !== undefined && !a.json) {
+            io.err(`net2banctl: note: sent as a message, this is refused: ${rendered.refused}`);
+          }
           return EXIT_OK;
         };
       },

@@ -172,8 +172,8 @@ export async function sendExec(
 }
 
 /**
- * Self-lockout guard: throws UsageError (exit 2, nothing sent) for a ban of a protected address or an ip
- * that is no address; prints its warnings and notes.
+ * Param policy and self-lockout guard: throws UsageError (exit 2, nothing sent) for a param the server
+ * would refuse, a ban of a protected address or an ip that is no address; prints its warnings and notes.
  */
 export async function checkGuard(
   io: CliIo,
@@ -181,7 +181,8 @@ export async function checkGuard(
   to: readonly string[] | undefined,
   request: ExecRequestSpec,
 ): Promise<void> {
-  const { guardRequest } = await import("./guard.js");
+  const { guardRequest, guardParams } = await import("./guard.js");
+  guardParams(config, request);
   const notes = await guardRequest(config, request, to, {
     warn: (line) => io.err(`net2banctl: warning: ${line}`),
   });

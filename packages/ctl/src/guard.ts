@@ -1,16 +1,30 @@
-// net2banctl's side of the self-lockout guard: refuse, before anything is sent, a ban that the server
-// would drop anyway, and say which clients will not apply one that only their own ignoreip covers.
+// net2banctl's side of the server's checks: refuse, before anything is sent, a param outside the policy
+// or a ban that the server would drop anyway, and say which clients will not apply one that only their
+// own ignoreip covers.
+import { ParamPolicy } from "@net2ban/actions";
 import {
   Allowlist,
   allowlistFor,
+  allowParamsFor,
   type BanLike,
   checkBan,
+  describeAllowParams,
   isUnban,
   type Net2banConfig,
   type ProtectedAddressesOptions,
   protectedAddresses,
 } from "@net2ban/config";
 import { UsageError } from "@net2ban/runtime";
+
+/**
+ * Throws UsageError (exit 2) naming the first param of `request` that the server's policy ([global] and
+ * [server] allow_params; net2banctl sends with the server's config) would refuse.
+ */
+export function guardParams(config: Net2banConfig, request: BanLike & { file: string }): void {
+  const policy = ParamPolicy.of(allowParamsFor(config, "server"), describeAllowParams("server"));
+  const refusal = policy.refusal(request.file, request.params);
+  if (refusal !== undefined) throw new UsageError(`${request.action}: ${refusal.message}`);
+}
 
 /**
  * Throws UsageError (exit 2) when `request` bans an address of [global]/[server] ignoreip, loopback,

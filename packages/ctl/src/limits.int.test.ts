@@ -25,7 +25,7 @@ beforeAll(async () => {
   path = join(dir, "net2ban.cfg");
   await writeFile(
     path,
-    `[global]\nurl = ${url}\nrounds = 1000\nsecret = s\nauthkey = a\nmode = server\nqueue_prefix = ${prefix}_\n\n[server]\ninput = ${input}\nkey = k\n\n[client1]\nkey = k1\n`,
+    `[global]\nurl = ${url}\nrounds = 1000\nsecret = s\nauthkey = a\nmode = server\nqueue_prefix = ${prefix}_\nallow_params = note\n\n[server]\ninput = ${input}\nkey = k\n\n[client1]\nkey = k1\n`,
     { mode: 0o600 },
   );
   broker = await connectBroker({ urls: [url], logger: memoryLogger(), recover: false });

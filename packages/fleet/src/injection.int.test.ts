@@ -27,20 +27,20 @@ const actionsDir = (agent: string) => join(fleet.agentDir(agent), "actions");
 
 /**
  * The probe action: writes its two caller options, NUL-separated, to a file named after the ban's
- * address. `<note>` stands inside double quotes, `<chain>` as a plain word (word-split as in fail2ban
- * when it holds no shell special).
+ * address. `<note>` stands inside double quotes, `<words>` as a plain word (word-split as in fail2ban
+ * when it holds no shell special). The fleet's allow_params lets messages set both.
  */
 function probeAction(agent: string): string {
   return [
     "[Definition]",
     // Written aside and renamed, so that the test never reads a half-written record.
-    `actionban = printf '%%s\\000' "<note>" <chain> > <recdir>/<ip>.part && mv <recdir>/<ip>.part <recdir>/<ip>.rec`,
+    `actionban = printf '%%s\\000' "<note>" <words> > <recdir>/<ip>.part && mv <recdir>/<ip>.part <recdir>/<ip>.rec`,
     "actionunban = true",
     "",
     "[Init]",
     `recdir = ${recordDir(agent)}`,
     "note = none",
-    "chain = none",
+    "words = none",
     "",
   ].join("\n");
 }
@@ -170,7 +170,7 @@ beforeAll(async () => {
     brokerUrl: url,
     rounds: 1000,
     label: "inject",
-    global: { ignoreip: "203.0.113.0/24" },
+    global: { ignoreip: "203.0.113.0/24", allow_params: "probe:note, probe:words" },
   });
   canaryDir = join(fleet.dir, "canary");
   await mkdir(canaryDir);
@@ -203,7 +203,7 @@ describe("params through ctl -> server -> agents", () => {
         `ip=${ip}`,
         "name=probe",
         `note=${value}`,
-        `chain=${value}`,
+        `words=${value}`,
       ]);
       expect({ value, code: result.code, stderr: result.stderr }).toEqual({ value, code: 0, stderr: "" });
       sent.push({ ip, value });
@@ -268,7 +268,7 @@ describe("the same, injected straight into the agents' queues", () => {
         CORPUS.map(async (raw, i) => {
           const value = withCanary(raw, 200 + i);
           const ip = `2001:db8:1::${(i + 1).toString(16)}`;
-          return { ip, value, body: await exec({ ip, note: value, chain: value }) };
+          return { ip, value, body: await exec({ ip, note: value, words: value }) };
         }),
       );
       const refused = await Promise.all([

@@ -1,7 +1,10 @@
 // net2ban-server: opens requests from the input queue and re-seals them for every agent's queue.
+import { ParamPolicy, type ParamRefusedError } from "@net2ban/actions";
 import {
   Allowlist,
+  allowParamsFor,
   checkBan,
+  describeAllowParams,
   type Net2banConfig,
   type PeerConfig,
   type ProtectedAddressesOptions,
@@ -55,6 +58,8 @@ interface Routing {
   allowlist: Allowlist;
   /** input_exchange and dead_letter_exchange: named exchanges for least-privilege logins. */
   exchanges: { input?: string | undefined; deadLetter?: string | undefined };
+  /** What a request may set for an action: [global] + [server] allow_params (net2banctl checks the same). */
+  paramPolicy: ParamPolicy;
 }
 
 /** Thrown when the config cannot run a server (no [server] section). */
@@ -109,7 +114,8 @@ async function buildRouting(
     .concat(Allowlist.of("[server]", config.ignoreIp["server"] ?? []))
     .concat(defaults);
   const exchanges = { input: config.broker.inputExchange, deadLetter: config.broker.deadLetterExchange };
-  return { input, inputCodec, routes, prefetch: config.broker.prefetch, allowlist, exchanges };
+  const paramPolicy = ParamPolicy.of(allowParamsFor(config, "server"), describeAllowParams("server"));
+  return { input, inputCodec, routes, prefetch: config.broker.prefetch, allowlist, exchanges, paramPolicy };
 }
 
 /** A stable id for a v1 request (it has none), so agents can deduplicate a re-forwarded v1 request. */
@@ -118,6 +124,13 @@ function requestId(opened: OpenedMessage): string {
   return "id" in message && typeof message.id === "string"
     ? message.id
     : `v1-${opened.replayKey.slice(0, 32)}`;
+}
+
+/** The policy's refusal of the params an exec or a ban request sets (a ban's jail is its `name`). */
+function paramRefusal(policy: ParamPolicy, message: Net2banMessage): ParamRefusedError | undefined {
+  if (message.cmd === "exec") return policy.refusal(message.file, message.params);
+  if (message.cmd === "ban") return policy.refusal(message.file, { ...message.params, name: message.name });
+  return undefined;
 }
 
 export class Net2banServer {
@@ -247,6 +260,17 @@ export class Net2banServer {
     const message = opened.message;
     const id = requestId(opened);
     const state = this.#options.state;
+    const refusal = paramRefusal(routing.paramPolicy, message);
+    if (refusal !== undefined) {
+      // Whoever holds the [server] key can write here: a param outside the policy never reaches an agent.
+      this.#logger.warn(
+        { id, cmd: message.cmd, file: "file" in message ? message.file : undefined, param: refusal.param },
+        `${refusal.message}; request dropped`,
+      );
+      this.#guard.forget(opened);
+      await state?.refused(message, id, refusal.message);
+      return "reject";
+    }
     if (state !== undefined) {
       // ban, unban, status, and fail2ban's exec with a bantime go through the ledger.
       let verdict: Verdict | undefined;

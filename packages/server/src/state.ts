@@ -325,6 +325,13 @@ export class ServerState {
     }
   }
 
+  /** A request the server refused before the ledger saw it: a --wait caller learns why. */
+  async refused(message: Net2banMessage, id: string, reason: string): Promise<void> {
+    const replyTo = "replyTo" in message ? message.replyTo : undefined;
+    if (replyTo === undefined) return;
+    await this.#refuse({ id, sender: "", timestamp: message.timestamp, replyTo }, reason);
+  }
+
   /** After the server forwarded an exec as usual: a --wait caller learns which hosts to expect. */
   async forwarded(message: Net2banMessage, id: string, targets: PeerConfig[]): Promise<void> {
     this.#metrics?.requests.inc({ cmd: message.cmd });
