@@ -21,6 +21,7 @@ import {
 } from "@net2ban/protocol";
 import type { Logger } from "@net2ban/runtime";
 import type { Broker, Consumer, Delivery, Verdict } from "@net2ban/transport";
+import { inMemoryRequestGuard, type RequestGuard } from "./request-memory.js";
 import type { ServerState } from "./state.js";
 
 export interface ServerOptions {
@@ -140,7 +141,7 @@ export class Net2banServer {
   readonly #now: () => number;
   readonly #options: ServerOptions;
   #routing: Routing;
-  #guard: FreshnessGuard;
+  #guard: RequestGuard;
   #consumer: Consumer | undefined;
 
   private constructor(routing: Routing, options: ServerOptions, keyCache: KeyCache) {
@@ -160,8 +161,16 @@ export class Net2banServer {
     return new Net2banServer(routing, options, keyCache);
   }
 
-  #makeGuard(input: PeerConfig): FreshnessGuard {
-    return new FreshnessGuard({ validWindowSeconds: input.validWindowSeconds, now: this.#now });
+  /** The ban state's replay memory on disk (state_dir), else one in memory only. */
+  #makeGuard(input: PeerConfig): RequestGuard {
+    const persisted = this.#options.state?.requests;
+    if (persisted !== undefined) {
+      persisted.validWindowSeconds = input.validWindowSeconds;
+      return persisted;
+    }
+    return inMemoryRequestGuard(
+      new FreshnessGuard({ validWindowSeconds: input.validWindowSeconds, now: this.#now }),
+    );
   }
 
   get clients(): string[] {
@@ -249,6 +258,11 @@ export class Net2banServer {
       this.#guard.check(opened);
     } catch (error) {
       if (error instanceof MessageRejectedError) {
+        if (error.reason === "replay" && delivery.redelivered && this.#guard.wasTaken(opened!)) {
+          // The server stopped between remembering it and acknowledging it: done already, not an attack.
+          this.#logger.info({ bytes: delivery.body.length }, "request redelivered after it was carried out");
+          return "ack";
+        }
         this.#logger.warn(
           { reason: error.reason, bytes: delivery.body.length, redelivered: delivery.redelivered },
           "message rejected",
@@ -281,7 +295,8 @@ export class Net2banServer {
         throw error;
       }
       if (verdict !== undefined) {
-        if (verdict === "reject") this.#guard.forget(opened);
+        if (verdict === "ack") await this.#guard.taken(opened);
+        else this.#guard.forget(opened);
         return verdict;
       }
     }
@@ -318,6 +333,7 @@ export class Net2banServer {
       id,
       targets.map((route) => route.peer),
     );
+    await this.#guard.taken(opened);
     return "ack";
   }
 

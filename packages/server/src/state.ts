@@ -29,6 +29,7 @@ import {
 } from "@net2ban/protocol";
 import { LATENCY_BUCKETS, type Logger, MetricsRegistry, startMetricsServer } from "@net2ban/runtime";
 import type { Broker, Consumer, Delivery, PublishItem, Verdict } from "@net2ban/transport";
+import { RequestMemory } from "./request-memory.js";
 
 /** What the state needs of the server's routing (server.ts). */
 export interface RouteView {
@@ -145,6 +146,7 @@ function execBanTime(message: Net2banMessage): number | null | undefined {
 export class ServerState {
   readonly #options: ServerStateOptions;
   readonly #ledger: Ledger;
+  readonly #requests: RequestMemory;
   readonly #replyCodec: Codec;
   readonly #logger: Logger;
   readonly #now: () => number;
@@ -166,9 +168,15 @@ export class ServerState {
   #stopped = false;
   readonly #metrics: ReturnType<typeof registerMetrics> | undefined;
 
-  private constructor(options: ServerStateOptions, ledger: Ledger, replyCodec: Codec) {
+  private constructor(
+    options: ServerStateOptions,
+    ledger: Ledger,
+    requests: RequestMemory,
+    replyCodec: Codec,
+  ) {
     this.#options = options;
     this.#ledger = ledger;
+    this.#requests = requests;
     this.#replyCodec = replyCodec;
     this.#logger = options.logger;
     this.#now = options.now ?? Date.now;
@@ -180,14 +188,21 @@ export class ServerState {
     this.#metrics = options.metrics === undefined ? undefined : registerMetrics(options.metrics, this);
   }
 
-  /** Opens the ledger (state_dir/server) and makes the codec of replies to net2banctl. */
+  /**
+   * Opens the ledger and the replay memory of requests (state_dir/server) and makes the codec of replies
+   * to net2banctl.
+   */
   static async open(options: ServerStateOptions): Promise<ServerState> {
     const server = options.config.server;
     if (server === undefined) throw new TypeError(`"config.server" expected the [server] section`);
-    const ledger = await Ledger.open({
-      dir: join(options.config.stateDir, "server"),
+    const dir = join(options.config.stateDir, "server");
+    const clock = options.now === undefined ? {} : { now: options.now };
+    const ledger = await Ledger.open({ dir, logger: options.logger, ...clock });
+    const requests = await RequestMemory.open({
+      dir,
+      validWindowSeconds: server.validWindowSeconds,
       logger: options.logger,
-      ...(options.now === undefined ? {} : { now: options.now }),
+      ...clock,
     });
     const replyCodec = await createCodec({
       protocol: 2,
@@ -196,11 +211,16 @@ export class ServerState {
       keys: server,
       cache: options.keyCache,
     });
-    return new ServerState(options, ledger, replyCodec);
+    return new ServerState(options, ledger, requests, replyCodec);
   }
 
   get ledger(): Ledger {
     return this.#ledger;
+  }
+
+  /** The requests taken within valid_wtime, kept across restarts (Net2banServer checks each against it). */
+  get requests(): RequestMemory {
+    return this.#requests;
   }
 
   get resultsQueue(): string {
@@ -254,6 +274,7 @@ export class ServerState {
     clearInterval(this.#sweepTimer);
     await this.#locked(async () => undefined);
     await this.#ledger.close();
+    await this.#requests.close();
   }
 
   /**
