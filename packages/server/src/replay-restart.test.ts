@@ -13,47 +13,10 @@ import {
 } from "@net2ban/protocol";
 import type { Logger } from "@net2ban/runtime";
 import { memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
-import type {
-  Broker,
-  BrokerEvent,
-  BrokerEventInfo,
-  Consumer,
-  ConsumerOptions,
-  Delivery,
-  PublishItem,
-  QueueInfo,
-  Verdict,
-} from "@net2ban/transport";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { Net2banServer } from "./server.js";
 import { ServerState } from "./state.js";
-
-/** Records what is published; consumers are kept so the test can hand them deliveries. */
-class RecordingBroker implements Broker {
-  readonly published: PublishItem[] = [];
-  readonly handlers = new Map<string, (delivery: Delivery) => Promise<Verdict>>();
-  async assertQueue(): Promise<void> {}
-  async bindQueue(): Promise<void> {}
-  async publish(queue: string, body: Buffer): Promise<void> {
-    this.published.push({ queue, body });
-  }
-  async publishAll(items: PublishItem[]): Promise<void> {
-    this.published.push(...items);
-  }
-  async consume(
-    options: ConsumerOptions,
-    handler: (delivery: Delivery) => Promise<Verdict>,
-  ): Promise<Consumer> {
-    this.handlers.set(options.queue.name, handler);
-    return { cancel: async () => undefined };
-  }
-  async queueInfo(): Promise<QueueInfo | null> {
-    return null;
-  }
-  async deleteQueue(): Promise<void> {}
-  async close(): Promise<void> {}
-  on(_event: BrokerEvent, _listener: (info: BrokerEventInfo) => void): void {}
-}
+import { RecordingBroker } from "./test-support/recording-broker.js";
 
 let clock = Date.UTC(2026, 0, 15, 12, 0, 0);
 const now = () => clock;

@@ -13,7 +13,6 @@ import {
   type Codec,
   createCodec,
   type DigestMessage,
-  FreshnessGuard,
   type HeldBan,
   type KeyCache,
   LIMITS,
@@ -29,6 +28,7 @@ import {
 } from "@net2ban/protocol";
 import { LATENCY_BUCKETS, type Logger, MetricsRegistry, startMetricsServer } from "@net2ban/runtime";
 import type { Broker, Consumer, Delivery, PublishItem, Verdict } from "@net2ban/transport";
+import { ReportGuards } from "./report-guard.js";
 import { RequestMemory } from "./request-memory.js";
 
 /** What the state needs of the server's routing (server.ts). */
@@ -151,7 +151,7 @@ export class ServerState {
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #resultsQueue: string;
-  readonly #resultGuard: FreshnessGuard;
+  readonly #reportGuards: ReportGuards;
   readonly #resultCodecs = new Map<string, { peer: PeerConfig; codec: Promise<Codec> }>();
   readonly #waits = new Map<string, Wait>();
   /** apply ids that answer a request of another id (an unban of several bans). */
@@ -181,7 +181,7 @@ export class ServerState {
     this.#logger = options.logger;
     this.#now = options.now ?? Date.now;
     this.#resultsQueue = options.config.state.resultsQueue;
-    this.#resultGuard = new FreshnessGuard({
+    this.#reportGuards = new ReportGuards({
       validWindowSeconds: options.config.server?.validWindowSeconds ?? 3600,
       now: this.#now,
     });
@@ -258,6 +258,7 @@ export class ServerState {
       this.#inFlight.delete(name);
       this.#ledger.forgetHost(name);
       this.#resultCodecs.delete(name);
+      this.#reportGuards.forgetClient(name);
     }
     for (const name of added) {
       const route = routing.routes.get(name);
@@ -660,7 +661,7 @@ export class ServerState {
     let opened: OpenedMessage;
     try {
       opened = (await this.#resultCodec(route.peer)).open(delivery.body);
-      this.#resultGuard.check(opened);
+      this.#reportGuards.check(route.peer.name, opened);
     } catch (error) {
       if (error instanceof MessageRejectedError) {
         this.#logger.warn({ client, reason: error.reason }, "report rejected");
