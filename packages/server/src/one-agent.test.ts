@@ -3,12 +3,14 @@
 import { parseConfig } from "@net2ban/config";
 import {
   createCodec,
+  createDigestMessage,
   createResultMessage,
+  createTrackedBanRequest,
   KeyCache,
   type Message,
 } from "@net2ban/protocol";
 import type { Logger } from "@net2ban/runtime";
-import { memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
+import { memoryLogger, sleep, type TempDir, tempDir, waitFor } from "@net2ban/test-utils";
 import type { Delivery } from "@net2ban/transport";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { Net2banServer } from "./server.js";
@@ -30,7 +32,7 @@ afterEach(async () => {
   await dir.remove();
 });
 
-async function fleet() {
+async function fleet(options: { minSyncIntervalMs?: number } = {}) {
   const { config } = parseConfig(
     `[global]
 url = amqp://guest:guest@192.0.2.50:5672/
@@ -61,6 +63,7 @@ key = k2
     logger: logger as unknown as Logger,
     keyCache,
     now,
+    ...options,
   });
   const server = await Net2banServer.create(config, {
     broker,
@@ -147,5 +150,40 @@ describe("reports: one replay memory per agent", () => {
         result("web1", "ahead-00002", () => clock + 3000),
       ),
     ).toBe("ack");
+  });
+});
+
+describe("syncs: at most one whole set per agent per interval", () => {
+  /** A digest that differs from the ledger, as an agent that keeps claiming to hold nothing sends. */
+  const differing = (reason: "start" | "sync" | "interval") =>
+    createDigestMessage({ client: "web1", reason, count: 0, hash: "0".repeat(64), now });
+
+  test("agent web1 sends 300 differing digests: one sync now, one line; web2's ban still flows", async () => {
+    const s = await fleet();
+    for (let i = 0; i < 20; i++) {
+      const ip = `203.0.113.${i + 1}`;
+      expect(await s.send(createTrackedBanRequest({ ip, action: "demo", name: "sshd", now }))).toBe("ack");
+    }
+    s.broker.published.splice(0);
+    const reasons = ["start", "sync", "interval"] as const;
+    for (let i = 0; i < 300; i++) expect(await s.report("web1", differing(reasons[i % 3]!))).toBe("ack");
+    expect(s.sentTo("oa_web1")).toHaveLength(1);
+    expect(s.logger.find("warn", "syncs to web1 limited to one per 10 s")).toHaveLength(1);
+    const ban = createTrackedBanRequest({ ip: "198.51.100.1", action: "demo", name: "sshd", now });
+    expect(await s.send(ban)).toBe("ack");
+    expect(s.sentTo("oa_web2")).toHaveLength(1);
+  });
+
+  test("the digests that waited get one sync at the end of the interval, with the set as it is then", async () => {
+    const s = await fleet({ minSyncIntervalMs: 20 });
+    await s.send(createTrackedBanRequest({ ip: "203.0.113.1", action: "demo", name: "sshd", now }));
+    s.broker.published.splice(0);
+    for (let i = 0; i < 50; i++) await s.report("web1", differing("start"));
+    expect(s.sentTo("oa_web1")).toHaveLength(1);
+    clock += 20;
+    await waitFor(() => s.sentTo("oa_web1").length >= 2, { what: "the folded sync" });
+    // Once: the 49 digests that waited were folded into it.
+    await sleep(50);
+    expect(s.sentTo("oa_web1")).toHaveLength(2);
   });
 });

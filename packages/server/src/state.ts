@@ -30,6 +30,7 @@ import { LATENCY_BUCKETS, type Logger, MetricsRegistry, startMetricsServer } fro
 import type { Broker, Consumer, Delivery, PublishItem, Verdict } from "@net2ban/transport";
 import { ReportGuards } from "./report-guard.js";
 import { RequestMemory } from "./request-memory.js";
+import { SyncLimiter } from "./sync-limiter.js";
 
 /** What the state needs of the server's routing (server.ts). */
 export interface RouteView {
@@ -55,6 +56,8 @@ export interface ServerStateOptions {
   metrics?: MetricsRegistry;
   /** Clock in milliseconds since the epoch. */
   now?: () => number;
+  /** Least time between two whole-set syncs to one agent (default MIN_SYNC_INTERVAL_MS, 10 s). */
+  minSyncIntervalMs?: number;
 }
 
 /** How long a `--wait` caller is sent results for its request (it gives up sooner with --timeout). */
@@ -152,6 +155,7 @@ export class ServerState {
   readonly #now: () => number;
   readonly #resultsQueue: string;
   readonly #reportGuards: ReportGuards;
+  readonly #syncs: SyncLimiter;
   readonly #resultCodecs = new Map<string, { peer: PeerConfig; codec: Promise<Codec> }>();
   readonly #waits = new Map<string, Wait>();
   /** apply ids that answer a request of another id (an unban of several bans). */
@@ -184,6 +188,16 @@ export class ServerState {
     this.#reportGuards = new ReportGuards({
       validWindowSeconds: options.config.server?.validWindowSeconds ?? 3600,
       now: this.#now,
+    });
+    this.#syncs = new SyncLimiter({
+      send: (client, reason) =>
+        this.#locked(async () => {
+          const route = this.#routing?.routes.get(client);
+          if (!this.#stopped && route?.peer.protocol === 2) await this.#sendSync(route, reason);
+        }),
+      logger: options.logger,
+      now: this.#now,
+      ...(options.minSyncIntervalMs === undefined ? {} : { minIntervalMs: options.minSyncIntervalMs }),
     });
     this.#metrics = options.metrics === undefined ? undefined : registerMetrics(options.metrics, this);
   }
@@ -259,16 +273,18 @@ export class ServerState {
       this.#ledger.forgetHost(name);
       this.#resultCodecs.delete(name);
       this.#reportGuards.forgetClient(name);
+      this.#syncs.forget(name);
     }
     for (const name of added) {
       const route = routing.routes.get(name);
       if (route === undefined || route.peer.protocol !== 2) continue;
-      await this.#locked(() => this.#sendSync(route, "added"));
+      if (this.#syncs.take(name, "added")) await this.#locked(() => this.#sendSync(route, "added"));
     }
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#syncs.stop();
     await this.#consumer?.cancel();
     this.#consumer = undefined;
     clearTimeout(this.#expiryTimer);
@@ -754,6 +770,7 @@ export class ServerState {
       await this.#ledger.setHostStates(
         confirmed.map((ban) => ({ key: ban.key, host: name, status: { state: "applied" as const, at } })),
       );
+      this.#syncs.settled(name);
       return;
     }
     if (digest.reason === "interval" || digest.reason === "sync") {
@@ -783,7 +800,8 @@ export class ServerState {
         `catch-up for ${name}: it holds ${digest.count} ban(s), the ledger has ${mine.count}`,
       );
     }
-    await this.#sendSync(route, digest.reason);
+    // At most one whole set per agent per interval: a later one is folded into a sync at its end.
+    if (this.#syncs.take(name, digest.reason)) await this.#sendSync(route, digest.reason);
   }
 
   /** Keys `route`'s agent should hold as of `at` (seconds, its clock), from what it should hold now. */
