@@ -11,6 +11,9 @@ n2b_login() {
   fi
 }
 rabbitmqctl add_vhost net2ban
+# queue bounds: work queues refuse publishes when full (nothing dropped), .dead queues drop the oldest
+rabbitmqctl set_policy -p net2ban --priority 10 --apply-to queues net2ban-queues '^(input_net2ban|net2ban_results|net2ban_.*)$' '{"max-length":1000000,"max-length-bytes":1073741824,"overflow":"reject-publish"}'
+rabbitmqctl set_policy -p net2ban --priority 11 --apply-to queues net2ban-dead '^(input_net2ban|net2ban_results|net2ban_.*)\.dead$' '{"max-length":10000,"max-length-bytes":67108864,"overflow":"drop-head"}'
 # server
 n2b_login net2ban-server CHANGE-ME-server
 rabbitmqctl set_permissions -p net2ban net2ban-server '^(input_net2ban|input_net2ban\.dead|net2ban_.*|net2ban\.input|net2ban\.dead)$' '^(amq\.default|input_net2ban|input_net2ban\.dead|net2ban_.*|net2ban\.dead)$' '^(input_net2ban|net2ban_.*|net2ban\.input|net2ban\.dead)$'

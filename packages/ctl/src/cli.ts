@@ -250,12 +250,37 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
           .option("vhost", { type: "string", describe: "default: [global] url's vhost, else net2ban" })
           .option("user-prefix", { type: "string", describe: "login name prefix (default net2ban-)" })
           .option("node", { type: "string", describe: "RabbitMQ node for rabbitmqctl -n" })
+          .option("queue-max-length", {
+            type: "number",
+            describe: "most messages in each work queue; full: publishes refused (default 1000000)",
+          })
+          .option("queue-max-bytes", {
+            type: "number",
+            describe: "most bytes in each work queue (default 1 GiB)",
+          })
+          .option("dead-max-length", {
+            type: "number",
+            describe: "most messages in each .dead queue; full: the oldest dropped (default 10000)",
+          })
+          .option("dead-max-bytes", {
+            type: "number",
+            describe: "most bytes in each .dead queue (default 64 MiB)",
+          })
           .example("$0 rabbitmq-setup > setup.sh", "review, then run as root on the broker")
           .example("$0 rabbitmq-setup --apply", "run it now and print the config lines to add"),
       (a) => {
         action = async () => {
           const { runRabbitmqSetup } = await import("./rabbitmq-setup.js");
-          return runRabbitmqSetup(io, await readConfig(a), { ...a, userPrefix: a["user-prefix"] });
+          return runRabbitmqSetup(io, await readConfig(a), {
+            ...a,
+            userPrefix: a["user-prefix"],
+            bounds: {
+              maxLength: a["queue-max-length"],
+              maxBytes: a["queue-max-bytes"],
+              deadMaxLength: a["dead-max-length"],
+              deadMaxBytes: a["dead-max-bytes"],
+            },
+          });
         };
       },
     )

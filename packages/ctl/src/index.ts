@@ -10,3 +10,11 @@ export {
 } from "./commands.js";
 export { type FastCommand, parseFastCommand } from "./fast-path.js";
 export { run } from "./main.js";
+export {
+  DEFAULT_QUEUE_BOUNDS,
+  policyCalls,
+  type QueueBounds,
+  type QueuePolicy,
+  queueBoundPolicies,
+} from "./queue-bounds.js";
+export { runRabbitmqctl } from "./rabbitmq-setup.js";

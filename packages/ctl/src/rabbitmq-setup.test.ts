@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { parseConfig } from "@net2ban/config";
 import { UsageError } from "@net2ban/runtime";
 import { describe, expect, it } from "vitest";
+import { policyCalls } from "./queue-bounds.js";
 import {
   applyRabbitmqSetup,
   literal,
@@ -253,8 +254,9 @@ describe("applyRabbitmqSetup", () => {
       },
       (line) => report.push(line),
     );
-    expect(calls.slice(0, 4)).toEqual([
+    expect(calls.slice(0, 6)).toEqual([
       { args: ["add_vhost", "net2ban"] },
+      ...policyCalls("net2ban", plan.policies),
       { args: ["-q", "list_users"] },
       { args: ["add_user", "net2ban-server"], stdin: "pw1" },
       { args: permissionCalls(plan)[0]!.args },
@@ -263,6 +265,8 @@ describe("applyRabbitmqSetup", () => {
     expect(calls.flatMap((c) => c.args).join(" ")).not.toContain("pw");
     expect(report).toEqual([
       "vhost net2ban: ok",
+      "policy net2ban-queues: ok",
+      "policy net2ban-dead: ok",
       "login net2ban-server (server): ok",
       "login net2ban-ctl (ctl): ok",
       "login net2ban-web1 (agent web1): ok",

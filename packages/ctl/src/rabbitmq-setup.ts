@@ -10,6 +10,14 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import type { Net2banConfig } from "@net2ban/config";
 import { UsageError } from "@net2ban/runtime";
+import {
+  DEFAULT_QUEUE_BOUNDS,
+  policyCalls,
+  type QueueBounds,
+  type QueueBoundsInput,
+  type QueuePolicy,
+  queueBoundPolicies,
+} from "./queue-bounds.js";
 
 export type LoginRole = "server" | "ctl" | "agent";
 
@@ -52,6 +60,8 @@ export interface SetupPlan {
   inputExchange: string;
   deadLetterExchange: string;
   logins: PlannedLogin[];
+  /** Length bounds of net2ban's queues (queue-bounds.ts). */
+  policies: QueuePolicy[];
   /** The lines to add to net2ban.cfg, by section ("global", "server", client names). */
   configLines: Map<string, string[]>;
 }
@@ -63,6 +73,8 @@ export interface SetupOptions {
   userPrefix?: string | undefined;
   /** A new random password (the CLI passes 24 random bytes in base64url). */
   randomPassword: () => string;
+  /** Default DEFAULT_QUEUE_BOUNDS. */
+  bounds?: QueueBoundsInput | undefined;
 }
 
 export const DEFAULT_USER_PREFIX = "net2ban-";
@@ -226,7 +238,13 @@ export function planRabbitmqSetup(config: Net2banConfig, options: SetupOptions):
   for (const agent of logins.filter((l) => l.role === "agent")) {
     configLines.set(agent.client!, [`url = ${agent.urls.join(", ")}`]);
   }
-  return { vhost, inputExchange, deadLetterExchange, logins, configLines };
+  const policies = queueBoundPolicies(config, { ...DEFAULT_QUEUE_BOUNDS, ...definedOnly(options.bounds) });
+  return { vhost, inputExchange, deadLetterExchange, logins, policies, configLines };
+}
+
+/** The bounds given, without the undefined ones (which keep their defaults). */
+function definedOnly(bounds: QueueBoundsInput | undefined): Partial<QueueBounds> {
+  return Object.fromEntries(Object.entries(bounds ?? {}).filter(([, value]) => value !== undefined));
 }
 
 function node(nodeName: string | undefined): string[] {
@@ -282,6 +300,10 @@ export function renderSetupScript(plan: SetupPlan, nodeName?: string): string[] 
     "  fi",
     "}",
     `${ctl} add_vhost ${shellQuote(plan.vhost)}`,
+    "# queue bounds: work queues refuse publishes when full (nothing dropped), .dead queues drop the oldest",
+    ...policyCalls(plan.vhost, plan.policies, nodeName).map((call) =>
+      ["rabbitmqctl", ...call.args].map(shellQuote).join(" "),
+    ),
   ];
   for (const login of plan.logins) {
     const who = login.role === "agent" ? `agent ${login.client}` : login.role;
@@ -333,6 +355,11 @@ export async function applyRabbitmqSetup(
   };
   await step(`add_vhost ${plan.vhost}`, { args: [...node(nodeName), "add_vhost", plan.vhost] });
   report(`vhost ${plan.vhost}: ok`);
+  for (const call of policyCalls(plan.vhost, plan.policies, nodeName)) {
+    const name = call.args.at(-3)!;
+    await step(`set_policy ${name}`, call);
+    report(`policy ${name}: ok`);
+  }
   const listed = await step("list_users", { args: [...node(nodeName), "-q", "list_users"] });
   const existing = new Set(listed.split("\n").map((line) => line.split("\t")[0]!.trim()));
   for (const login of plan.logins) {
@@ -370,6 +397,7 @@ export interface RabbitmqSetupArgs {
   vhost?: string | undefined;
   userPrefix?: string | undefined;
   node?: string | undefined;
+  bounds?: QueueBoundsInput | undefined;
 }
 
 /**
@@ -385,6 +413,7 @@ export async function runRabbitmqSetup(
   const plan = planRabbitmqSetup(config, {
     vhost: args.vhost,
     userPrefix: args.userPrefix,
+    bounds: args.bounds,
     randomPassword: () => randomBytes(24).toString("base64url"),
   });
   const script = renderSetupScript(plan, args.node);
@@ -397,6 +426,7 @@ export async function runRabbitmqSetup(
         deadLetterExchange: plan.deadLetterExchange,
         applied: args.apply === true,
         logins: plan.logins.map(({ password: _shownInUrls, ...login }) => login),
+        policies: plan.policies,
         config: Object.fromEntries(plan.configLines),
         script,
       }),

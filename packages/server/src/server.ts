@@ -21,6 +21,7 @@ import {
 } from "@net2ban/protocol";
 import type { Logger } from "@net2ban/runtime";
 import type { Broker, Consumer, Delivery, Verdict } from "@net2ban/transport";
+import { holdBack } from "./held-back.js";
 import { inMemoryRequestGuard, type RequestGuard } from "./request-memory.js";
 import type { ServerState } from "./state.js";
 
@@ -292,6 +293,8 @@ export class Net2banServer {
         verdict = await state.handleRequest(opened, routing, id);
       } catch (error) {
         this.#guard.forget(opened);
+        const held = await holdBack(error, { id, logger: this.#logger });
+        if (held !== undefined) return held;
         throw error;
       }
       if (verdict !== undefined) {
@@ -326,6 +329,8 @@ export class Net2banServer {
     } catch (error) {
       // Not acknowledged: the broker redelivers the request and it is forwarded again (agents dedupe by id).
       this.#guard.forget(opened);
+      const held = await holdBack(error, { id, logger: this.#logger });
+      if (held !== undefined) return held;
       throw error;
     }
     await state?.forwarded(
