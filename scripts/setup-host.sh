@@ -5,8 +5,9 @@ set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 # fail2ban is the reference renderer in tests; iptables/nftables/ipset/iproute2 build the test hosts;
-# systemd gives systemd-analyze (unit checks); rabbitmq-server gives rabbitmqctl and private nodes.
-packages=(fail2ban iptables nftables ipset iproute2 python3 systemd rabbitmq-server)
+# systemd gives systemd-analyze (unit checks); python3-seccomp acts out RestrictAddressFamilies= in the
+# unit sandbox tests; rabbitmq-server gives rabbitmqctl and private nodes.
+packages=(fail2ban iptables nftables ipset iproute2 python3 python3-seccomp systemd rabbitmq-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
