@@ -8,10 +8,12 @@
 // step that needed the repository would fail here as it would for a reader.
 // What the test provides in place of the outside world: `npm install` reaches a local registry that
 // serves the freshly packed @net2ban tarballs and passes every other package through from npm; `scp`
-// and `systemctl` are stand-ins (host-tools/) that copy between the hosts' file systems and start a
-// unit's ExecStart as its user with its capabilities. Needs root, `pnpm build`, RabbitMQ, iptables.
+// and `systemctl` are stand-ins that copy between the hosts' file systems (host-tools/scp.mjs) and start a
+// unit's ExecStart inside its acted-out sandbox (systemctl-stand-in.ts, bundled here: the unit's user,
+// capabilities, read-only file system, state directory and address families). Needs root, `pnpm build`,
+// RabbitMQ, iptables and python3-seccomp.
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, readdir, readFile, symlink } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, symlink } from "node:fs/promises";
 import { join } from "node:path";
 import {
   type PrivateNode,
@@ -21,6 +23,7 @@ import {
   tempDir,
   waitFor,
 } from "@net2ban/test-utils";
+import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // The namespace helpers live beside the fleet's firewall tests; @net2ban/fleet does not export them.
 import { TestNetwork } from "../../fleet/src/netns.js";
@@ -46,7 +49,7 @@ const checked = new Map<string, string>();
 beforeAll(async () => {
   if (process.getuid?.() !== 0)
     throw new Error("getting-started.int.test.ts needs root (namespaces, useradd)");
-  for (const tool of ["ip", "iptables", "setpriv", "nsenter", "unshare", "rabbitmqctl"]) {
+  for (const tool of ["ip", "iptables", "setpriv", "nsenter", "unshare", "rabbitmqctl", "python3"]) {
     if (!SYSTEMD_PATH.split(":").some((dir) => existsSync(join(dir, tool)))) {
       throw new Error(`${tool} is missing: run scripts/setup-host.sh`);
     }
@@ -63,15 +66,25 @@ beforeAll(async () => {
 
   const tools = join(work.path, "host-tools");
   await mkdir(tools);
-  for (const tool of ["systemctl", "scp"]) {
-    await symlink(join(REPO_ROOT, "packages", "pack-test", "host-tools", `${tool}.mjs`), join(tools, tool));
-  }
+  await symlink(join(REPO_ROOT, "packages", "pack-test", "host-tools", "scp.mjs"), join(tools, "scp"));
+  await build({
+    entryPoints: [join(REPO_ROOT, "packages", "pack-test", "src", "systemctl-stand-in.ts")],
+    outfile: join(tools, "systemctl"),
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20",
+    banner: { js: "#!/usr/bin/env node" },
+    logLevel: "error",
+  });
+  await chmod(join(tools, "systemctl"), 0o755);
   const env = (extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv => ({
     PATH: `${tools}:${SYSTEMD_PATH}`,
     HOME: "/root",
     LANG: "C.UTF-8",
     TERM: "dumb",
     N2B_TEST_STATE: work.path,
+    N2B_TEST_SANDBOX_SCRIPT: join(REPO_ROOT, "packages", "pack-test", "host-tools", "service-sandbox.py"),
     npm_config_registry: registry?.url,
     npm_config_update_notifier: "false",
     npm_config_fund: "false",
@@ -218,6 +231,12 @@ describe("docs/getting-started.md, run as written", () => {
         "ps -o user= -p $(cat $N2B_TEST_STATE/$(hostname -s)-net2ban-agent.service.pid)",
       );
       expect(owner?.output.trim()).toBe("net2ban");
+      // Started inside the unit's acted-out sandbox: the address-family filter and no_new_privs.
+      const status = await shell?.run(
+        "cat /proc/$(cat $N2B_TEST_STATE/$(hostname -s)-net2ban-agent.service.pid)/status",
+      );
+      expect(status?.output).toMatch(/^Seccomp:\s+2$/m);
+      expect(status?.output).toMatch(/^NoNewPrivs:\s+1$/m);
     }
   });
 
