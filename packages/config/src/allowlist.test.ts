@@ -9,6 +9,7 @@ import {
   brokerHosts,
   checkBan,
   LOOPBACK,
+  LocalAddressesError,
   localInterfaceAddresses,
   parseAddress,
   parseAddressRange,
@@ -277,6 +278,31 @@ describe("protectedAddresses", () => {
     const addresses = localInterfaceAddresses();
     expect(addresses).toContain("127.0.0.1");
     for (const address of addresses) expect(parseAddressRange(address)).toBeDefined();
+  });
+
+  it("says in one line that a sandbox forbids netlink, instead of libuv's 'Unknown system error 97'", () => {
+    // What os.networkInterfaces() throws under RestrictAddressFamilies= without AF_NETLINK.
+    const forbidden = Object.assign(new Error("uv_interface_addresses returned Unknown system error 97"), {
+      info: { errno: 97, code: "Unknown system error 97", syscall: "uv_interface_addresses" },
+    });
+    const read = () =>
+      localInterfaceAddresses(() => {
+        throw forbidden;
+      });
+    expect(read).toThrow(LocalAddressesError);
+    expect(read).toThrow(
+      new LocalAddressesError(
+        "cannot read this host's own addresses, which no ban may cover: opening a netlink socket failed " +
+          "with EAFNOSUPPORT; under systemd, RestrictAddressFamilies= must include AF_NETLINK",
+      ),
+    );
+    // Anything else is not a sandbox's doing: passed on as it came.
+    const other = Object.assign(new Error("out of memory"), { info: { errno: 12 } });
+    expect(() =>
+      localInterfaceAddresses(() => {
+        throw other;
+      }),
+    ).toThrow(other);
   });
 
   it("takes broker hosts from URLs, unbracketed and once each", () => {

@@ -2,7 +2,7 @@
 // protect loopback, the broker and this host, and the check net2banctl, the server and the agent share.
 
 import { lookup as dnsLookup } from "node:dns/promises";
-import { networkInterfaces } from "node:os";
+import { constants, type NetworkInterfaceInfo, networkInterfaces } from "node:os";
 import { assertFunction, assertObject, assertString, describe } from "./assert.js";
 import { ipFamily } from "./ip.js";
 
@@ -226,10 +226,44 @@ export interface ProtectedAddressesOptions {
   onWarning?: (line: string) => void;
 }
 
-/** Every address of this host's interfaces, as os.networkInterfaces() lists them (zone ids dropped). */
-export function localInterfaceAddresses(): string[] {
+/**
+ * This host's own addresses cannot be read: the process may not open the netlink socket that lists them
+ * (a sandbox such as systemd's RestrictAddressFamilies= without AF_NETLINK). Restarting cannot fix it, and
+ * running without them would let a ban cut the host off, so start-up stops (exit 2).
+ */
+export class LocalAddressesError extends Error {
+  override name = "LocalAddressesError";
+}
+
+/** What socket(AF_NETLINK) fails with when a sandbox forbids it: a seccomp filter or an LSM. */
+const FORBIDDEN = new Set([constants.errno.EAFNOSUPPORT, constants.errno.EPERM, constants.errno.EACCES]);
+
+function errnoName(errno: number): string {
+  return Object.entries(constants.errno).find(([, value]) => value === errno)?.[0] ?? `errno ${errno}`;
+}
+
+/**
+ * Every address of this host's interfaces, as os.networkInterfaces() lists them (zone ids dropped).
+ * `list` stands in for os.networkInterfaces in tests.
+ */
+export function localInterfaceAddresses(
+  list: () => NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces,
+): string[] {
+  let interfaces: NodeJS.Dict<NetworkInterfaceInfo[]>;
+  try {
+    interfaces = list();
+  } catch (error) {
+    // libuv's SystemError carries the errno in `info` (uv_interface_addresses returned ... 97).
+    const errno = Math.abs(Number((error as { info?: { errno?: unknown } }).info?.errno));
+    if (!FORBIDDEN.has(errno)) throw error;
+    throw new LocalAddressesError(
+      `cannot read this host's own addresses, which no ban may cover: opening a netlink socket failed ` +
+        `with ${errnoName(errno)}; under systemd, RestrictAddressFamilies= must include AF_NETLINK`,
+      { cause: error },
+    );
+  }
   const out: string[] = [];
-  for (const list of Object.values(networkInterfaces())) {
+  for (const list of Object.values(interfaces)) {
     for (const info of list ?? []) {
       const address = info.address.split("%")[0] ?? "";
       if (parseAddressRange(address) !== undefined) out.push(address);

@@ -11,6 +11,7 @@ export {
   checkBan,
   isUnban,
   LOOPBACK,
+  LocalAddressesError,
   localInterfaceAddresses,
   type ParsedAddress,
   type ProtectedAddressesOptions,

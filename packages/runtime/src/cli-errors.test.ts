@@ -1,6 +1,6 @@
 // Exit codes: what restarting could fix exits 1, what it cannot (usage, config, a queue of another type) exits 2.
 
-import { ConfigError } from "@net2ban/config";
+import { ConfigError, LocalAddressesError } from "@net2ban/config";
 import { QueueMismatchError, QueueOperationError } from "@net2ban/transport";
 import { describe, expect, it } from "vitest";
 import { EXIT_FAILED, EXIT_USAGE, exitCodeFor, UsageError } from "./cli-errors.js";
@@ -11,6 +11,7 @@ describe("exitCodeFor", () => {
     expect(exitCodeFor(new ConfigError(["x: bad"]))).toBe(EXIT_USAGE);
     const mismatch = new QueueMismatchError("net2ban_web1", { argument: "x-queue-type" });
     expect(exitCodeFor(mismatch)).toBe(EXIT_USAGE);
+    expect(exitCodeFor(new LocalAddressesError("netlink forbidden"))).toBe(EXIT_USAGE);
   });
 
   it("exits 1 for failures that may pass", () => {
