@@ -62,8 +62,6 @@ const NOT_ACTED_OUT: Readonly<Record<string, string>> = {
   RestrictSUIDSGID: "no set-uid files: none is made",
   LockPersonality: "personality(2) fixed: never called",
   SystemCallArchitectures: "native only: Node and the firewall tools are native binaries",
-  SystemCallFilter: "@system-service: not acted out; systemd-analyze security checks the unit has it",
-  SystemCallErrorNumber: "goes with SystemCallFilter",
 };
 
 let work: TempDir;
@@ -296,6 +294,23 @@ describe("acting out the units' sandbox", () => {
       );
     }, 90_000);
   }
+
+  it("a server unit whose SystemCallFilter= leaves out what Node needs cannot start, so the filter is in force", async () => {
+    const narrow = readUnitText("net2ban-server.service").replace(
+      /^SystemCallFilter=.*$/m,
+      "SystemCallFilter=@default @basic-io @file-system @setuid @process @signal @network-io capset",
+    );
+    const error = await startUnit("mq", narrow).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ServiceExitedError);
+    const exited = error as ServiceExitedError;
+    expect(exited.status).not.toBe(0);
+    // Node itself failed (without @io-event it cannot make its event loop), not setpriv before it.
+    expect(exited.output).not.toContain("setpriv:");
+    expect(exited.output).toContain("uv_loop_init");
+  }, 90_000);
 });
 
 describe("the units as shipped, acted out", () => {
@@ -311,6 +326,8 @@ describe("the units as shipped, acted out", () => {
     expect(status).toMatch(/^CapBnd:\s+0+$/m);
     expect(status).toMatch(/^NoNewPrivs:\s+1$/m);
     expect(status).toMatch(/^Seccomp:\s+2$/m);
+    // RestrictAddressFamilies= and SystemCallFilter=, one filter each.
+    expect(status).toMatch(/^Seccomp_filters:\s+2$/m);
     const root = (await readFile(`/proc/${pid}/mountinfo`, "utf8"))
       .split("\n")
       .find((l) => l.split(" ")[4] === "/");

@@ -23,6 +23,9 @@ PrivateTmp=yes
 RestrictAddressFamilies=AF_INET AF_INET6
 RestrictAddressFamilies=AF_NETLINK
 UMask=0027
+SystemCallFilter=@system-service
+SystemCallFilter=ioctl
+SystemCallErrorNumber=EPERM
 ProtectClock=yes
 `;
 
@@ -63,6 +66,7 @@ describe("actOutUnit", () => {
       user: "net2ban",
       umask: "0027",
       addressFamilies: ["AF_INET", "AF_INET6", "AF_NETLINK"],
+      systemCallFilter: { allow: ["@system-service", "ioctl"], errno: "EPERM" },
     });
     expect(setpriv).toEqual([
       "--reuid=net2ban",
@@ -87,6 +91,7 @@ describe("actOutUnit", () => {
     expect(none.setpriv.some((arg) => arg.startsWith("--bounding-set"))).toBe(false);
     expect(none.setpriv).not.toContain("--no-new-privs");
     expect(none.spec["addressFamilies"]).toBeNull();
+    expect(none.spec["systemCallFilter"]).toBeNull();
     expect(none.command).toEqual(["/bin/d"]);
   });
 
@@ -100,6 +105,8 @@ describe("actOutUnit", () => {
       ["ReadWritePaths=relative/path", /relative\/path/],
       ["StateDirectory=/abs", /StateDirectory: \/abs/],
       ["UMask=abc", /UMask=abc/],
+      ["SystemCallFilter=~@mount", /~@mount/],
+      ["SystemCallFilter=@system-service\nSystemCallErrorNumber=1", /SystemCallErrorNumber=1/],
     ] as const) {
       expect(() => actOutUnit(parseUnitFile(`${base}${line}\n`), options), line).toThrow(
         UnsupportedUnitSettingError,
