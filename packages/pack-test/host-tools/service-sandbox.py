@@ -96,6 +96,26 @@ def protect_system_strict(writable):
         mount("-o", "remount,bind,ro", point)
 
 
+# ProtectKernelTunables=: what systemd makes read-only in /proc (besides all of /sys).
+KERNEL_TUNABLES = (
+    "/proc/acpi", "/proc/apm", "/proc/asound", "/proc/bus", "/proc/fs", "/proc/irq", "/proc/latency_stats",
+    "/proc/mtrr", "/proc/scsi", "/proc/sys", "/proc/sysrq-trigger", "/proc/timer_list", "/proc/timer_stats",
+)
+
+
+def read_only_trees(roots):
+    """Every mount at or under `roots` read-only; a root that is no mount of its own is bound first."""
+    points = [point for point, _ in mounts()]
+    for root in roots:
+        if not os.path.exists(root):
+            continue
+        if root not in points:
+            mount("--bind", root, root)
+    for point, options in list(mounts()):
+        if under(point, roots) and "ro" not in options:
+            mount("-o", "remount,bind,ro", point)
+
+
 def protect_home(mode):
     for path in ("/home", "/root", "/run/user"):
         if not os.path.isdir(path):
@@ -208,6 +228,10 @@ def main():
             elif not item["optional"]:
                 fail(EXIT_NAMESPACE, f"ReadWritePaths {item['path']}: no such file or directory")
         protect_system_strict(writable)
+    if spec.get("protectKernelTunables"):
+        read_only_trees([*KERNEL_TUNABLES, "/sys"])
+    if spec.get("protectControlGroups"):
+        read_only_trees(["/sys/fs/cgroup"])
     if spec.get("protectHome"):
         protect_home(spec["protectHome"])
     if spec.get("privateTmp"):

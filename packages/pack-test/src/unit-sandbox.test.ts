@@ -23,6 +23,7 @@ PrivateTmp=yes
 RestrictAddressFamilies=AF_INET AF_INET6
 RestrictAddressFamilies=AF_NETLINK
 UMask=0027
+ProtectKernelTunables=yes
 SystemCallFilter=@system-service
 SystemCallFilter=ioctl
 SystemCallErrorNumber=EPERM
@@ -61,6 +62,8 @@ describe("actOutUnit", () => {
         { path: "/etc/net2ban/action.d", optional: true },
         { path: "/srv/x", optional: false },
       ],
+      protectKernelTunables: true,
+      protectControlGroups: false,
       protectHome: "yes",
       privateTmp: true,
       user: "net2ban",

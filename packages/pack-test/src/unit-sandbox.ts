@@ -3,6 +3,7 @@
 // test here instead of restarting every 2 s on an operator's host. The chain, run as root:
 //   unshare --mount --propagation private     a mount namespace of the service's own
 //   python3 host-tools/service-sandbox.py     StateDirectory=, ProtectSystem=strict + ReadWritePaths=,
+//                                             ProtectKernelTunables=, ProtectControlGroups=,
 //                                             ProtectHome=, PrivateTmp=, UMask=, RestrictAddressFamilies=
 //                                             (a seccomp filter: EAFNOSUPPORT for every other family),
 //                                             SystemCallFilter= + SystemCallErrorNumber= (a second one,
@@ -31,6 +32,8 @@ export const ACTED_OUT: readonly string[] = [
   "SystemCallErrorNumber",
   "ProtectSystem",
   "ReadWritePaths",
+  "ProtectKernelTunables",
+  "ProtectControlGroups",
   "ProtectHome",
   "PrivateTmp",
   "StateDirectory",
@@ -75,6 +78,8 @@ interface SandboxSpec {
   stateDirectories: { path: string; user: string; group: string; mode: string }[];
   protectSystem: "strict" | null;
   readWritePaths: { path: string; optional: boolean }[];
+  protectKernelTunables: boolean;
+  protectControlGroups: boolean;
   protectHome: "yes" | "read-only" | "tmpfs" | null;
   privateTmp: boolean;
   user: string | null;
@@ -220,6 +225,8 @@ export function actOutUnit(unit: UnitFile, options: UnitSandboxOptions): ActedOu
     stateDirectories: user !== undefined && group !== undefined ? stateDirectories(unit, user, group) : [],
     protectSystem: protectSystem(unit),
     readWritePaths: readWritePaths(unit),
+    protectKernelTunables: unitBoolean(unit, "ProtectKernelTunables"),
+    protectControlGroups: unitBoolean(unit, "ProtectControlGroups"),
     protectHome: protectHome(unit),
     privateTmp: unitBoolean(unit, "PrivateTmp"),
     user: user ?? null,
