@@ -33,7 +33,34 @@ const BINS: Record<string, string> = {
   "net2ban-agent": join(REPO_ROOT, "packages", "agent", "bin", "net2ban-agent.js"),
 };
 const NET2BANCTL = join(REPO_ROOT, "packages", "ctl", "bin", "net2banctl.cjs");
-const BANNED = "203.0.113.9";
+/**
+ * One ban per firewall tool the agent's capabilities and address families must allow, each with the
+ * command that lists it in the agent's namespace (and fails once the action's actionstop removed it).
+ */
+const BANS = [
+  {
+    action: "iptables-multiport",
+    name: "sshd",
+    ip: "203.0.113.9",
+    list: ["iptables", "-w", "-n", "-L", "f2b-sshd"],
+  },
+  { action: "iptables-ipset-proto6", name: "web", ip: "203.0.113.10", list: ["ipset", "list", "f2b-web"] },
+  {
+    action: "nftables-multiport",
+    name: "mail",
+    ip: "203.0.113.11",
+    list: ["nft", "list", "set", "inet", "f2b-table", "addr-set-mail"],
+  },
+] as const;
+/** The action files the bans need, with the files they include. */
+const ACTION_FILES = [
+  "iptables.conf",
+  "iptables-multiport.conf",
+  "iptables-ipset.conf",
+  "iptables-ipset-proto6.conf",
+  "nftables.conf",
+  "nftables-multiport.conf",
+];
 
 /**
  * The [Service] settings of the shipped units that the sandbox does not act out, each with why that is
@@ -240,7 +267,7 @@ beforeAll(async () => {
   network = await TestNetwork.create({ nodes: ["web1"], subnet: "10.79.0" });
   await network.relayBroker("amqp://127.0.0.1:5672", ["web1"]);
   await prepareHost("mq", configText("server", KEYS));
-  await prepareHost("web1", configText("client", KEYS), ["iptables.conf", "iptables-multiport.conf"]);
+  await prepareHost("web1", configText("client", KEYS), ACTION_FILES);
 }, 120_000);
 
 afterAll(async () => {
@@ -354,37 +381,48 @@ describe("the units as shipped, acted out", () => {
     expect(status).toMatch(/^Seccomp:\s+2$/m);
   }, 90_000);
 
-  it("a ban sent to the server lands in the agent's firewall (iptables-multiport, run by the agent)", async () => {
-    expect(server && agent, "both daemons started").toBeTruthy();
-    const ctl = await runProcess(
-      process.execPath,
-      [NET2BANCTL, "--config", join(work.path, "mq.cfg"), "ban", BANNED, "--name", "sshd"],
-      { timeoutMs: 60_000 },
-    );
-    expect(ctl.code, describeRun("net2banctl ban", ctl)).toBe(0);
-    let rules = "";
-    await waitFor(
-      async () => {
-        const listed = await runProcess(netns()[0] ?? "ip", [
-          ...netns().slice(1),
-          "iptables",
-          "-w",
-          "-n",
-          "-L",
-          "f2b-sshd",
-        ]);
-        rules = listed.stdout;
-        return rules.includes(BANNED);
-      },
-      { what: `${BANNED} in web1's f2b-sshd chain`, timeoutMs: 30_000, intervalMs: 200 },
-    ).catch((error: unknown) => {
-      throw new Error(`${String(error)}\n--- agent\n${agent?.output()}\n--- server\n${server?.output()}`, {
-        cause: error,
+  /** Runs `argv` in web1's network namespace (as root, outside the agent's sandbox). */
+  const inWeb1 = (argv: readonly string[]) => runProcess(netns()[0] ?? "ip", [...netns().slice(1), ...argv]);
+
+  for (const ban of BANS) {
+    it(`a ban sent to the server lands in the agent's firewall (${ban.action}, run by the agent)`, async () => {
+      expect(server && agent, "both daemons started").toBeTruthy();
+      const ctl = await runProcess(
+        process.execPath,
+        [
+          NET2BANCTL,
+          "--config",
+          join(work.path, "mq.cfg"),
+          "ban",
+          ban.ip,
+          "--action",
+          ban.action,
+          "--name",
+          ban.name,
+        ],
+        { timeoutMs: 60_000 },
+      );
+      expect(ctl.code, describeRun("net2banctl ban", ctl)).toBe(0);
+      let listed = "";
+      await waitFor(
+        async () => {
+          listed = (await inWeb1(ban.list)).stdout;
+          return listed.includes(ban.ip);
+        },
+        { what: `${ban.ip} in web1's ${ban.list.join(" ")}`, timeoutMs: 30_000, intervalMs: 200 },
+      ).catch((error: unknown) => {
+        throw new Error(`${String(error)}\n--- agent\n${agent?.output()}\n--- server\n${server?.output()}`, {
+          cause: error,
+        });
       });
-    });
-    expect(rules).toMatch(new RegExp(`REJECT .*${BANNED.replaceAll(".", "\\.")}`));
-    expect(agent?.output()).toContain(`IP ${BANNED} banned`);
-  }, 90_000);
+      expect(agent?.output()).toContain(`IP ${ban.ip} banned`);
+    }, 90_000);
+  }
+
+  it("the iptables-multiport ban is a REJECT rule", async () => {
+    const rules = (await inWeb1(["iptables", "-w", "-n", "-L", "f2b-sshd"])).stdout;
+    expect(rules).toMatch(/REJECT .*203\.0\.113\.9/);
+  });
 
   it("the server reloads on SIGHUP in its sandbox (it reads its own addresses again)", async () => {
     expect(server, "the server started").toBeDefined();
@@ -398,18 +436,13 @@ describe("the units as shipped, acted out", () => {
     });
   }, 60_000);
 
-  it("both stop cleanly on their KillSignal; the agent's actionstop removes its chain", async () => {
+  it("both stop cleanly on their KillSignal; the agent's actionstop removes its chain, set and table", async () => {
     expect(server && agent, "both daemons started").toBeTruthy();
     if (agent) expect(await stopUnit(agent), agent.output()).toBe(0);
     if (server) expect(await stopUnit(server), server.output()).toBe(0);
-    const listed = await runProcess(netns()[0] ?? "ip", [
-      ...netns().slice(1),
-      "iptables",
-      "-w",
-      "-n",
-      "-L",
-      "f2b-sshd",
-    ]);
-    expect(listed.code).not.toBe(0);
+    for (const ban of BANS) {
+      const listed = await inWeb1(ban.list);
+      expect(listed.code, `${ban.list.join(" ")} after actionstop:\n${listed.stdout}`).not.toBe(0);
+    }
   }, 120_000);
 });
