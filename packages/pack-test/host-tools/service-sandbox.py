@@ -1,12 +1,13 @@
 #!/usr/bin/python3
-# Acts out the file-system, umask and address-family settings of a systemd unit for a test, the way
-# systemd applies them before it starts the service, then execs the rest of its command line (setpriv,
-# which drops to the unit's user and capabilities, then the service). Runs as root, inside a mount
-# namespace of its own (`unshare --mount --propagation private`): nothing it mounts is seen outside.
+# Acts out the file-system, umask and seccomp settings of a systemd unit (mounts, state directory, address
+# families, system calls) for a test, the way systemd applies them before it starts the service, then
+# execs the rest of its command line (setpriv, which drops to the unit's user and capabilities, then the
+# service). Runs as root, inside a mount namespace of its own (`unshare --mount --propagation private`):
+# nothing it mounts is seen outside.
 # Built and called by packages/pack-test/src/unit-sandbox.ts; the spec (argv[1], JSON) says what to do.
 #
-# Exit codes are systemd's for the same failures (226 NAMESPACE, 228 SECCOMP, 238 STATE_DIRECTORY), so a
-# sandbox that cannot be set up is told apart from a service that fails.
+# Exit codes are systemd's for the same failures (203 EXEC, 217 USER, 226 NAMESPACE, 228 SECCOMP,
+# 238 STATE_DIRECTORY), so a sandbox that cannot be set up is told apart from a service that fails.
 import errno
 import grp
 import json
@@ -16,6 +17,8 @@ import socket
 import subprocess
 import sys
 
+EXIT_EXEC = 203
+EXIT_USER = 217
 EXIT_NAMESPACE = 226
 EXIT_SECCOMP = 228
 EXIT_STATE_DIRECTORY = 238
@@ -133,12 +136,17 @@ def private_tmp():
         mount("-t", "tmpfs", "-o", "mode=1777,nosuid,nodev", "n2b-tmp", path)
 
 
-def restrict_address_families(names):
-    """RestrictAddressFamilies=: socket() of any other family fails with EAFNOSUPPORT, as systemd does."""
+def load_seccomp():
     try:
         import seccomp
     except ImportError:
         fail(EXIT_SECCOMP, "python3-seccomp is missing (apt-get install python3-seccomp; scripts/setup-host.sh)")
+    return seccomp
+
+
+def restrict_address_families(names):
+    """RestrictAddressFamilies=: socket() of any other family fails with EAFNOSUPPORT, as systemd does."""
+    seccomp = load_seccomp()
     allowed = set()
     for name in names:
         family = getattr(socket, name, None)
@@ -190,7 +198,7 @@ def expand(names, groups, seen):
 
 def system_call_filter(spec):
     """SystemCallFilter= (an allow list) with SystemCallErrorNumber=: every other call fails with that errno."""
-    import seccomp
+    seccomp = load_seccomp()
 
     allowed = expand(spec["allow"], syscall_groups(), set())
     code = getattr(errno, spec["errno"], None) if spec.get("errno") else None
@@ -242,7 +250,7 @@ def main():
         try:
             entry = pwd.getpwnam(user)
         except KeyError:
-            fail(217, f"User {user}: no such user")
+            fail(EXIT_USER, f"User {user}: no such user")
         os.environ.update(HOME=entry.pw_dir, USER=user, LOGNAME=user, SHELL=entry.pw_shell)
     if spec.get("umask") is not None:
         os.umask(int(spec["umask"], 8))
@@ -254,7 +262,7 @@ def main():
     try:
         os.execvp(command[0], command)
     except OSError as error:
-        fail(203, f"{command[0]}: {error}")
+        fail(EXIT_EXEC, f"{command[0]}: {error}")
 
 
 main()

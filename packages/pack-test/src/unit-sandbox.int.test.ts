@@ -1,8 +1,9 @@
 // The units in configs/systemd started as systemd would start them, their sandbox acted out
 // (unit-sandbox.ts): the server and an agent, each on a stand-in host (overlays of /etc and /var with the
-// guide's user and directories), against the shared RabbitMQ; the agent in a network namespace, where a
-// ban it receives through the server must land in that namespace's firewall. A unit setting that keeps a
-// daemon from starting (an address family it needs, a path it must write, a capability) fails here.
+// guide's user and directories), against the shared RabbitMQ; the agent in a network namespace, where the
+// bans it receives through the server (iptables, ipset, nft) must land in that namespace's firewall. A
+// unit setting that keeps a daemon from starting or banning (an address family, a path it must write, a
+// capability, a system call) fails here.
 // Needs root, `pnpm build`, RabbitMQ on 127.0.0.1:5672, iptables and Debian's python3-seccomp.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -75,7 +76,7 @@ const NOT_ACTED_OUT: Readonly<Record<string, string>> = {
   RestartPreventExitStatus: "restart policy",
   SyslogIdentifier: "journal metadata; the test reads stdout",
   SyslogFacility: "journal metadata",
-  PrivateDevices: "a minimal /dev and a device cgroup policy: the daemons open no device",
+  PrivateDevices: "a minimal /dev (null, zero, random, urandom, tty kept): the daemons use no other device",
   ProtectKernelModules: "no module loading by the service: iptables-nft asks the kernel, which loads them",
   ProtectKernelLogs: "no kmsg/syslog(2): the daemons never read the kernel log",
   ProtectClock: "no clock changes: never made",
