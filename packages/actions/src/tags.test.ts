@@ -89,6 +89,15 @@ describe("replaceTag / replaceDynamicTags", () => {
     expect(buildShellCommand("plain", [])).toBe("plain");
   });
 
+  it("braces positions from 10 on, which sh would read as $1 followed by a digit", () => {
+    const variables = Array.from({ length: 12 }, (_, i) => [`v${i}`, `value ${i}`] as const);
+    const [script] = buildShellCommand("true", variables) as [string, ...string[]];
+    expect(script).toBe(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: shell positional parameters
+      "v0=$0 v1=$1 v2=$2 v3=$3 v4=$4 v5=$5 v6=$6 v7=$7 v8=$8 v9=$9 v10=${10} v11=${11} \ntrue",
+    );
+  });
+
   it("escapes like CommandAction.escapeTag", () => {
     expect(escapeTag("a\\b#c&d;e`f|g*h?i~j<k>l^m(n)o[p]q{r}s$t'u\"v\nw\rx")).toBe(
       "a\\\\b\\#c\\&d\\;e\\`f\\|g\\*h\\?i\\~j\\<k\\>l\\^m\\(n\\)o\\[p\\]q\\{r\\}s\\$t\\'u\\\"v\\nw\\rx",

@@ -210,7 +210,10 @@ export function replaceDynamicTags(
   return { script, variables: [...variables] };
 }
 
-/** Utils.buildShellCmd: `["v1=$0 v2=$1 \n" + script, value1, value2]`, or the script alone. */
+/**
+ * Utils.buildShellCmd: `["v1=$0 v2=$1 \n" + script, value1, value2]`, or the script alone. From the
+ * 11th value on the position is braced (`${10}`): sh reads `$10` as `${1}0`, a bug fail2ban has.
+ */
 export function buildShellCommand(
   script: string,
   variables: ReadonlyArray<readonly [string, string]>,
@@ -218,7 +221,7 @@ export function buildShellCommand(
   if (variables.length === 0) return script;
   let prefix = "";
   variables.forEach(([name], index) => {
-    prefix += `${name}=$${index} `;
+    prefix += index < 10 ? `${name}=$${index} ` : `${name}=\${${index}} `;
   });
   return [`${prefix}\n${script}`, ...variables.map(([, value]) => value)];
 }

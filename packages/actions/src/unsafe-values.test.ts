@@ -147,3 +147,36 @@ describe("unsafe values in tag names", () => {
     expect(() => render("x;y")).toThrow(/inside a tag name/);
   });
 });
+
+describe("many unsafe values", () => {
+  it("reach the shell intact from the 11th on, where sh reads $10 as $1 and a 0", async () => {
+    const names = Array.from({ length: 14 }, (_, i) => `opt${i + 1}`);
+    writeFileSync(
+      join(dir, "many.conf"),
+      [
+        "[Definition]",
+        `actionban = printf '%%s\\0' ${names.map((n) => `"<${n}>"`).join(" ")} "<ip>" > <out>`,
+        "actionunban = true",
+        "[Init]",
+        ...names.map((n) => `${n} = x`),
+        `out = ${out}`,
+        "",
+      ].join("\n"),
+    );
+    const values = names.map((_n, i) => `v${i + 1};$(touch ${canary})'"\``);
+    const params: Record<string, string> = { ip: "192.0.2.7" };
+    names.forEach((n, i) => {
+      params[n] = values[i] as string;
+    });
+    rmSync(out, { force: true });
+    const command = renderOperation(loadAction(dir, "many"), "actionban", params, {
+      hostname: { fq: "h", short: "h" },
+    });
+    expect(Array.isArray(command) && command.length).toBe(names.length + 1);
+    const result = await runCommand(command as [string, ...string[]], { timeoutMs: 10_000 });
+    expect(result.stderr).toBe("");
+    expect(result.exitCode).toBe(0);
+    expect(existsSync(canary)).toBe(false);
+    expect(readFileSync(out, "utf8").split("\0").slice(0, -1)).toEqual([...values, "192.0.2.7"]);
+  });
+});
