@@ -6,6 +6,7 @@ import type { Net2banConfig } from "@net2ban/config";
 import { EXIT_OK, EXIT_USAGE } from "@net2ban/runtime";
 import type { BrokerInspection, QueueSpec, QueueStatus } from "@net2ban/transport";
 import type { CliIo } from "./commands.js";
+import { escapeControls, escapeJsonControls } from "./terminal-text.js";
 
 /** What check-config looks at: the login and queues of the server (server config) or of the clients in the file. */
 export function brokerCheckPlan(config: Net2banConfig): { urls: string[]; queues: QueueSpec[] } {
@@ -36,7 +37,7 @@ export function describeQueue(queue: QueueStatus): string {
     case "unavailable":
       return `queue ${queue.name}: unavailable (a classic queue whose node is down)`;
     case "unknown":
-      return `queue ${queue.name}: type not checked (${queue.detail ?? "no answer"})`;
+      return `queue ${queue.name}: type not checked (${escapeControls(queue.detail ?? "no answer")})`;
     default:
       return queue.matches
         ? `queue ${queue.name}: ${queue.existing}, as configured${counts}`
@@ -48,7 +49,7 @@ export function describeQueue(queue: QueueStatus): string {
 export function mismatchError(queue: QueueStatus): string {
   const what =
     queue.existing === queue.configured
-      ? `exists as a ${queue.existing} queue with other arguments than net2ban declares (${queue.detail ?? "?"})`
+      ? `exists as a ${queue.existing} queue with other arguments than net2ban declares (${escapeControls(queue.detail ?? "?")})`
       : `exists as a ${queue.existing === "unknown" ? "differently declared" : queue.existing} queue but queue_type is ${queue.configured}`;
   return `queue "${queue.name}" ${what}; RabbitMQ cannot change a queue in place: set queue_type to match, or move the queue (docs/operations.md, "Moving a live fleet from classic to quorum queues")`;
 }
@@ -83,17 +84,20 @@ export async function checkBroker(
   const mismatched = inspection.queues.filter((q) => !q.matches);
   const answered = inspection.nodes.filter((n) => n.answers).length;
   if (options.json) {
-    io.out(JSON.stringify({ ...options.report, ok: mismatched.length === 0, ...inspection }));
+    io.out(
+      escapeJsonControls(JSON.stringify({ ...options.report, ok: mismatched.length === 0, ...inspection })),
+    );
   } else {
     io.out(options.summary);
     for (const node of inspection.nodes) {
       const about = [node.version, node.cluster === undefined ? undefined : `cluster ${node.cluster}`]
         .filter((s) => s !== undefined)
+        .map(escapeControls)
         .join(", ");
       io.out(
         node.answers
           ? `node ${node.url}: answers${about === "" ? "" : ` (${about})`}`
-          : `node ${node.url}: no answer (${node.reason ?? "?"})`,
+          : `node ${node.url}: no answer (${escapeControls(node.reason ?? "?")})`,
       );
     }
     for (const queue of inspection.queues) io.out(describeQueue(queue));

@@ -18,6 +18,7 @@ import {
   senderName,
   toList,
 } from "./commands.js";
+import { escapeControls } from "./terminal-text.js";
 
 export type { CliIo } from "./commands.js";
 
@@ -388,7 +389,7 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
     if (printed || action === undefined) return EXIT_OK;
     exitCode = await action();
   } catch (error) {
-    for (const line of describeError(error)) io.err(`net2banctl: ${line}`);
+    for (const line of describeError(error)) io.err(`net2banctl: ${escapeControls(line)}`);
     exitCode = error instanceof UsageError ? EXIT_USAGE : exitCodeFor(error);
   }
   return exitCode;

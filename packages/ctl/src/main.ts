@@ -3,6 +3,7 @@
 import { describeError, EXIT_USAGE, exitCodeFor, UsageError } from "@net2ban/runtime";
 import { banRequestSpec, type CliIo, parseParams, sendExec, toList } from "./commands.js";
 import { type FastCommand, parseFastCommand } from "./fast-path.js";
+import { escapeControls } from "./terminal-text.js";
 
 const defaultIo: CliIo = {
   out: (line) => process.stdout.write(`${line}\n`),
@@ -33,7 +34,7 @@ export async function run(argv: string[], io: CliIo = defaultIo): Promise<number
     return await sendFast(io, fast);
   } catch (error) {
     // The same lines and exit codes as the full CLI (cli.ts).
-    for (const line of describeError(error)) io.err(`net2banctl: ${line}`);
+    for (const line of describeError(error)) io.err(`net2banctl: ${escapeControls(line)}`);
     return error instanceof UsageError ? EXIT_USAGE : exitCodeFor(error);
   }
 }

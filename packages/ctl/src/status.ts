@@ -4,6 +4,7 @@ import { formatDuration } from "@net2ban/config";
 import type { StateMessage } from "@net2ban/protocol";
 import { EXIT_OK, UsageError } from "@net2ban/runtime";
 import { type CliIo, type CommonArgs, readConfig, senderName } from "./commands.js";
+import { escapeControls, escapeJsonControls } from "./terminal-text.js";
 import { NoAnswerError } from "./wait.js";
 
 type Ban = StateMessage["bans"][number];
@@ -31,7 +32,7 @@ export function describeBan(ban: Ban, nowSeconds: number): string {
     ...(by.failed.length === 0 ? [] : [`failed: ${by.failed.join(", ")}`]),
     ...(by.pending.length === 0 ? [] : [`pending: ${by.pending.join(", ")}`]),
   ];
-  return `${ban.ip}  ${ban.file}/${ban.name}  ${ends}  ${hosts.join("; ")}`;
+  return `${ban.ip}  ${ban.file}/${escapeControls(ban.name)}  ${ends}  ${hosts.join("; ")}`;
 }
 
 /** Asks the server for its active bans (of `ip`) and prints them; exit 0 whenever the server answered. */
@@ -68,7 +69,7 @@ export async function runStatus(io: CliIo, args: StatusArgs): Promise<number> {
     );
   }
   if (args.json) {
-    io.out(JSON.stringify({ bans }));
+    io.out(escapeJsonControls(JSON.stringify({ bans })));
     return EXIT_OK;
   }
   if (bans.length === 0) {

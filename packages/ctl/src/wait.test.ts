@@ -121,6 +121,53 @@ describe("--wait", () => {
   });
 });
 
+describe("text from other hosts reaches the terminal escaped", () => {
+  // Erase the line, rewrite the title (OSC), move up (CSI as the 8-bit C1 byte), bidi override, DEL.
+  const hostile = "x\u001b[2K\u001b]0;owned\u0007\r\n\u009b1A\u202e\u007fy";
+  const shown = "x\\x1b[2K\\x1b]0;owned\\x07\\r\\n\\x9b1A\\u202e\\x7fy";
+  const raw = /[\u0000-\u001f\u007f-\u009f\u202e]/;
+
+  test("an agent's detail and stderr, the server's refusal, in text and --json", async () => {
+    const detail = await run([accepted(["web1", "web2"]), result("web1", false, { detail: hostile })]);
+    expect(detail.out.at(-1)).toBe(`  web1: FAILED (ban, exit 1: ${shown})`);
+    const stderr = await run([accepted(["web1"]), result("web1", false, { stderr: `${hostile}\n` })]);
+    // the last line of stderr is shown: what follows the hostile LF
+    expect(stderr.out.at(-1)).toBe(`  web1: FAILED (ban, exit 1: ${shown.split("\\n")[1]})`);
+    const skip = await run([accepted(["web1"]), result("web1", true, { op: "skip", detail: hostile })]);
+    expect(skip.out.at(-2)).toBe(`  web1: ok (${shown}, 4 ms)`);
+    const refused = await run([accepted([], { refused: hostile })]);
+    expect(refused.err).toEqual([`net2banctl: ban 203.0.113.9: refused by the server: ${shown}`]);
+    const json = await run([accepted(["web1"]), result("web1", false, { detail: hostile })], true);
+    for (const line of [
+      ...detail.out,
+      ...detail.err,
+      ...stderr.out,
+      ...skip.out,
+      ...refused.err,
+      ...json.out,
+    ])
+      expect(line).not.toMatch(raw);
+    expect(JSON.parse(json.out[0]!).hosts.web1.detail).toBe(hostile);
+  });
+
+  test("a jail name (C1 and bidi pass its schema) in status", () => {
+    const jail = "sshd\u009b2J\u202eevil";
+    const line = describeBan(
+      {
+        file: "iptables",
+        name: jail,
+        ip: "203.0.113.9",
+        expiresAt: null,
+        createdAt: 0,
+        updatedAt: 0,
+        hosts: {},
+      },
+      0,
+    );
+    expect(line).toBe("203.0.113.9  iptables/sshd\\x9b2J\\u202eevil  permanent  applied 0/0");
+  });
+});
+
 describe("status", () => {
   const ban: StateMessage["bans"][number] = {
     file: "iptables-multiport",

@@ -8,6 +8,7 @@ import type { AcceptedMessage, Codec, Message, ResultMessage, StateMessage } fro
 import { EXIT_FAILED, EXIT_OK, UsageError } from "@net2ban/runtime";
 import type { Broker } from "@net2ban/transport";
 import type { CliIo } from "./commands.js";
+import { escapeControls, escapeJsonControls } from "./terminal-text.js";
 
 /** The server did not answer at all (no `accepted`, no `state`) within the time given. */
 export class NoAnswerError extends Error {
@@ -165,10 +166,10 @@ function describeResult(result: ResultMessage): string {
     result.op === "extend"
       ? "already banned, end moved"
       : result.op === "skip"
-        ? (result.detail ?? "nothing to do")
+        ? escapeControls(result.detail ?? "nothing to do")
         : (result.op ?? "done");
   if (result.ok) return `ok (${what}, ${Math.round(result.durationMs)} ms)`;
-  const reason = result.detail ?? result.stderr.trim().split("\n").at(-1) ?? "";
+  const reason = escapeControls(result.detail ?? result.stderr.trim().split("\n").at(-1) ?? "");
   return `FAILED (${result.op ?? "action"}, exit ${result.exitCode ?? "none"}${reason === "" ? "" : `: ${reason}`})`;
 }
 
@@ -241,36 +242,38 @@ function report(
   const missing = accepted.hosts.filter((host) => !results.has(host));
   if (options.json) {
     io.out(
-      JSON.stringify({
-        id,
-        ...(accepted.change === undefined ? {} : { change: accepted.change }),
-        ...(accepted.expiresAt === undefined ? {} : { expiresAt: accepted.expiresAt }),
-        ...(accepted.refused === undefined ? {} : { refused: accepted.refused }),
-        hosts: Object.fromEntries(
-          accepted.hosts.map((host) => {
-            const r = results.get(host);
-            return [
-              host,
-              r === undefined
-                ? { answered: false }
-                : {
-                    answered: true,
-                    ok: r.ok,
-                    exitCode: r.exitCode,
-                    durationMs: r.durationMs,
-                    ...(r.op === undefined ? {} : { op: r.op }),
-                    ...(r.detail === undefined ? {} : { detail: r.detail }),
-                  },
-            ];
-          }),
-        ),
-        failed,
-        missing,
-      }),
+      escapeJsonControls(
+        JSON.stringify({
+          id,
+          ...(accepted.change === undefined ? {} : { change: accepted.change }),
+          ...(accepted.expiresAt === undefined ? {} : { expiresAt: accepted.expiresAt }),
+          ...(accepted.refused === undefined ? {} : { refused: accepted.refused }),
+          hosts: Object.fromEntries(
+            accepted.hosts.map((host) => {
+              const r = results.get(host);
+              return [
+                host,
+                r === undefined
+                  ? { answered: false }
+                  : {
+                      answered: true,
+                      ok: r.ok,
+                      exitCode: r.exitCode,
+                      durationMs: r.durationMs,
+                      ...(r.op === undefined ? {} : { op: r.op }),
+                      ...(r.detail === undefined ? {} : { detail: r.detail }),
+                    },
+              ];
+            }),
+          ),
+          failed,
+          missing,
+        }),
+      ),
     );
   }
   if (accepted.refused !== undefined) {
-    io.err(`net2banctl: ${options.label}: refused by the server: ${accepted.refused}`);
+    io.err(`net2banctl: ${options.label}: refused by the server: ${escapeControls(accepted.refused)}`);
     return EXIT_FAILED;
   }
   if (failed.length === 0 && missing.length === 0) {
