@@ -107,10 +107,66 @@ key = k2
     const reread = parseConfig(web1, "web1.cfg").config;
     expect(reread.broker.urls).toEqual(["amqp://net2ban-web1:web1-pw@mq:5672/net2ban"]);
     expect(reread.broker.deadLetterExchange).toBe("net2ban.dead");
-    // A client without a login of its own keeps the shared [global] url, as the original did.
-    const web2 = exportClientConfig(config, "web2");
-    expect(web2).toContain("url = amqp://net2ban-server:server-pw@mq:5672/net2ban");
-    expect(web2).not.toContain("ctl-pw");
+  });
+
+  it("refuses a client without a login of its own where roles have their own logins", () => {
+    const source = `[global]
+url = amqp://admin:admin-pw@mq:5672/net2ban
+ctl_url = amqp://net2ban-ctl:ctl-pw@mq:5672/net2ban
+rounds = 9
+secret = s
+authkey = a
+mode = server
+[server]
+key = ${SERVER_KEY}
+url = amqp://net2ban-server:server-pw@mq:5672/net2ban
+[web1]
+key = k1
+url = amqp://net2ban-web1:web1-pw@mq:5672/net2ban
+[web2]
+key = k2
+`;
+    const { config } = parseConfig(source, "net2ban.cfg");
+    const warnings: string[] = [];
+    const warn = (line: string) => warnings.push(line);
+    expect(() => exportClientConfig(config, "web2", { warn })).toThrow(ConfigError);
+    expect(() => exportClientConfig(config, "web2")).toThrow(
+      "net2ban.cfg: [web2] url: missing; the file gives roles their own logins (ctl_url, [server] url, [web1] url), so the shared [global] login is not web2's to have: add its own url (net2banctl rabbitmq-setup prints it)",
+    );
+    // Any one role login is enough to refuse.
+    const roleLines = source.split("\n").filter((line) => /^(ctl_url|url = amqp:\/\/net2ban-)/.test(line));
+    expect(roleLines).toHaveLength(3);
+    for (const kept of roleLines) {
+      const onlyOne = source
+        .split("\n")
+        .filter((line) => line === kept || !roleLines.includes(line))
+        .join("\n");
+      expect(() => exportClientConfig(parseConfig(onlyOne, "n.cfg").config, "web2")).toThrow(ConfigError);
+    }
+    expect(exportClientConfig(config, "web1", { warn })).not.toContain("admin-pw");
+    expect(warnings).toEqual([]);
+  });
+
+  it("warns once when a client without a url of its own gets the login every peer shares", () => {
+    const source = `[global]
+url = amqp://net2ban:pw@mq:5672/net2ban
+rounds = 9
+secret = s
+authkey = a
+mode = server
+[server]
+key = ${SERVER_KEY}
+[web1]
+key = k1
+`;
+    const warnings: string[] = [];
+    const text = exportClientConfig(parseConfig(source, "net2ban.cfg").config, "web1", {
+      warn: (line) => warnings.push(line),
+    });
+    expect(text).toContain("url = amqp://net2ban:pw@mq:5672/net2ban");
+    expect(warnings).toEqual([
+      "net2ban.cfg: [web1] has no url of its own: the export carries the login every peer shares ([global] url or server); give each client its own (net2banctl rabbitmq-setup)",
+    ]);
   });
 
   it("adds [global] url for a client with its own url when the source only names a server host", () => {

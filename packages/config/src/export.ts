@@ -16,12 +16,23 @@ import { CONFIG_KEYS, isConfigKey, type SectionKind } from "./schema.js";
  * `%(name)s` is written expanded. Other logins stay out: `ctl_url` is never written, and when the
  * client has its own `url`, [global] url becomes that one (the server's login is not the client's
  * business). The result is re-read and must give the client the same settings.
+ *
+ * A client without a `url` of its own gets the file's shared login ([global] `url` or `server`),
+ * which may be one with rights over every queue. Where the file gives roles their own logins
+ * (`ctl_url`, `[server] url` or another client's `url`, as `net2banctl rabbitmq-setup` writes them),
+ * that shared login is another role's, so the export is refused; otherwise `warn` is told, once.
  */
-export function exportClientConfig(config: Net2banConfig, clientName: string): string {
+export function exportClientConfig(
+  config: Net2banConfig,
+  clientName: string,
+  options: { warn?: (line: string) => void } = {},
+): string {
   assertObject(config, "config");
   assertString(clientName, "clientName");
   const client = clientConfig(config, clientName);
   const { document } = config;
+  const display = basename(config.path) || config.path;
+  if (client.urls === undefined) checkSharedLogin(config, client.name, display, options.warn);
 
   const expand = (section: string, key: string, entry: IniEntry): string => {
     if (!entry.value.includes("%(")) return entry.value;
@@ -86,8 +97,29 @@ export function exportClientConfig(config: Net2banConfig, clientName: string): s
     isDeepStrictEqual(reread.broker, expectedBroker) &&
     reread.mode === "client";
   if (!same) {
-    const display = basename(config.path) || config.path;
     throw new ConfigError([`${display}: [${client.name}]: cannot be exported faithfully; check its values`]);
   }
   return text;
+}
+
+/** Refuses (role logins in use) or warns about handing `name` the file's shared broker login. */
+function checkSharedLogin(
+  config: Net2banConfig,
+  name: string,
+  display: string,
+  warn: ((line: string) => void) | undefined,
+): void {
+  const roleLogins = [
+    ...(config.broker.ctlUrls === undefined ? [] : ["ctl_url"]),
+    ...(config.server?.urls === undefined ? [] : ["[server] url"]),
+    ...config.clients.filter((c) => c.name !== name && c.urls !== undefined).map((c) => `[${c.name}] url`),
+  ];
+  if (roleLogins.length > 0) {
+    throw new ConfigError([
+      `${display}: [${name}] url: missing; the file gives roles their own logins (${roleLogins.slice(0, 3).join(", ")}${roleLogins.length > 3 ? ", ..." : ""}), so the shared [global] login is not ${name}'s to have: add its own url (net2banctl rabbitmq-setup prints it)`,
+    ]);
+  }
+  warn?.(
+    `${display}: [${name}] has no url of its own: the export carries the login every peer shares ([global] url or server); give each client its own (net2banctl rabbitmq-setup)`,
+  );
 }

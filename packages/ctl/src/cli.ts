@@ -85,7 +85,10 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
       (a) => {
         action = async () => {
           const { exportClientConfig } = await import("@net2ban/config");
-          io.out(exportClientConfig(await readConfig(a), a.name).replace(/\n$/, ""));
+          const text = exportClientConfig(await readConfig(a), a.name, {
+            warn: (line) => io.err(`net2banctl: warning: ${line}`),
+          });
+          io.out(text.replace(/\n$/, ""));
           return EXIT_OK;
         };
       },
