@@ -1,5 +1,7 @@
 #!/bin/sh
 # net2ban least privilege: vhost net2ban, one login per role. Run as root on a RabbitMQ node.
+# It holds passwords: keep it private (net2banctl rabbitmq-setup --output FILE writes mode 0600;
+# with > FILE, run umask 077 first) and delete it once it has run.
 # Passwords go through stdin (printf is a shell builtin), so they never show in a process list.
 set -eu
 existing=$(rabbitmqctl -q list_users | cut -f1)

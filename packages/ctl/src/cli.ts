@@ -270,11 +270,22 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
             type: "number",
             describe: "most bytes in each .dead queue (default 64 MiB)",
           })
-          .example("$0 rabbitmq-setup > setup.sh", "review, then run as root on the broker")
-          .example("$0 rabbitmq-setup --apply", "run it now and print the config lines to add"),
+          .option("output", {
+            alias: "o",
+            type: "string",
+            describe: "write the output, which holds passwords, to this file with mode 0600",
+          })
+          .example("$0 rabbitmq-setup -o setup.sh", "review, run as root on the broker, then delete it")
+          .example("$0 rabbitmq-setup --apply", "run it now and print the config lines to add")
+          .epilogue(
+            "The output holds passwords. Under the usual umask 022, '> file' makes a file everyone can read: use --output (mode 0600) or 'umask 077' first.",
+          ),
       (a) => {
         action = async () => {
-          const { runRabbitmqSetup } = await import("./rabbitmq-setup.js");
+          const [{ runRabbitmqSetup }, { fileReadableByOthers }] = await Promise.all([
+            import("./rabbitmq-setup.js"),
+            import("./private-file.js"),
+          ]);
           return runRabbitmqSetup(io, await readConfig(a), {
             ...a,
             userPrefix: a["user-prefix"],
@@ -284,6 +295,7 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
               deadMaxLength: a["dead-max-length"],
               deadMaxBytes: a["dead-max-bytes"],
             },
+            stdoutReadableByOthers: a.output === undefined && fileReadableByOthers(1),
           });
         };
       },

@@ -3,12 +3,17 @@
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { lstat, mkdtemp, open, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseConfig } from "@net2ban/config";
 import { UsageError } from "@net2ban/runtime";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fileReadableByOthers } from "./private-file.js";
 import { policyCalls } from "./queue-bounds.js";
 import {
   applyRabbitmqSetup,
+  generatePassword,
   literal,
   permissionCalls,
   planRabbitmqSetup,
@@ -364,5 +369,135 @@ describe("configs/rabbitmq/least-privilege.sh", () => {
     expect(
       readFileSync(new URL("../../../configs/rabbitmq/least-privilege.sh", import.meta.url), "utf8"),
     ).toBe(expected);
+  });
+});
+
+describe("rabbitmq-setup's passwords", () => {
+  const manyClients = Array.from({ length: 60 }, (_, i) => `[c${i}]\nkey = k${i}\n`).join("");
+
+  it("never start with '-' (a command line would read one as an option)", async () => {
+    let passwords = 0;
+    for (let run = 0; run < 40; run++) {
+      const out: string[] = [];
+      await runRabbitmqSetup(
+        { out: (l) => out.push(l), err: () => undefined },
+        config(undefined, manyClients),
+        {
+          json: true,
+        },
+      );
+      const urls = Object.values((JSON.parse(out[0]!) as { config: Record<string, string[]> }).config).flat();
+      for (const line of urls) {
+        for (const [, password] of line.matchAll(/\/\/[^:]+:([^@]+)@/g)) {
+          passwords++;
+          expect(password).not.toMatch(/^-/);
+          expect(password).toMatch(/^[A-Za-z0-9_-]{32}$/);
+        }
+      }
+    }
+    // 2,480 passwords: with a leading '-' in 1 of 64, all clean by chance is below 1e-17.
+    expect(passwords).toBe(40 * 62);
+  });
+
+  it("are drawn again when the first character would be '-'", () => {
+    const draws = [Buffer.alloc(24, 0xf8), Buffer.alloc(24, 0xfb), Buffer.alloc(24, 0x00)];
+    expect(Buffer.alloc(24, 0xf8).toString("base64url")).toMatch(/^-/);
+    expect(generatePassword(() => draws.shift()!)).toBe("A".repeat(32));
+    expect(draws).toHaveLength(0);
+  });
+});
+
+describe("rabbitmq-setup --output", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "n2b-setup-out-"));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  function sink() {
+    const out: string[] = [];
+    const err: string[] = [];
+    return { out, err, io: { out: (l: string) => out.push(l), err: (l: string) => err.push(l) } };
+  }
+
+  it("writes the script with mode 0600 under umask 022, and nothing secret to stdout", async () => {
+    const path = join(dir, "setup.sh");
+    const previous = process.umask(0o022);
+    try {
+      const s = sink();
+      expect(await runRabbitmqSetup(s.io, config(), { output: path })).toBe(0);
+      expect((await stat(path)).mode & 0o777).toBe(0o600);
+      const text = await readFile(path, "utf8");
+      expect(text.startsWith("#!/bin/sh\n")).toBe(true);
+      expect(text).toMatch(/# {3}url = amqp:\/\/net2ban-web1:[A-Za-z0-9_-]{32}@/);
+      expect(s.out).toEqual([`rabbitmq-setup: written to ${path} (mode 0600: it holds passwords)`]);
+      expect(s.err).toEqual([]);
+      // Written again: replaced, still 0600.
+      await runRabbitmqSetup(sink().io, config(), { output: path });
+      expect((await stat(path)).mode & 0o777).toBe(0o600);
+      expect(await readFile(path, "utf8")).not.toBe(text);
+    } finally {
+      process.umask(previous);
+    }
+  });
+
+  it("replaces a symlink planted at the path instead of writing through it", async () => {
+    const target = join(dir, "target");
+    await writeFile(target, "untouched\n", { mode: 0o644 });
+    const path = join(dir, "planted.sh");
+    await symlink(target, path);
+    await runRabbitmqSetup(sink().io, config(), { output: path, json: true });
+    expect(await readFile(target, "utf8")).toBe("untouched\n");
+    expect((await lstat(path)).isSymbolicLink()).toBe(false);
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(await readFile(path, "utf8")).vhost).toBe("net2ban");
+    expect((await readdir(dir)).filter((name) => name.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("without --output, warns when standard output is a file others may read", async () => {
+    const s = sink();
+    await runRabbitmqSetup(s.io, config(), { stdoutReadableByOthers: true });
+    expect(s.err).toEqual([
+      "net2banctl: warning: standard output is a file others may read, and this output holds passwords: use --output FILE (mode 0600), or umask 077 before redirecting",
+    ]);
+    expect(s.out[0]).toBe("#!/bin/sh");
+    expect(s.out.slice(0, 5).join("\n")).toContain("umask 077");
+  });
+
+  it("net2banctl rabbitmq-setup -o FILE", async () => {
+    const cfg = join(dir, "net2ban.cfg");
+    await writeFile(
+      cfg,
+      "[global]\nserver = mq.example.net\nrounds = 1000\nsecret = s\nauthkey = a\nmode = server\n[server]\nkey = sk\n[web1]\nkey = k1\n",
+      { mode: 0o600 },
+    );
+    const out = join(dir, "by-cli.sh");
+    const { run } = await import("./main.js");
+    const s = sink();
+    expect(await run(["rabbitmq-setup", "-o", out, "--config", cfg], s.io)).toBe(0);
+    expect((await stat(out)).mode & 0o777).toBe(0o600);
+    expect(s.err).toEqual([]);
+  });
+
+  it("tells a file others may read (> FILE under umask 022) from a private file and a device", async () => {
+    const check = async (mode: number) => {
+      const path = join(dir, `fd-${mode.toString(8)}`);
+      const handle = await open(path, "w", mode);
+      try {
+        await handle.chmod(mode);
+        return fileReadableByOthers(handle.fd);
+      } finally {
+        await handle.close();
+      }
+    };
+    expect(await check(0o644)).toBe(true);
+    expect(await check(0o640)).toBe(true);
+    expect(await check(0o600)).toBe(false);
+    const devNull = await open("/dev/null", "w");
+    try {
+      expect(fileReadableByOthers(devNull.fd)).toBe(false);
+    } finally {
+      await devNull.close();
+    }
   });
 });

@@ -10,6 +10,7 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import type { Net2banConfig } from "@net2ban/config";
 import { UsageError } from "@net2ban/runtime";
+import { writePrivateFile } from "./private-file.js";
 import {
   DEFAULT_QUEUE_BOUNDS,
   policyCalls,
@@ -71,7 +72,7 @@ export interface SetupOptions {
   vhost?: string | undefined;
   /** Login names are this prefix + role or client name (default "net2ban-"). */
   userPrefix?: string | undefined;
-  /** A new random password (the CLI passes 24 random bytes in base64url). */
+  /** A new random password (the CLI passes `generatePassword`). */
   randomPassword: () => string;
   /** Default DEFAULT_QUEUE_BOUNDS. */
   bounds?: QueueBoundsInput | undefined;
@@ -81,6 +82,18 @@ export const DEFAULT_USER_PREFIX = "net2ban-";
 export const DEFAULT_VHOST = "net2ban";
 export const DEFAULT_INPUT_EXCHANGE = "net2ban.input";
 export const DEFAULT_DEAD_LETTER_EXCHANGE = "net2ban.dead";
+
+/**
+ * 24 random bytes in base64url (192 bits, 32 characters), never starting with "-": pasted into a
+ * command line such a password would be read as an option. Redrawn rather than edited, so every
+ * password that can come out is equally likely.
+ */
+export function generatePassword(random: (size: number) => Buffer = randomBytes): string {
+  for (;;) {
+    const password = random(24).toString("base64url");
+    if (!password.startsWith("-")) return password;
+  }
+}
 
 /** A regex over net2banctl's reply queues: `<queue_prefix>reply.` and a random UUID (wait.ts). */
 export function replyQueuePattern(queuePrefix: string): string {
@@ -289,6 +302,8 @@ export function renderSetupScript(plan: SetupPlan, nodeName?: string): string[] 
   const lines = [
     "#!/bin/sh",
     `# net2ban least privilege: vhost ${plan.vhost}, one login per role. Run as root on a RabbitMQ node.`,
+    "# It holds passwords: keep it private (net2banctl rabbitmq-setup --output FILE writes mode 0600;",
+    "# with > FILE, run umask 077 first) and delete it once it has run.",
     "# Passwords go through stdin (printf is a shell builtin), so they never show in a process list.",
     "set -eu",
     `existing=$(${ctl} -q list_users | cut -f1)`,
@@ -394,6 +409,10 @@ export function runRabbitmqctl(call: RabbitmqctlCall): Promise<RabbitmqctlResult
 export interface RabbitmqSetupArgs {
   apply?: boolean | undefined;
   json?: boolean | undefined;
+  /** Write what holds passwords to this file (mode 0600) instead of standard output. */
+  output?: string | undefined;
+  /** Standard output is a file others may read (the CLI checks with fstat): say so. */
+  stdoutReadableByOthers?: boolean | undefined;
   vhost?: string | undefined;
   userPrefix?: string | undefined;
   node?: string | undefined;
@@ -402,24 +421,27 @@ export interface RabbitmqSetupArgs {
 
 /**
  * The `net2banctl rabbitmq-setup` command: prints an sh script (the config lines as comments at its end,
- * so the whole output runs as is), or with --apply runs it and prints the config lines. Exit code 0.
+ * so the whole output runs as is), or with --apply runs it and prints the config lines. Both hold
+ * passwords: with --output they go to that file, mode 0600. Exit code 0.
  */
 export async function runRabbitmqSetup(
   io: { out: (line: string) => void; err: (line: string) => void },
   config: Net2banConfig,
   args: RabbitmqSetupArgs,
   run: RabbitmqctlRunner = runRabbitmqctl,
+  writeFile: (path: string, text: string) => Promise<void> = writePrivateFile,
 ): Promise<number> {
   const plan = planRabbitmqSetup(config, {
     vhost: args.vhost,
     userPrefix: args.userPrefix,
     bounds: args.bounds,
-    randomPassword: () => randomBytes(24).toString("base64url"),
+    randomPassword: () => generatePassword(),
   });
   const script = renderSetupScript(plan, args.node);
   if (args.apply) await applyRabbitmqSetup(plan, run, args.json ? () => {} : io.out, args.node);
+  const secret: string[] = [];
   if (args.json) {
-    io.out(
+    secret.push(
       JSON.stringify({
         vhost: plan.vhost,
         inputExchange: plan.inputExchange,
@@ -431,22 +453,33 @@ export async function runRabbitmqSetup(
         script,
       }),
     );
+  } else {
+    const advice = [
+      `Add to ${config.path} (passwords appear only here), restart net2ban-server, then give each agent`,
+      "its file again (net2banctl get_client NAME) and restart it. Start the server before the agents:",
+      "it makes the exchanges and bindings the agents' logins may not.",
+    ];
+    if (args.apply) {
+      secret.push("", ...advice.map((line) => `# ${line}`), ...renderConfigLines(plan));
+    } else {
+      secret.push(
+        ...script,
+        "",
+        ...advice.map((line) => `# ${line}`),
+        ...renderConfigLines(plan).map((line) => `#   ${line}`),
+      );
+    }
+  }
+  if (args.output !== undefined) {
+    await writeFile(args.output, `${secret.join("\n")}\n`);
+    if (!args.json) io.out(`rabbitmq-setup: written to ${args.output} (mode 0600: it holds passwords)`);
     return 0;
   }
-  const advice = [
-    `Add to ${config.path} (passwords appear only here), restart net2ban-server, then give each agent`,
-    "its file again (net2banctl get_client NAME) and restart it. Start the server before the agents:",
-    "it makes the exchanges and bindings the agents' logins may not.",
-  ];
-  if (args.apply) {
-    io.out("");
-    for (const line of advice) io.out(`# ${line}`);
-    for (const line of renderConfigLines(plan)) io.out(line);
-    return 0;
+  if (args.stdoutReadableByOthers) {
+    io.err(
+      "net2banctl: warning: standard output is a file others may read, and this output holds passwords: use --output FILE (mode 0600), or umask 077 before redirecting",
+    );
   }
-  for (const line of script) io.out(line);
-  io.out("");
-  for (const line of advice) io.out(`# ${line}`);
-  for (const line of renderConfigLines(plan)) io.out(`#   ${line}`);
+  for (const line of secret) io.out(line);
   return 0;
 }
