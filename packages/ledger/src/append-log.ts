@@ -3,7 +3,7 @@
 // agents' ban schedule (JSON records) and the agents' journal of message ids (its own compact lines) keep
 // their state in one.
 import { constants } from "node:fs";
-import { type FileHandle, mkdir, open, readFile, rename } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 
@@ -320,12 +320,23 @@ export class AppendLog<R = unknown> {
     }
   }
 
-  /** Rewrites the live state to a temp file, flushes it, renames it over the file, reopens it. */
+  /**
+   * Rewrites the live state to a temp file, flushes it, renames it over the file, reopens it. The temp
+   * file is always a new one: whatever is at its path (a crash's leftover, a planted symlink) is
+   * removed first (unlink never follows a link), and it is created with O_EXCL | O_NOFOLLOW, so the
+   * state is never written through a link into another file; if something appears there in between,
+   * the compaction fails (EEXIST) and the old file stays in use.
+   */
   async #compact(): Promise<void> {
     const records = this.#snapshot();
     const text = records.map((record) => formatLine(record, this.#codec)).join("");
     const temp = `${this.#path}.tmp`;
-    const out = await this.#openFile(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
+    await rm(temp, { force: true });
+    const out = await this.#openFile(
+      temp,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o600,
+    );
     try {
       await out.writeFile(text, "utf8");
       await out.datasync();
@@ -334,14 +345,18 @@ export class AppendLog<R = unknown> {
     }
     await rename(temp, this.#path);
     // The rename itself must survive a crash, or the state could come back empty.
-    const dir = await this.#openFile(this.#dir, constants.O_RDONLY);
+    const dir = await this.#openFile(this.#dir, constants.O_RDONLY | constants.O_DIRECTORY);
     try {
       await dir.sync();
     } finally {
       await dir.close();
     }
     await this.#handle?.close();
-    this.#handle = await this.#openFile(this.#path, constants.O_WRONLY | constants.O_APPEND, 0o600);
+    this.#handle = await this.#openFile(
+      this.#path,
+      constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW,
+      0o600,
+    );
     this.#size = Buffer.byteLength(text, "utf8");
     this.#records = records.length;
     this.#live = records.length;

@@ -1,6 +1,15 @@
 // The ledger and its log: durability across reopen, torn and garbled lines, compaction, repeats that
 // extend, unbans by address, expiry, host states, and the digest agents and server compare.
-import { appendFile, copyFile, readFile, writeFile } from "node:fs/promises";
+import {
+  appendFile,
+  copyFile,
+  open as fsOpen,
+  readdir,
+  readFile,
+  rm,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
@@ -156,6 +165,57 @@ describe("append log lines", () => {
       name: "StateOpenError",
       message: expect.stringMatching(/^cannot create the tally directory .*\/file\/sub: /),
     });
+  });
+});
+
+describe("AppendLog's temp file", () => {
+  const options = (state: string[]) => ({
+    dir: dir.path,
+    file: "words",
+    logger,
+    replay: (record: unknown) => state.push(record as string),
+    snapshot: () => [...state],
+    compactAfterDeadRecords: 0,
+  });
+  const outside = () => join(dir.path, "..", `${dir.path.split("/").at(-1)}-outside`);
+
+  test("a symlink planted at the temp path is not followed, at open and at a later compaction", async () => {
+    const target = outside();
+    await writeFile(target, "untouched\n");
+    try {
+      const state: string[] = [];
+      await symlink(target, join(dir.path, "words.tmp"));
+      const log = await AppendLog.open(options(state));
+      expect(await readFile(target, "utf8")).toBe("untouched\n");
+      // Planted again while running: the next compaction replaces it too and still rewrites the file.
+      await symlink(target, join(dir.path, "words.tmp"));
+      state.push("a");
+      for (let i = 0; i < 3; i++) await log.append(["a"], 1);
+      await log.close();
+      expect(await readFile(target, "utf8")).toBe("untouched\n");
+      expect(await readFile(join(dir.path, "words"), "utf8")).toBe(formatLine("a"));
+      expect(await readdir(dir.path)).toEqual(["words"]);
+    } finally {
+      await rm(target, { force: true });
+    }
+  });
+
+  test("one planted between the clean-up and the create fails the compaction with a clear error", async () => {
+    const target = outside();
+    await writeFile(target, "untouched\n");
+    try {
+      const openFile = async (path: string, flags: number, mode?: number) => {
+        if (path.endsWith(".tmp")) await symlink(target, path);
+        return fsOpen(path, flags, mode);
+      };
+      await expect(AppendLog.open({ ...options([]), openFile })).rejects.toMatchObject({
+        name: "StateOpenError",
+        message: expect.stringMatching(/^cannot write the state file .*\/words: EEXIST/),
+      });
+      expect(await readFile(target, "utf8")).toBe("untouched\n");
+    } finally {
+      await rm(target, { force: true });
+    }
   });
 });
 
