@@ -519,3 +519,79 @@ describe("@net2ban/protocol/testing: sealPlaintext", () => {
     expect(() => sealPlaintext(fake, "{}")).toThrow(/"codec" expected a codec from createCodec/);
   });
 });
+
+describe("stable sealing (stableFor)", () => {
+  const other: ExecMessage = { ...ban, params: { ...ban.params, ip: "203.0.113.10" } };
+
+  test("the same message and request seal to the same bytes, which open as usual; v1 and v2", () => {
+    for (const name of ["v1 client1", "v2 client1"]) {
+      const c = codec(name);
+      const wire = c.seal(ban, { stableFor: "request-a" });
+      expect(c.seal(ban, { stableFor: "request-a" }).equals(wire)).toBe(true);
+      expect(c.open(wire).message).toMatchObject({ cmd: "exec", params: ban.params });
+      expect(c.open(c.seal(ban, { stableFor: "request-a" })).replayKey).toBe(c.open(wire).replayKey);
+    }
+  });
+
+  test("another request, message, recipient or direction gives another IV", () => {
+    const ivOf = (wire: Buffer, name: string) =>
+      name.startsWith("v1")
+        ? wire.subarray(0, 16).toString("hex")
+        : wire.subarray(3 + 7, 3 + 7 + 16).toString("hex");
+    for (const [a, b] of [
+      ["v1 client1", "v1 client2"],
+      ["v2 client1", "v2 client2"],
+    ] as const) {
+      const ivs = new Set([
+        ivOf(codec(a).seal(ban, { stableFor: "request-a" }), a),
+        ivOf(codec(a).seal(ban, { stableFor: "request-b" }), a),
+        ivOf(codec(a).seal(other, { stableFor: "request-a" }), a),
+        ivOf(codec(b).seal(ban, { stableFor: "request-a" }), b),
+        ivOf(codec(a).seal(ban), a),
+      ]);
+      expect(ivs.size).toBe(5);
+    }
+    // Any direction seals stably, results included.
+    const result = createResultMessage({
+      requestId: ban.id,
+      client: "client1",
+      ok: true,
+      exitCode: 0,
+      durationMs: 1,
+      stderr: "",
+      sender: "client1",
+    });
+    const up = codec("v2 client1 results").seal(result, { stableFor: "request-a" });
+    expect(codec("v2 client1 results").seal(result, { stableFor: "request-a" }).equals(up)).toBe(true);
+  });
+
+  test("IVs are not predictable without the recipient's key: a keyed hash, not one of public data", () => {
+    // Anyone holding the shared authkey (every v1 peer) computes this; it must not be the IV.
+    const wire = codec("v1 client1").seal(ban, { stableFor: "request-a" });
+    const guessed = createHmac("sha256", "shared authkey").update("request-a").digest().subarray(0, 16);
+    expect(wire.subarray(0, 16).equals(guessed)).toBe(false);
+    fc.assert(
+      fc.property(
+        fc.string({ minLength: 1, maxLength: 64 }),
+        fc.string({ minLength: 1, maxLength: 64 }),
+        (x, y) => {
+          fc.pre(x !== y);
+          const a = codec("v1 client1").seal(ban, { stableFor: x });
+          const b = codec("v1 client1").seal(ban, { stableFor: y });
+          expect(a.subarray(0, 16).equals(b.subarray(0, 16))).toBe(false);
+        },
+      ),
+      { seed: 5151, numRuns: 200 },
+    );
+  });
+
+  test("checks its argument", () => {
+    const c = codec("v1 client1");
+    expect(() => c.seal(ban, { stableFor: "" })).toThrow(
+      /"opts.stableFor" expected 1 to 1024 characters, got 0/,
+    );
+    expect(() => c.seal(ban, { stableFor: "x".repeat(1025) })).toThrow(/"opts.stableFor"/);
+    expect(() => c.seal(ban, { stableFor: 5 as unknown as string })).toThrow(/"opts.stableFor"/);
+    expect(() => c.seal(ban, { stableFor: "a", iv })).toThrow(/iv or stableFor, not both/);
+  });
+});

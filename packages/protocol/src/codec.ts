@@ -1,7 +1,7 @@
 // The codec the apps use: one peer, one direction, keys derived once; seal and open are synchronous.
 import { isUtf8 } from "node:buffer";
-import { randomFillSync } from "node:crypto";
-import { assertBytes, assertFunction, assertObject, assertOneOf, describe } from "./assert.js";
+import { type KeyObject, randomFillSync } from "node:crypto";
+import { assertBytes, assertFunction, assertObject, assertOneOf, assertString, describe } from "./assert.js";
 import { IV_BYTES, openV1, sealV1 } from "./envelope-v1.js";
 import { encodeV2Header, openV2, sealV2 } from "./envelope-v2.js";
 import { MessageRejectedError } from "./errors.js";
@@ -26,6 +26,7 @@ import {
   parseMessage,
 } from "./messages.js";
 import { encodePythonJson } from "./python-json.js";
+import { deriveStableIvKey, stableIv } from "./stable-iv.js";
 
 /** What createCodec needs: which wire, whose keys, which way. */
 export interface CodecOptions {
@@ -40,6 +41,15 @@ export interface CodecOptions {
   /** Source of IVs (called once per seal); default: node:crypto, drawn 16 IVs at a time. */
   randomBytes?: (size: number) => Uint8Array;
 }
+
+/** How `seal` picks the IV: random (default), given (`iv`, tests and vectors) or stable (`stableFor`). */
+export interface SealOptions {
+  iv?: Uint8Array;
+  stableFor?: string;
+}
+
+/** Longest `stableFor` (characters): a message id or a replay key is far shorter. */
+const MAX_STABLE_FOR = 1024;
 
 /** A message that passed the envelope and the schemas, and the key a replay check remembers it by. */
 export interface OpenedMessage {
@@ -57,8 +67,14 @@ export interface Codec {
    * Encrypts and authenticates `message`. On v1 a v2 message is converted to the legacy shape (id,
    * sender, expires and to are dropped). Throws TypeError for a message the schemas or this direction
    * do not allow.
+   *
+   * `stableFor` names the request the message carries (a server passes the replay key of the input it
+   * forwards): sealing the same message with the same `stableFor` again returns the same bytes, so a
+   * peer that knows messages by their bytes (v1) sees a re-forward as the copy it is. The IV is then a
+   * keyed hash of recipient, `stableFor` and plaintext instead of random (stable-iv.ts says why that
+   * is as safe for CBC).
    */
-  seal(message: Net2banMessage, opts?: { iv?: Uint8Array }): Buffer;
+  seal(message: Net2banMessage, opts?: SealOptions): Buffer;
   /** Authenticates, decrypts and validates `wire`; any failure is a MessageRejectedError. */
   open(wire: Uint8Array): OpenedMessage;
 }
@@ -104,6 +120,7 @@ class EnvelopeCodec implements Codec {
   readonly #header: Buffer;
   readonly #nextIv: () => Uint8Array;
   readonly #commands: readonly string[];
+  #stableIvKey: KeyObject | undefined;
 
   constructor(options: CodecOptions, keys: EnvelopeKeys) {
     this.protocol = options.protocol;
@@ -116,8 +133,18 @@ class EnvelopeCodec implements Codec {
     this.#commands = COMMANDS[options.direction];
   }
 
-  seal(message: Net2banMessage, opts?: { iv?: Uint8Array }): Buffer {
+  seal(message: Net2banMessage, opts?: SealOptions): Buffer {
     assertObject(message, "message");
+    const stableFor = opts?.stableFor;
+    if (stableFor !== undefined) {
+      assertString(stableFor, "opts.stableFor");
+      if (stableFor.length === 0 || stableFor.length > MAX_STABLE_FOR) {
+        throw new TypeError(
+          `"opts.stableFor" expected 1 to ${MAX_STABLE_FOR} characters, got ${stableFor.length}`,
+        );
+      }
+      if (opts?.iv !== undefined) throw new TypeError(`"opts" expected iv or stableFor, not both`);
+    }
     const requested: unknown = message.cmd;
     if (typeof requested !== "string" || !this.#commands.includes(requested)) {
       const cmd =
@@ -135,7 +162,16 @@ class EnvelopeCodec implements Codec {
       }
       plaintext = JSON.stringify(checked.data);
     }
-    return this[sealPlaintextBytes](Buffer.from(plaintext, "utf8"), opts?.iv);
+    const bytes = Buffer.from(plaintext, "utf8");
+    if (stableFor === undefined) return this[sealPlaintextBytes](bytes, opts?.iv);
+    this.#stableIvKey ??= deriveStableIvKey(this.#keys.encryptionKey);
+    const iv = stableIv(this.#stableIvKey, {
+      direction: this.direction,
+      keyId: this.keyId,
+      identity: stableFor,
+      plaintext: bytes,
+    });
+    return this[sealPlaintextBytes](bytes, iv);
   }
 
   /** Seals bytes as given: the step after validation, reachable unvalidated only from ./testing. */

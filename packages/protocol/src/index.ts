@@ -23,7 +23,7 @@ export {
   type UpdateRequestInput,
 } from "./builders.js";
 /** The codec: `createCodec({ protocol, keyId, direction, keys })` then `seal(message)` / `open(wire)`. */
-export { type Codec, type CodecOptions, createCodec, type OpenedMessage } from "./codec.js";
+export { type Codec, type CodecOptions, createCodec, type OpenedMessage, type SealOptions } from "./codec.js";
 /** The key id in a v2 wire's header, to pick the codec of a peer before opening (servers). */
 export { readV2KeyId } from "./envelope-v2.js";
 /** The one error every rejected message raises; its `message` is always "message rejected". */
