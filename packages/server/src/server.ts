@@ -322,7 +322,10 @@ export class Net2banServer {
       await this.#broker.publishAll(
         targets.map((route) => ({
           queue: route.peer.queue,
-          body: route.codec.seal(forwarded),
+          // Sealed stably: forwarded again (the input redelivered, a publish unconfirmed, the server
+          // restarted), the request reaches each agent as the same bytes. A v1 agent, which knows a
+          // message only by its MAC, then drops the copy instead of running it twice.
+          body: route.codec.seal(forwarded, { stableFor: opened.replayKey }),
           messageId: id,
         })),
       );
