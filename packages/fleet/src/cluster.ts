@@ -21,6 +21,12 @@ import { Fleet, type LogLine } from "./fleet.js";
 
 export interface FailoverOptions {
   queueType: "classic" | "quorum";
+  /**
+   * The wire of every peer, the sender's included (default 2). With 1 the agents have no message id to
+   * deduplicate by, only the bytes they receive (the MAC): a request the server forwards again must
+   * reach them as the same bytes.
+   */
+  protocol?: 1 | 2;
   /** Bans streamed (default 3000), each to a distinct address. */
   bans?: number;
   /** Seeds the addresses and their order. */
@@ -36,6 +42,12 @@ export interface FailoverOptions {
   maxBacklog?: number;
   /** Node A (the server's) is killed once this share of the bans is confirmed (default 0.25). */
   killFirstAt?: number;
+  /**
+   * This many bans just before that point are published as fast as confirms come, neither paced nor
+   * held back by the agents (default 0): node A then dies while the server is forwarding a backlog, with
+   * up to `prefetch` publishes to the agents unconfirmed, each of which it forwards again.
+   */
+  burstBeforeFirstKill?: number;
   /** ...and restarted this long after the kill (default 5 s). */
   downtimeMs?: number;
   /** Node B (agent1's) is killed once A is back and this share is confirmed (default 0.6). */
@@ -85,6 +97,7 @@ export interface Latency {
 
 export interface FailoverReport {
   queueType: "classic" | "quorum";
+  protocol: 1 | 2;
   seed: number;
   /** Bans confirmed by the broker (each exactly once from the sender's side, retried until confirmed). */
   sent: number;
@@ -112,6 +125,13 @@ export interface FailoverReport {
   longestPauseMs: number;
   /** Messages left in the `.dead` queues at the end (replays refused, messages given up on). */
   deadLettered: Record<string, number>;
+  /**
+   * What each process dropped instead of carrying it out: messages `rejected`, by reason (`replay`: the
+   * server refusing the sender's resends and redelivered inputs it had forwarded, an agent refusing a
+   * request the server forwarded again), and `redeliveries` of commands an agent had already carried
+   * out, acknowledged without running.
+   */
+  copiesDropped: Record<string, { rejected: Record<string, number>; redeliveries: number }>;
   /** When each node went down and came back, ms from the start of the stream. */
   timeline: { atMs: number; event: string }[];
   /** Which node each process connected to, in order. */
@@ -241,11 +261,13 @@ function connectionsOf(lines: readonly LogLine[], nodes: readonly PrivateNode[])
 /** Runs the whole scenario: cluster up, fleet, stream with kills, drain, tally, teardown (also on failure). */
 export async function runFailoverScenario(options: FailoverOptions): Promise<FailoverReport> {
   const bans = options.bans ?? 3000;
+  const protocol = options.protocol ?? 2;
   const seed = options.seed ?? 9;
   const rate = options.ratePerSecond ?? 20;
   const window = options.window ?? 16;
   const maxBacklog = options.maxBacklog ?? 32;
   const killFirstAt = Math.floor(bans * (options.killFirstAt ?? 0.25));
+  const burstFrom = killFirstAt - (options.burstBeforeFirstKill ?? 0);
   const killSecondAt = Math.floor(bans * (options.killSecondAt ?? 0.6));
   const downtimeMs = options.downtimeMs ?? 5000;
   const timeoutMs = options.timeoutMs ?? 420_000;
@@ -270,7 +292,9 @@ export async function runFailoverScenario(options: FailoverOptions): Promise<Fai
     fleet = await Fleet.create({
       agents: 2,
       brokerUrl: urls.join(", "),
-      label: `cluster${options.queueType}`,
+      label: `cluster${options.queueType}${protocol === 1 ? "v1" : ""}`,
+      protocols: [protocol, protocol],
+      serverProtocol: protocol,
       global: { queue_type: options.queueType },
       sections: {
         server: { url: list(0, `net2ban-server@${host}`) },
@@ -287,7 +311,9 @@ export async function runFailoverScenario(options: FailoverOptions): Promise<Fai
     if (placed.server !== "A" || placed.agent1 !== "B" || placed.agent2 !== "C") {
       throw new Error(`processes not on the nodes the scenario needs: ${JSON.stringify(placed)}`);
     }
-    log(`fleet up: server on A, agent1 on B, agent2 on C (${options.queueType} queues)`);
+    log(
+      `fleet up: server on A, agent1 on B, agent2 on C (${options.queueType} queues, protocol ${protocol})`,
+    );
 
     const { config } = await loadConfig({ path: fleet.serverConfigPath, env: {} });
     const serverPeer = config.server!;
@@ -397,11 +423,17 @@ export async function runFailoverScenario(options: FailoverOptions): Promise<Fai
     };
     const inFlight = new Set<Promise<void>>();
     let due = start;
-    for (const ip of addresses) {
-      due = Math.max(due + 1000 / rate, Date.now() - 1000);
+    for (const [index, ip] of addresses.entries()) {
+      const burst = index >= burstFrom && index < killFirstAt;
+      due = burst ? Date.now() : Math.max(due + 1000 / rate, Date.now() - 1000);
       if (due > Date.now()) await sleep(due - Date.now());
       while (inFlight.size >= window) await Promise.race(inFlight);
-      while (sentAt.size - slowestAgent() >= maxBacklog && failures.length === 0 && Date.now() < deadline) {
+      while (
+        !burst &&
+        sentAt.size - slowestAgent() >= maxBacklog &&
+        failures.length === 0 &&
+        Date.now() < deadline
+      ) {
         await sleep(10);
       }
       const task = sendOne(ip).catch((error: unknown) => {
@@ -435,6 +467,7 @@ export async function runFailoverScenario(options: FailoverOptions): Promise<Fai
 
     const report: FailoverReport = {
       queueType: options.queueType,
+      protocol,
       seed,
       sent: confirmed,
       refusedAttempts,
@@ -448,6 +481,7 @@ export async function runFailoverScenario(options: FailoverOptions): Promise<Fai
       slowest: [],
       longestPauseMs: 0,
       deadLettered: {},
+      copiesDropped: {},
       timeline,
       connections: {},
       durationMs: Date.now() - start,
@@ -477,7 +511,20 @@ export async function runFailoverScenario(options: FailoverOptions): Promise<Fai
       report.longestPauseMs = Math.max(report.longestPauseMs, longestPause(times, start, streamEnd));
     }
     for (const name of ["server", ...agents]) {
-      report.connections[name] = connectionsOf(fleet.process(name).lines, cluster.nodes);
+      const lines = fleet.process(name).lines;
+      report.connections[name] = connectionsOf(lines, cluster.nodes);
+      const rejected: Record<string, number> = {};
+      for (const l of lines) {
+        if (l.msg === "message rejected")
+          rejected[String(l["reason"])] = (rejected[String(l["reason"])] ?? 0) + 1;
+      }
+      const redeliveries = lines.filter((l) =>
+        / already carried out; redelivery acknowledged$/.test(l.msg),
+      ).length;
+      report.copiesDropped[name] = { rejected, redeliveries };
+      // Anything else worth a look (dead letters not explained above): the last warnings of each process.
+      const warnings = lines.filter((l) => l.level >= 40 && l.msg !== "message rejected").slice(-10);
+      if (warnings.length > 0) log(`${name} warnings:\n${warnings.map((l) => JSON.stringify(l)).join("\n")}`);
     }
     const queues = [fleet.inputQueue, ...agents.map((a) => `${fleet!.prefix}_${a}`)];
     for (const queue of queues) {
@@ -513,7 +560,7 @@ export async function runFailoverScenario(options: FailoverOptions): Promise<Fai
 /** The report as a few lines for a terminal or a doc. */
 export function formatReport(report: FailoverReport): string {
   const lines = [
-    `${report.queueType} queues, seed ${report.seed}: ${report.sent} bans sent (confirmed, ${report.achievedRate}/s), ${report.retriedBans} needed a retry (${JSON.stringify(report.refusedAttempts)}), longest wait for a confirm ${report.longestPublishMs} ms, longest time without any confirm ${report.longestPublishOutageMs} ms`,
+    `${report.queueType} queues, protocol ${report.protocol}, seed ${report.seed}: ${report.sent} bans sent (confirmed, ${report.achievedRate}/s), ${report.retriedBans} needed a retry (${JSON.stringify(report.refusedAttempts)}), longest wait for a confirm ${report.longestPublishMs} ms, longest time without any confirm ${report.longestPublishOutageMs} ms`,
   ];
   for (const [name, t] of Object.entries(report.agents)) {
     lines.push(
@@ -534,6 +581,7 @@ export function formatReport(report: FailoverReport): string {
     `  longest gap in service ${report.longestGapMs} ms; longest pause between bans ${report.longestPauseMs} ms`,
   );
   lines.push(`  dead-lettered: ${JSON.stringify(report.deadLettered)}`);
+  lines.push(`  copies dropped: ${JSON.stringify(report.copiesDropped)}`);
   lines.push(`  connections: ${JSON.stringify(report.connections)}`);
   lines.push(
     `  timeline: ${report.timeline.map((t) => `${(t.atMs / 1000).toFixed(1)} s ${t.event}`).join("; ")}`,
