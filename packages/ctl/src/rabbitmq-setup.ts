@@ -429,7 +429,6 @@ export async function runRabbitmqSetup(
   config: Net2banConfig,
   args: RabbitmqSetupArgs,
   run: RabbitmqctlRunner = runRabbitmqctl,
-  writeFile: (path: string, text: string) => Promise<void> = writePrivateFile,
 ): Promise<number> {
   const plan = planRabbitmqSetup(config, {
     vhost: args.vhost,
@@ -471,7 +470,7 @@ export async function runRabbitmqSetup(
     }
   }
   if (args.output !== undefined) {
-    await writeFile(args.output, `${secret.join("\n")}\n`);
+    await writePrivateFile(args.output, `${secret.join("\n")}\n`);
     if (!args.json) io.out(`rabbitmq-setup: written to ${args.output} (mode 0600: it holds passwords)`);
     return 0;
   }
