@@ -65,7 +65,6 @@ const WAIT_KEPT_MS = 15 * 60 * 1000;
 const MAX_WAITS = 10_000;
 /** Bytes of JSON per sync/state part, under the protocol's bound for sets. */
 const PART_BYTES = 1024 * 1024;
-const _DEFAULT_FILE = "iptables-multiport";
 const DEFAULT_NAME = "default";
 const SENDER = `net2ban-server@${hostname()}`.slice(0, 255).replace(/[^A-Za-z0-9._@:+/-]/g, "_");
 
