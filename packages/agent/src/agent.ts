@@ -8,7 +8,6 @@ import {
   type PeerConfig,
 } from "@net2ban/config";
 import {
-  type ApplyMessage,
   type Codec,
   createCodec,
   type ExecMessage,
@@ -16,8 +15,8 @@ import {
   type KeyCache,
   MessageRejectedError,
   type OpenedMessage,
-  type SyncMessage,
 } from "@net2ban/protocol";
+import type { ApplyMessage, SyncMessage } from "@net2ban/protocol/fleet";
 import type { Logger } from "@net2ban/runtime";
 import type { Broker, Consumer, Delivery, Verdict } from "@net2ban/transport";
 import type { Journal } from "./journal.js";

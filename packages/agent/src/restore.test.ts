@@ -8,13 +8,8 @@ import { join } from "node:path";
 import type { ActionEngine, ActionOutcome, ActionRequest } from "@net2ban/actions";
 import { Allowlist, type PeerConfig } from "@net2ban/config";
 import { banKey, digestOf } from "@net2ban/ledger";
-import {
-  type ApplyMessage,
-  createCodec,
-  type DigestMessage,
-  type Message,
-  type ResultMessage,
-} from "@net2ban/protocol";
+import { createCodec, type Message } from "@net2ban/protocol";
+import type { ApplyMessage, DigestMessage, ResultMessage } from "@net2ban/protocol/fleet";
 import { MetricsRegistry } from "@net2ban/runtime";
 import { memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
 import type { Broker } from "@net2ban/transport";

@@ -6,14 +6,8 @@ import { join } from "node:path";
 import { ActionEngine } from "@net2ban/actions";
 import { Allowlist, type PeerConfig } from "@net2ban/config";
 import { banKey, digestOf } from "@net2ban/ledger";
-import {
-  type ApplyMessage,
-  createCodec,
-  type DigestMessage,
-  type Message,
-  type ResultMessage,
-  type SyncMessage,
-} from "@net2ban/protocol";
+import { createCodec, type Message } from "@net2ban/protocol";
+import type { ApplyMessage, DigestMessage, ResultMessage, SyncMessage } from "@net2ban/protocol/fleet";
 import { memoryLogger, type TempDir, tempDir, waitFor } from "@net2ban/test-utils";
 import type { Broker } from "@net2ban/transport";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";

@@ -6,18 +6,16 @@ import { join } from "node:path";
 import type { ActionEngine, ActionOutcome } from "@net2ban/actions";
 import { type Allowlist, checkBan, type PeerConfig } from "@net2ban/config";
 import { type BanIdentity, banKey } from "@net2ban/ledger";
+import { type Codec, createCodec, type KeyCache } from "@net2ban/protocol";
 import {
   type ApplyMessage,
-  type Codec,
-  createCodec,
   createDigestMessage,
   createResultMessage,
   type DigestMessage,
   type HeldBan,
-  type KeyCache,
   type ResultInput,
   type SyncMessage,
-} from "@net2ban/protocol";
+} from "@net2ban/protocol/fleet";
 import { LATENCY_BUCKETS, MetricsRegistry, startMetricsServer } from "@net2ban/runtime";
 import type { Broker } from "@net2ban/transport";
 import type { CommandOutcome, CommandRun } from "./agent.js";

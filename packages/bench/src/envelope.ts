@@ -10,7 +10,8 @@ import {
   randomFillSync,
   timingSafeEqual,
 } from "node:crypto";
-import { createBanRequest, createCodec, messageSchema } from "@net2ban/protocol";
+import { createBanRequest, createCodec } from "@net2ban/protocol";
+import { messageSchema } from "@net2ban/protocol/fleet";
 import { Bench } from "tinybench";
 import type { BenchContext } from "./context.js";
 import { formatNumber } from "./stats.js";

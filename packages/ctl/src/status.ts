@@ -1,7 +1,7 @@
 // net2banctl status [IP] [--json]: the server's active bans with their end and, per host, applied /
 // failed / pending, asked over the broker (the server answers on net2banctl's reply queue).
 import { formatDuration } from "@net2ban/config";
-import type { StateMessage } from "@net2ban/protocol";
+import type { StateMessage } from "@net2ban/protocol/fleet";
 import { EXIT_OK, UsageError } from "@net2ban/runtime";
 import { type CliIo, type CommonArgs, readConfig, senderName } from "./commands.js";
 import { escapeControls, escapeJsonControls } from "./terminal-text.js";

@@ -1,5 +1,6 @@
 // --wait and status without a broker: a scripted reply session, the lines and exit codes net2banctl gives.
-import type { AcceptedMessage, Message, ResultMessage, StateMessage } from "@net2ban/protocol";
+import type { Message } from "@net2ban/protocol";
+import type { AcceptedMessage, ResultMessage, StateMessage } from "@net2ban/protocol/fleet";
 import { describe, expect, test } from "vitest";
 import { describeBan } from "./status.js";
 import { collectState, NoAnswerError, type ReplySession, sendAndWait } from "./wait.js";

@@ -17,7 +17,8 @@ export interface KeyMaterial {
 
 /**
  * Which way a message travels; it selects (and in v2 binds) the keys:
- * `to-server` requests use the server's key, `to-agent` commands and `from-agent` results the client's.
+ * `to-server` requests and `from-server` replies (to `--wait`, `status`) use the server's key,
+ * `to-agent` commands and `from-agent` results the client's.
  */
 export type Direction = "to-server" | "to-agent" | "from-agent" | "from-server";
 

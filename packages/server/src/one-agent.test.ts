@@ -1,14 +1,8 @@
 // One compromised agent cannot hurt the others through the server: its flood of reports fills its own
 // replay memory only, and its flood of mismatching digests gets a bounded number of syncs.
 import { parseConfig } from "@net2ban/config";
-import {
-  createCodec,
-  createDigestMessage,
-  createResultMessage,
-  createTrackedBanRequest,
-  KeyCache,
-  type Message,
-} from "@net2ban/protocol";
+import { createCodec, createTrackedBanRequest, KeyCache, type Message } from "@net2ban/protocol";
+import { createDigestMessage, createResultMessage } from "@net2ban/protocol/fleet";
 import type { Logger } from "@net2ban/runtime";
 import { memoryLogger, sleep, type TempDir, tempDir, waitFor } from "@net2ban/test-utils";
 import type { Delivery } from "@net2ban/transport";

@@ -4,21 +4,23 @@
 import { parseConfig } from "@net2ban/config";
 import { banKey } from "@net2ban/ledger";
 import {
-  type AcceptedMessage,
-  type ApplyMessage,
   createCodec,
-  createDigestMessage,
   createExecRequest,
-  createResultMessage,
   createStatusRequest,
   createTrackedBanRequest,
   createTrackedUnbanRequest,
   KeyCache,
   type Message,
   type Net2banMessage,
+} from "@net2ban/protocol";
+import {
+  type AcceptedMessage,
+  type ApplyMessage,
+  createDigestMessage,
+  createResultMessage,
   type StateMessage,
   type SyncMessage,
-} from "@net2ban/protocol";
+} from "@net2ban/protocol/fleet";
 import type { Logger } from "@net2ban/runtime";
 import { memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
 import type { Broker, Delivery, PublishItem } from "@net2ban/transport";

@@ -7,25 +7,27 @@ import { join } from "node:path";
 import { type Allowlist, checkBan, type Net2banConfig, type PeerConfig } from "@net2ban/config";
 import { type BanIdentity, digestOf, type HostStatus, Ledger, type LedgerBan } from "@net2ban/ledger";
 import {
-  type AcceptedMessage,
-  type ApplyMessage,
   type BanMessage,
   type Codec,
   createCodec,
-  type DigestMessage,
-  type HeldBan,
   type KeyCache,
   LIMITS,
   MessageRejectedError,
   type Net2banMessage,
   type OpenedMessage,
+  type StatusMessage,
+  type UnbanMessage,
+} from "@net2ban/protocol";
+import {
+  type AcceptedMessage,
+  type ApplyMessage,
+  type DigestMessage,
+  type HeldBan,
   type ResultMessage,
   readV2KeyId,
   type StateMessage,
-  type StatusMessage,
   type SyncMessage,
-  type UnbanMessage,
-} from "@net2ban/protocol";
+} from "@net2ban/protocol/fleet";
 import { LATENCY_BUCKETS, type Logger, MetricsRegistry, startMetricsServer } from "@net2ban/runtime";
 import type { Broker, Consumer, Delivery, PublishItem, Verdict } from "@net2ban/transport";
 import { ReportGuards } from "./report-guard.js";
