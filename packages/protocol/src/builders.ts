@@ -139,7 +139,15 @@ export interface ResultInput {
 
 const DEFAULT_BAN_ACTION = "iptables-multiport";
 
-/** Builds an `exec` request: run `action` of action file `file` with `params` on every (or `to`) client. */
+/**
+ * Builds an `exec` request: run `action` of action file `file` with `params` on every (or `to`) client.
+ *
+ * @example
+ * ```ts
+ * const exec = createExecRequest({ file: "nftables", action: "actionban", params: { ip: "2001:db8::1" } });
+ * channel.sendToQueue("input_net2ban", codec.seal(exec), { persistent: true, messageId: exec.id });
+ * ```
+ */
 export function createExecRequest(input: ExecRequestInput): ExecMessage {
   assertObject(input, "input");
   return build(execMessageSchema, {
@@ -152,17 +160,40 @@ export function createExecRequest(input: ExecRequestInput): ExecMessage {
   });
 }
 
-/** Builds the exec request for `actionban` of action file `action` with `ip` (and `name`). */
+/**
+ * Builds the exec request for `actionban` of action file `action` with `ip` (and `name`).
+ *
+ * @example
+ * ```ts
+ * const ban = createBanRequest({ ip: "203.0.113.9", name: "sshd", to: ["web1", "web2"] });
+ * channel.sendToQueue("input_net2ban", codec.seal(ban), { persistent: true, messageId: ban.id });
+ * ```
+ */
 export function createBanRequest(input: BanRequestInput): ExecMessage {
   return banOrUnban(input, "actionban");
 }
 
-/** Builds the exec request for `actionunban` of action file `action` with `ip` (and `name`). */
+/**
+ * Builds the exec request for `actionunban` of action file `action` with `ip` (and `name`).
+ *
+ * @example
+ * ```ts
+ * const unban = createUnbanRequest({ ip: "203.0.113.9", name: "sshd" });
+ * ```
+ */
 export function createUnbanRequest(input: BanRequestInput): ExecMessage {
   return banOrUnban(input, "actionunban");
 }
 
-/** Builds an `update` request that replaces action file `file` on `client` with `content`. */
+/**
+ * Builds an `update` request that replaces action file `file` on `client` with `content`.
+ *
+ * @example
+ * ```ts
+ * const content = await readFile("/etc/fail2ban/action.d/iptables-multiport.conf");
+ * const update = createUpdateRequest({ file: "iptables-multiport", content, client: "web1" });
+ * ```
+ */
 export function createUpdateRequest(input: UpdateRequestInput): UpdateMessage {
   assertObject(input, "input");
   let content: string;
@@ -182,7 +213,14 @@ export function createUpdateRequest(input: UpdateRequestInput): UpdateMessage {
   });
 }
 
-/** Builds the `result` an agent sends back for request `requestId`. */
+/**
+ * Builds the `result` an agent sends back for request `requestId`.
+ *
+ * @example
+ * ```ts
+ * const result = createResultMessage({ requestId: exec.id, client: "web1", ok: true, exitCode: 0, durationMs: 12 });
+ * ```
+ */
 export function createResultMessage(input: ResultInput): ResultMessage {
   assertObject(input, "input");
   const stderr = input.stderr ?? "";
@@ -212,6 +250,12 @@ export function createResultMessage(input: ResultInput): ResultMessage {
 /**
  * Builds a `ban` request: ban `ip` with action file `action` (default iptables-multiport) for jail `name`
  * (default "default") on every (or `to`) host, kept in the server's ledger for `duration` seconds.
+ *
+ * @example
+ * ```ts
+ * // One hour; the server re-applies it on a host that restarts or lost it, and lifts it at the end.
+ * const ban = createTrackedBanRequest({ ip: "198.51.100.0/24", name: "sshd", duration: 3600 });
+ * ```
  */
 export function createTrackedBanRequest(input: TrackedBanInput): BanMessage {
   assertObject(input, "input");
@@ -243,7 +287,14 @@ export function createTrackedBanRequest(input: TrackedBanInput): BanMessage {
   );
 }
 
-/** Builds an `unban` request: lift the ledger's bans of `ip` (of `action` / `name` when given) everywhere. */
+/**
+ * Builds an `unban` request: lift the ledger's bans of `ip` (of `action` / `name` when given) everywhere.
+ *
+ * @example
+ * ```ts
+ * const unban = createTrackedUnbanRequest({ ip: "198.51.100.0/24" }); // every jail's ban of it
+ * ```
+ */
 export function createTrackedUnbanRequest(input: TrackedUnbanInput): UnbanMessage {
   assertObject(input, "input");
   assertIpOrBlock(input.ip);
@@ -259,7 +310,15 @@ export function createTrackedUnbanRequest(input: TrackedUnbanInput): UnbanMessag
   );
 }
 
-/** Builds a `status` request; the server answers on `replyTo`. */
+/**
+ * Builds a `status` request; the server answers on `replyTo` with `state` messages.
+ *
+ * @example
+ * ```ts
+ * const { queue } = await channel.assertQueue("", { exclusive: true, autoDelete: true });
+ * const status = createStatusRequest({ replyTo: queue, ip: "203.0.113.9" });
+ * ```
+ */
 export function createStatusRequest(input: StatusRequestInput): StatusMessage {
   assertObject(input, "input");
   if (input.ip !== undefined) assertIpOrBlock(input.ip);
@@ -273,7 +332,14 @@ export function createStatusRequest(input: StatusRequestInput): StatusMessage {
   });
 }
 
-/** Builds the `digest` an agent sends of the bans it holds. */
+/**
+ * Builds the `digest` an agent sends of the bans it holds.
+ *
+ * @example
+ * ```ts
+ * const digest = createDigestMessage({ client: "web1", reason: "interval", count: 0, hash: "0".repeat(64) });
+ * ```
+ */
 export function createDigestMessage(input: DigestInput): DigestMessage {
   assertObject(input, "input");
   return build(digestMessageSchema, {

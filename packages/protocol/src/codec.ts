@@ -263,6 +263,15 @@ function toLegacyWireOrder(
 /**
  * Creates the codec of one peer and direction. Derives the keys (PBKDF2, so this takes milliseconds)
  * or takes them from `cache`; seal and open then never derive or import a key again.
+ *
+ * @example
+ * ```ts
+ * // [server] key, and secret / rounds / authkey as net2ban.cfg resolves them for [server]
+ * const keys = { key: "server key", secret: "secret", rounds: 12000, authkey: "authkey" };
+ * const codec = await createCodec({ protocol: 2, keyId: "server", direction: "to-server", keys });
+ * const wire = codec.seal(createBanRequest({ ip: "203.0.113.9", name: "sshd" }));
+ * const { message, replayKey } = codec.open(wire); // the server's side, with the same options
+ * ```
  */
 export async function createCodec(options: CodecOptions): Promise<Codec> {
   assertObject(options, "options");

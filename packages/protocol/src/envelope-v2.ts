@@ -19,6 +19,12 @@ export const DIRECTION_CODES: Readonly<Record<Direction, number>> = {
  * The key id a v2 wire names in its header (public data), or undefined when `wire` is not a v2 wire of
  * `direction`. A receiver that holds many peers' keys (the server reading agents' results) picks the
  * codec by it; the codec then checks everything, the key id included.
+ *
+ * @example
+ * ```ts
+ * const client = readV2KeyId(delivery.body, "from-agent"); // "web1", or undefined
+ * const opened = client === undefined ? undefined : codecs.get(client)?.open(delivery.body);
+ * ```
  */
 export function readV2KeyId(wire: Uint8Array, direction: Direction): string | undefined {
   if (!(wire instanceof Uint8Array) || wire.length < 4) return undefined;

@@ -61,7 +61,16 @@ export class FreshnessGuard {
     return this.#seen.size;
   }
 
-  /** Accepts `opened` and remembers it, or throws MessageRejectedError with the reason. */
+  /**
+   * Accepts `opened` and remembers it, or throws MessageRejectedError with the reason.
+   *
+   * @example
+   * ```ts
+   * const guard = new FreshnessGuard({ validWindowSeconds: 3600 }); // valid_wtime
+   * const opened = codec.open(wire); // MessageRejectedError for bad bytes
+   * guard.check(opened); // MessageRejectedError: expired, future, expires-passed, replay
+   * ```
+   */
   check(opened: OpenedMessage): void {
     const nowSeconds = this.#now() / 1000;
     const { message, replayKey } = opened;
@@ -97,6 +106,12 @@ export class FreshnessGuard {
   /**
    * Forgets `opened` so that a redelivery of the same message is accepted: for a message that was
    * accepted but could not be carried out.
+   *
+   * @example
+   * ```ts
+   * guard.check(opened);
+   * try { await carryOut(opened.message); } catch (error) { guard.forget(opened); throw error; }
+   * ```
    */
   forget(opened: OpenedMessage): void {
     this.#seen.delete(opened.replayKey);

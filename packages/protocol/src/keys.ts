@@ -186,6 +186,13 @@ function cacheKey(spec: KeySpec): string {
  * Derived keys per (version, key, secret, rounds, authkey, key id, direction), so that a server derives
  * each client's keys once per process, across config reloads. Concurrent requests for the same entry
  * share one derivation; a failed derivation is not cached.
+ *
+ * @example
+ * ```ts
+ * const cache = new KeyCache();
+ * const web1 = await createCodec({ protocol: 2, keyId: "web1", direction: "to-agent", keys, cache });
+ * const again = await createCodec({ protocol: 2, keyId: "web1", direction: "to-agent", keys, cache }); // no PBKDF2
+ * ```
  */
 export class KeyCache {
   readonly #entries = new Map<string, Promise<EnvelopeKeys>>();

@@ -426,6 +426,11 @@ export function describeIssue(error: z.ZodError): string {
 /**
  * Checks a decoded JSON value against the schemas of `version`; returns the message with unknown keys
  * removed. Throws `MessageRejectedError` (code "schema") when it does not fit.
+ *
+ * @example
+ * ```ts
+ * const exec = parseMessage(JSON.parse(text), 1); // a v1 message as the Python original wrote it
+ * ```
  */
 export function parseMessage(json: unknown, version: 1): LegacyMessage;
 export function parseMessage(json: unknown, version: 2): Message;

@@ -6,6 +6,12 @@ import { type Codec, sealPlaintextBytes } from "./codec.js";
  * Seals `plaintext` (bytes, or a string sent as UTF-8) exactly as given, with no schema or direction
  * check: a hostile message from someone holding the keys, for testing that receivers still refuse it.
  * Only for codecs made by `createCodec`. Never use it to send real requests.
+ *
+ * @example
+ * ```ts
+ * const wire = sealPlaintext(codec, '{"cmd":"exec","file":"../../bin/sh"}');
+ * expect(() => receiver.open(wire)).toThrow(MessageRejectedError);
+ * ```
  */
 export function sealPlaintext(
   codec: Codec,
