@@ -1,13 +1,13 @@
 // The one logger of every net2ban daemon: pino JSON on stdout, or syslog lines (facility daemon, ident net2ban).
 import { createSocket } from "node:dgram";
-import { createRequire } from "node:module";
 import { Writable } from "node:stream";
 import pino, { type DestinationStream, type Logger } from "pino";
+import { DAEMON_FACILITY, formatRfc3164 } from "./syslog.js";
 
 export type { Logger } from "pino";
 
 export interface LoggerOptions {
-  /** `stdout` (pino JSON, the default) or `syslog` (RFC 3164 through pino-syslog). */
+  /** `stdout` (pino JSON, the default) or `syslog` (RFC 3164 datagrams over UDP). */
   target: "stdout" | "syslog";
   level: string;
   /** Which daemon: "server", "agent", "ctl"; added to every line. */
@@ -53,34 +53,27 @@ export function createLogger(options: LoggerOptions): Logger {
   return pino(common, pino.destination({ dest: 1, sync: false }));
 }
 
-interface SyslogBuilderOptions {
-  modern: boolean;
-  appname: string;
-  facility: number;
-  messageOnly: boolean;
-  newline: boolean;
-}
-
-const DAEMON_FACILITY = 3;
-
-/** Turns pino's JSON lines into RFC 3164 datagrams, formatted by pino-syslog's own builder. */
+/** Turns pino's JSON lines into RFC 3164 lines (facility daemon, ident net2ban). */
 export function createSyslogFormatter(): (line: string) => string {
-  const require = createRequire(import.meta.url);
-  const { buildOptions } = require("pino-syslog/lib/utils.js") as {
-    buildOptions: (o: Partial<SyslogBuilderOptions>) => SyslogBuilderOptions;
-  };
-  const { messageBuilderFactory } = require("pino-syslog/lib/rfc3164.js") as {
-    messageBuilderFactory: (o: SyslogBuilderOptions) => (data: object) => string;
-  };
-  // messageOnly keeps the original's operator lines readable: "net2ban[123]: IP 203.0.113.9 banned".
-  const build = messageBuilderFactory(
-    buildOptions({ modern: false, appname: "net2ban", facility: DAEMON_FACILITY, messageOnly: true }),
-  );
   return (line) => {
-    const data = JSON.parse(line) as { msg?: unknown; hostname?: unknown };
-    if (typeof data.msg !== "string") data.msg = "";
-    if (typeof data.hostname !== "string") data.hostname = "localhost";
-    return build(data);
+    const data = JSON.parse(line) as {
+      level?: unknown;
+      time?: unknown;
+      pid?: unknown;
+      msg?: unknown;
+      hostname?: unknown;
+    };
+    // Only the message: keeps the original's operator lines readable: "net2ban[123]: IP 203.0.113.9 banned".
+    return formatRfc3164(
+      {
+        level: Number(data.level),
+        time: Number(data.time),
+        pid: data.pid,
+        hostname: typeof data.hostname === "string" ? data.hostname : "localhost",
+        msg: typeof data.msg === "string" ? data.msg : "",
+      },
+      { facility: DAEMON_FACILITY, appname: "net2ban" },
+    );
   };
 }
 
