@@ -2,7 +2,7 @@
 // without loading this file (yargs costs more start-up time than the whole send); the rest come here.
 import { existsSync } from "node:fs";
 import type { Net2banMessage } from "@net2ban/protocol";
-import { describeError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodeFor, UsageError } from "@net2ban/runtime";
+import { describeError, EXIT_OK, EXIT_USAGE, exitCodeFor, UsageError } from "@net2ban/runtime";
 import yargs, { type Argv } from "yargs";
 import {
   banRequestSpec,
@@ -439,5 +439,3 @@ const waitOptions = {
 function configExists(): boolean {
   return existsSync("/etc/net2ban/net2ban.cfg") || existsSync("/usr/share/net2ban/net2ban.cfg");
 }
-
-export { EXIT_FAILED };

@@ -45,11 +45,6 @@ export function withHeartbeat(url: string, heartbeatSeconds: number): string {
   return `${base}${separator}heartbeat=${heartbeatSeconds}`;
 }
 
-/** Whether the URL asks for TLS. */
-export function isTlsUrl(url: string): boolean {
-  return new URL(url).protocol === "amqps:";
-}
-
 /**
  * Index of the URL a client prefers, from a stable hash (FNV-1a, 32 bits) of `key` (its connection name,
  * which names the client and its host): each client always starts at the same node, and a fleet spreads
