@@ -2,21 +2,32 @@
 // on each new connection. Deliveries are settled only on the channel they came from.
 
 import { createHash } from "node:crypto";
-import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
+import type { Channel, ConsumeMessage } from "amqplib";
 import { describeError, QueueOperationError } from "./errors.js";
 import type { Consumer, Delivery, QueueSpec, TransportLogger, Verdict } from "./types.js";
 
 const VERDICTS: readonly Verdict[] = ["ack", "reject", "requeue"];
 
-/** What a subscription needs from the connection it lives on. */
+/**
+ * The part of an amqplib channel a subscription uses: amqplib's Channel fits it, and so can a unit
+ * test's stand-in without implementing the other thirty methods.
+ */
+export interface ConsumerChannel
+  extends Pick<Channel, "prefetch" | "consume" | "cancel" | "close" | "ack" | "nack"> {
+  on(event: "close", listener: () => void): unknown;
+  on(event: "error", listener: (error: Error) => void): unknown;
+  on(event: "handler-error", listener: (error: Error, event: string) => void): unknown;
+}
+
+/** What a subscription needs from the connection it lives on (amqplib's ChannelModel for `model`). */
 export interface SubscriptionLink {
-  readonly model: ChannelModel;
+  readonly model: { createChannel(): Promise<ConsumerChannel> };
   /** Confirmed copy to `<queue>.dead` with x-net2ban-reason / x-net2ban-from headers. */
   deadLetter(spec: QueueSpec, message: ConsumeMessage, reason: string): Promise<void>;
 }
 
 interface ChannelState {
-  readonly channel: Channel;
+  readonly channel: ConsumerChannel;
   readonly link: SubscriptionLink;
   open: boolean;
   /** null before consume-ok and after RabbitMQ cancelled the consumer. */
