@@ -73,16 +73,24 @@ export interface SignalHandlers {
   reload?: () => Promise<void>;
 }
 
+/** The part of `process` that signal handling uses: unit tests pass a stand-in and send no real signals. */
+export interface SignalProcess {
+  on(signal: "SIGTERM" | "SIGINT" | "SIGHUP", listener: () => void): unknown;
+  exit(code: number): void;
+  exitCode?: number | string | undefined;
+}
+
 /**
  * Wires SIGTERM/SIGINT to a graceful stop (exit 0 when done, 1 if stopping failed) and SIGHUP to
  * reload. A second SIGTERM while stopping exits at once, as operators expect.
  */
-export function handleSignals(logger: Logger, handlers: SignalHandlers): void {
+export function handleSignals(logger: Logger, handlers: SignalHandlers, proc: SignalProcess = process): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
       logger.warn({ signal }, "second stop signal, exiting now");
-      process.exit(1);
+      proc.exit(1);
+      return;
     }
     stopping = true;
     logger.info({ signal }, "stopping");
@@ -90,20 +98,20 @@ export function handleSignals(logger: Logger, handlers: SignalHandlers): void {
       () => {
         logger.info("stopped");
         logger.flush?.();
-        process.exitCode = 0;
-        setTimeout(() => process.exit(0), 50).unref();
+        proc.exitCode = 0;
+        setTimeout(() => proc.exit(0), 50).unref();
       },
       (error: unknown) => {
         logger.error({ err: error }, "stop failed");
-        process.exit(1);
+        proc.exit(1);
       },
     );
   };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
+  proc.on("SIGTERM", () => stop("SIGTERM"));
+  proc.on("SIGINT", () => stop("SIGINT"));
   const reload = handlers.reload;
   if (reload) {
-    process.on("SIGHUP", () => {
+    proc.on("SIGHUP", () => {
       logger.info("SIGHUP: reloading configuration");
       reload().catch((error: unknown) => {
         logger.error({ err: error }, "reload failed, keeping the previous configuration");
@@ -131,36 +139,44 @@ export interface DaemonLifecycle {
  * for stops it with exit 0 and the usual stopping/stopped lines), then start-up. Once started it never
  * resolves (the signals end the process); a failed start-up closes what it had opened and throws.
  */
-export async function runDaemon(logger: Logger, lifecycle: DaemonLifecycle): Promise<never> {
+export async function runDaemon(
+  logger: Logger,
+  lifecycle: DaemonLifecycle,
+  proc: SignalProcess = process,
+): Promise<never> {
   const stopStartUp = new AbortController();
   let started = false;
   const starting = lifecycle.startUp(stopStartUp.signal).then(() => {
     started = true;
   });
   const reload = lifecycle.reload;
-  handleSignals(logger, {
-    stop: async () => {
-      if (!started) {
-        stopStartUp.abort();
-        await lifecycle.abortStartUp?.();
-        await starting.catch(() => undefined);
-      }
-      await lifecycle.shutdown();
+  handleSignals(
+    logger,
+    {
+      stop: async () => {
+        if (!started) {
+          stopStartUp.abort();
+          await lifecycle.abortStartUp?.();
+          await starting.catch(() => undefined);
+        }
+        await lifecycle.shutdown();
+      },
+      ...(reload === undefined
+        ? {}
+        : {
+            reload: async () => {
+              if (!started) {
+                logger.warn(
+                  `SIGHUP during start-up ignored: send it again once the ${lifecycle.name} has started`,
+                );
+                return;
+              }
+              await reload();
+            },
+          }),
     },
-    ...(reload === undefined
-      ? {}
-      : {
-          reload: async () => {
-            if (!started) {
-              logger.warn(
-                `SIGHUP during start-up ignored: send it again once the ${lifecycle.name} has started`,
-              );
-              return;
-            }
-            await reload();
-          },
-        }),
-  });
+    proc,
+  );
   try {
     await starting;
   } catch (error) {

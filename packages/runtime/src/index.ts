@@ -10,6 +10,7 @@ export {
   loadDaemonContext,
   runDaemon,
   type SignalHandlers,
+  type SignalProcess,
 } from "./daemon.js";
 export {
   createLogger,
