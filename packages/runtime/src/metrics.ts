@@ -1,5 +1,16 @@
 // Prometheus metrics for the daemons: counters, gauges and histograms kept in memory, and a small
 // node:http endpoint (`metrics = host:port`) that serves them in the text exposition format 0.0.4.
+//
+// Why not prom-client (15.1.3, the npm registry's current version): measured on the development machine
+// (Node 20, 25 interleaved fresh processes each, medians; `node -e` timing `await import(...)` and
+// process.memoryUsage().rss after it), importing prom-client costs 52.8 ms and 51.5 MiB RSS, its default
+// metrics collected once 63.9 ms and 52.4 MiB, against 11.9 ms and 43.0 MiB for this file (node:http
+// included) and 39.9 MiB for an empty process: +41 ms at every daemon start and +8.5 MiB in every agent
+// of the fleet, for the four metric kinds' worth of code that the daemons use here (~250 lines, with
+// tests of the exposition format). net2banctl never loads this file. What prom-client would add is its
+// process and event-loop metrics (CPU, RSS, open fds, event-loop lag, GC); when operators ask for them,
+// switching is the better move than copying them here, and this API (counter/gauge/histogram, onCollect,
+// render) maps onto prom-client's Registry one to one.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
