@@ -112,10 +112,10 @@ describe("workflows", () => {
     }
   });
 
-  it("CI installs from the frozen lockfile and runs every check on Node 20 and 22 with the host's broker", () => {
+  it("CI installs from the frozen lockfile and runs every check on Node 20, 22 and 24 with the host's broker", () => {
     const ci = read("ci.yml");
     expect(ci).toContain("pnpm install --frozen-lockfile");
-    expect(ci).toMatch(/node: \[20, 22\]/);
+    expect(ci).toMatch(/node: \[20, 22, 24\]/);
     for (const step of ["scripts/setup-host.sh", "pnpm build", "pnpm typecheck", "pnpm lint", "vitest run"]) {
       expect(ci).toContain(step);
     }
@@ -123,5 +123,25 @@ describe("workflows", () => {
     expect(readFileSync(join(REPO_ROOT, "scripts", "setup-host.sh"), "utf8")).toMatch(
       /packages=\([^)]*rabbitmq-server/,
     );
+  });
+
+  it("audit the workflows with zizmor in CI", () => {
+    expect(read("ci.yml")).toMatch(/^ {2}zizmor:$/m);
+    expect(read("ci.yml")).toMatch(/run: pipx run zizmor==\d+\.\d+\.\d+ --offline/);
+  });
+
+  it("run no install or lifecycle script where the publish job holds an OIDC token", () => {
+    const text = read("release.yml");
+    const jobs = jobOfLines(text);
+    const installs = text.split("\n").filter((line, i) => jobs[i] === "publish" && /pnpm install/.test(line));
+    expect(installs.length).toBeGreaterThan(0);
+    for (const line of installs) expect(line).toContain("--ignore-scripts");
+    expect(text).toMatch(/NPM_CONFIG_IGNORE_SCRIPTS: "true"/);
+  });
+
+  it("let a release age before installing or proposing it (pnpm minimumReleaseAge, Dependabot cooldown)", () => {
+    expect(readFileSync(join(REPO_ROOT, "pnpm-workspace.yaml"), "utf8")).toMatch(/^minimumReleaseAge: \d+$/m);
+    const dependabot = readFileSync(join(REPO_ROOT, ".github", "dependabot.yml"), "utf8");
+    expect(dependabot.match(/cooldown:\n\s+default-days: \d+/g)).toHaveLength(2);
   });
 });
