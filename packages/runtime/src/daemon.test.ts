@@ -73,6 +73,19 @@ function waitingLifecycle(overrides: Partial<DaemonLifecycle> = {}) {
   return { lifecycle, calls, started: () => started() };
 }
 
+/** runDaemon on a stand-in process, with a start-up that waits until `start()`. */
+function launch(overrides: Partial<DaemonLifecycle> = {}) {
+  const proc = new StandInProcess();
+  const { logger, messages } = recordingLogger();
+  const { lifecycle, calls, started } = waitingLifecycle(overrides);
+  const running = runDaemon(logger, lifecycle, proc);
+  const start = async () => {
+    started();
+    await settle();
+  };
+  return { proc, messages, calls, running, start };
+}
+
 /** Lets pending promise callbacks run. */
 async function settle(): Promise<void> {
   for (let i = 0; i < 10; i++) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -95,10 +108,7 @@ async function hasSettled(promise: Promise<unknown>): Promise<boolean> {
 
 describe("runDaemon", () => {
   it("listens for SIGTERM, SIGINT and SIGHUP from the first moment, before start-up has done anything", () => {
-    const proc = new StandInProcess();
-    const { logger } = recordingLogger();
-    const { lifecycle } = waitingLifecycle();
-    void runDaemon(logger, lifecycle, proc);
+    const { proc } = launch();
     // Synchronously after the call: no await has run yet.
     expect(proc.listenerCount("SIGTERM")).toBe(1);
     expect(proc.listenerCount("SIGINT")).toBe(1);
@@ -106,10 +116,7 @@ describe("runDaemon", () => {
   });
 
   it("SIGTERM during start-up cuts it short, shuts down what it opened and exits 0", async () => {
-    const proc = new StandInProcess();
-    const { logger, messages } = recordingLogger();
-    const { lifecycle, calls } = waitingLifecycle();
-    const running = runDaemon(logger, lifecycle, proc);
+    const { proc, messages, calls, running } = launch();
     await settle();
 
     proc.emit("SIGTERM");
@@ -122,12 +129,8 @@ describe("runDaemon", () => {
   });
 
   it("SIGINT once started shuts down without aborting anything and exits 0", async () => {
-    const proc = new StandInProcess();
-    const { logger, messages } = recordingLogger();
-    const { lifecycle, calls, started } = waitingLifecycle();
-    const running = runDaemon(logger, lifecycle, proc);
-    started();
-    await settle();
+    const { proc, messages, calls, running, start } = launch();
+    await start();
 
     proc.emit("SIGINT");
     expect(await proc.exited()).toBe(0);
@@ -179,10 +182,7 @@ describe("runDaemon", () => {
   });
 
   it("ignores SIGHUP during start-up (and says so), and reloads on SIGHUP once started", async () => {
-    const proc = new StandInProcess();
-    const { logger, messages } = recordingLogger();
-    const { lifecycle, calls, started } = waitingLifecycle();
-    void runDaemon(logger, lifecycle, proc);
+    const { proc, messages, calls, start } = launch();
     await settle();
 
     proc.emit("SIGHUP");
@@ -193,24 +193,19 @@ describe("runDaemon", () => {
       "SIGHUP during start-up ignored: send it again once the agent has started",
     ]);
 
-    started();
-    await settle();
+    await start();
     proc.emit("SIGHUP");
     await settle();
     expect(calls).toEqual(["startUp", "reload"]);
   });
 
   it("a failed reload is logged and the daemon keeps running", async () => {
-    const proc = new StandInProcess();
-    const { logger, messages } = recordingLogger();
-    const { lifecycle, started } = waitingLifecycle({
+    const { proc, messages, start } = launch({
       reload: async () => {
         throw new Error("net2ban.cfg: [global] url: expected a URL");
       },
     });
-    void runDaemon(logger, lifecycle, proc);
-    started();
-    await settle();
+    await start();
     proc.emit("SIGHUP");
     await settle();
     expect(messages).toContain("reload failed, keeping the previous configuration");
@@ -218,12 +213,8 @@ describe("runDaemon", () => {
   });
 
   it("a second stop signal while stopping exits 1 at once", async () => {
-    const proc = new StandInProcess();
-    const { logger, messages } = recordingLogger();
-    const { lifecycle, started } = waitingLifecycle({ shutdown: () => new Promise<void>(() => undefined) });
-    void runDaemon(logger, lifecycle, proc);
-    started();
-    await settle();
+    const { proc, messages, start } = launch({ shutdown: () => new Promise<void>(() => undefined) });
+    await start();
     proc.emit("SIGTERM");
     await settle();
     expect(proc.exits).toEqual([]);
@@ -233,16 +224,12 @@ describe("runDaemon", () => {
   });
 
   it("a shutdown that fails exits 1", async () => {
-    const proc = new StandInProcess();
-    const { logger, messages } = recordingLogger();
-    const { lifecycle, started } = waitingLifecycle({
+    const { proc, messages, start } = launch({
       shutdown: async () => {
         throw new Error("channel closed");
       },
     });
-    void runDaemon(logger, lifecycle, proc);
-    started();
-    await settle();
+    await start();
     proc.emit("SIGTERM");
     expect(await proc.exited()).toBe(1);
     expect(messages).toEqual(["stopping", "stop failed"]);

@@ -144,6 +144,42 @@ function subscription(
   return { consumer, logger, cancelled, lost };
 }
 
+/** A handler that holds each delivery until `finish(verdict)`; `seen` lists what it was given. */
+function heldHandler() {
+  const seen: Delivery[] = [];
+  let finish: (verdict: Verdict) => void = () => undefined;
+  const handler = (delivery: Delivery) =>
+    new Promise<Verdict>((resolve) => {
+      seen.push(delivery);
+      finish = resolve;
+    });
+  return { handler, seen, finish: (verdict: Verdict) => finish(verdict) };
+}
+
+/** Subscribes `handler` on a fresh link (after `prepare`), delivers one message and lets it settle. */
+async function deliverOne(
+  handler: (delivery: Delivery) => Promise<Verdict>,
+  prepare: (link: StandInLink) => void = () => undefined,
+) {
+  const link = new StandInLink();
+  prepare(link);
+  const { consumer, logger } = subscription(handler);
+  await consumer.subscribe(link);
+  const tag = link.channel.deliver("x", "id-1");
+  await settle();
+  return { link, logger, tag, consumer };
+}
+
+/** A live subscription on a fresh link whose handler always throws. */
+async function failingSubscription(spec?: QueueSpec) {
+  const link = new StandInLink();
+  const { consumer, logger } = subscription(async () => {
+    throw new Error("boom");
+  }, spec);
+  await consumer.subscribe(link);
+  return { link, logger, consumer };
+}
+
 /** Lets pending promise callbacks run (the handler's settlement is a few awaits deep). */
 async function settle(): Promise<void> {
   for (let i = 0; i < 10; i++) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -156,22 +192,15 @@ afterEach(() => {
 describe("Subscription: settling deliveries", () => {
   it("consumes with the prefetch given and acks only once the handler has finished", async () => {
     const link = new StandInLink();
-    let finish: (verdict: Verdict) => void = () => undefined;
-    const seen: Delivery[] = [];
-    const { consumer } = subscription(
-      (delivery) =>
-        new Promise<Verdict>((resolve) => {
-          seen.push(delivery);
-          finish = resolve;
-        }),
-    );
+    const held = heldHandler();
+    const { consumer } = subscription(held.handler);
     await consumer.subscribe(link);
     expect(link.channel.prefetchCount).toBe(16);
     expect(consumer.isSubscribedOn(link)).toBe(true);
 
     const tag = link.channel.deliver("ban 203.0.113.9", "id-1", { "x-net2ban": "v2" });
     await settle();
-    expect(seen).toEqual([
+    expect(held.seen).toEqual([
       {
         body: Buffer.from("ban 203.0.113.9"),
         messageId: "id-1",
@@ -182,37 +211,29 @@ describe("Subscription: settling deliveries", () => {
     ]);
     expect(link.channel.settled).toEqual([]);
 
-    finish("ack");
+    held.finish("ack");
     await settle();
     expect(link.channel.settled).toEqual([{ tag, as: "ack" }]);
   });
 
   it("requeue: nack with requeue", async () => {
-    const link = new StandInLink();
-    const { consumer } = subscription(async () => "requeue");
-    await consumer.subscribe(link);
-    const tag = link.channel.deliver("x", "id-1");
-    await settle();
+    const { link, tag } = await deliverOne(async () => "requeue");
     expect(link.channel.settled).toEqual([{ tag, as: "requeue" }]);
   });
 
   it("reject: a copy to the dead-letter queue first, then the ack", async () => {
-    const link = new StandInLink();
-    const { consumer } = subscription(async () => "reject");
-    await consumer.subscribe(link);
-    const tag = link.channel.deliver("x", "id-1");
-    await settle();
+    const { link, tag } = await deliverOne(async () => "reject");
     expect(link.deadLettered).toEqual([{ tag, reason: "rejected by the handler" }]);
     expect(link.channel.settled).toEqual([{ tag, as: "ack" }]);
   });
 
   it("reject whose dead-letter copy fails is requeued, never dropped", async () => {
-    const link = new StandInLink();
-    link.deadLetterError = new Error("publish nacked");
-    const { consumer, logger } = subscription(async () => "reject");
-    await consumer.subscribe(link);
-    const tag = link.channel.deliver("x", "id-1");
-    await settle();
+    const { link, logger, tag } = await deliverOne(
+      async () => "reject",
+      (link) => {
+        link.deadLetterError = new Error("publish nacked");
+      },
+    );
     expect(link.channel.settled).toEqual([{ tag, as: "requeue" }]);
     expect(logger.lines).toContain(
       "error could not copy the message to its dead-letter queue; requeued instead",
@@ -221,11 +242,7 @@ describe("Subscription: settling deliveries", () => {
 
   it("classic queue: a handler that fails is requeued after a pause, and dead-lettered the second time", async () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
-    const link = new StandInLink();
-    const { consumer } = subscription(async () => {
-      throw new Error("boom");
-    });
-    await consumer.subscribe(link);
+    const { link } = await failingSubscription();
 
     const first = link.channel.deliver("x", "poison");
     await settle();
@@ -245,11 +262,7 @@ describe("Subscription: settling deliveries", () => {
 
   it("classic queue: messages without an id are told apart by their body", async () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
-    const link = new StandInLink();
-    const { consumer } = subscription(async () => {
-      throw new Error("boom");
-    });
-    await consumer.subscribe(link);
+    const { link } = await failingSubscription();
     for (const body of ["a", "b"]) {
       link.channel.deliver(body);
       await settle();
@@ -263,11 +276,7 @@ describe("Subscription: settling deliveries", () => {
 
   it("a handler that returns something other than a verdict counts as a failure", async () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
-    const link = new StandInLink();
-    const { consumer, logger } = subscription(async () => "done" as Verdict);
-    await consumer.subscribe(link);
-    const tag = link.channel.deliver("x", "id-1");
-    await settle();
+    const { link, logger, tag } = await deliverOne(async () => "done" as Verdict);
     await vi.advanceTimersByTimeAsync(250);
     await settle();
     expect(link.channel.settled).toEqual([{ tag, as: "requeue" }]);
@@ -276,14 +285,7 @@ describe("Subscription: settling deliveries", () => {
 
   it("quorum queue: a failing handler is always requeued (RabbitMQ's delivery limit dead-letters it)", async () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
-    const link = new StandInLink();
-    const { consumer } = subscription(
-      async () => {
-        throw new Error("boom");
-      },
-      { name: "q", queueType: "quorum" },
-    );
-    await consumer.subscribe(link);
+    const { link } = await failingSubscription({ name: "q", queueType: "quorum" });
     for (let delivery = 0; delivery < 3; delivery++) {
       link.channel.deliver("x", "poison", { "x-delivery-count": delivery });
       await settle();
@@ -296,18 +298,13 @@ describe("Subscription: settling deliveries", () => {
 
   it("does not settle a message whose channel closed while its handler ran (RabbitMQ redelivers it)", async () => {
     const link = new StandInLink();
-    let finish: (verdict: Verdict) => void = () => undefined;
-    const { consumer, logger } = subscription(
-      () =>
-        new Promise<Verdict>((resolve) => {
-          finish = resolve;
-        }),
-    );
+    const held = heldHandler();
+    const { consumer, logger } = subscription(held.handler);
     await consumer.subscribe(link);
     link.channel.deliver("x", "id-1");
     await settle();
     link.channel.emit("close");
-    finish("ack");
+    held.finish("ack");
     await settle();
     expect(link.channel.settled).toEqual([]);
     expect(logger.lines).toContain(
@@ -355,13 +352,8 @@ describe("Subscription: subscribing and cancelling", () => {
 
   it("cancel() stops the consumer, waits for the handler and its ack, then closes the channel", async () => {
     const link = new StandInLink();
-    let finish: (verdict: Verdict) => void = () => undefined;
-    const { consumer, cancelled } = subscription(
-      () =>
-        new Promise<Verdict>((resolve) => {
-          finish = resolve;
-        }),
-    );
+    const held = heldHandler();
+    const { consumer, cancelled } = subscription(held.handler);
     await consumer.subscribe(link);
     const channel = link.channel;
     const tag = channel.deliver("x", "id-1");
@@ -377,7 +369,7 @@ describe("Subscription: subscribing and cancelling", () => {
     expect(done).toBe(false);
     expect(channel.closed).toBe(false);
 
-    finish("ack");
+    held.finish("ack");
     await stopping;
     expect(channel.settled).toEqual([{ tag, as: "ack" }]);
     expect(channel.closed).toBe(true);
@@ -389,13 +381,9 @@ describe("Subscription: subscribing and cancelling", () => {
   });
 
   it("cancel() cuts a failed message's pause short: it is requeued at once", async () => {
-    const link = new StandInLink();
-    const { consumer } = subscription(async () => {
+    const { link, consumer, tag } = await deliverOne(async () => {
       throw new Error("boom");
     });
-    await consumer.subscribe(link);
-    const tag = link.channel.deliver("x", "id-1");
-    await settle();
     expect(link.channel.settled).toEqual([]);
     await consumer.cancel();
     expect(link.channel.settled).toEqual([{ tag, as: "requeue" }]);
