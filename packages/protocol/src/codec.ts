@@ -44,7 +44,13 @@ export interface CodecOptions {
 
 /** How `seal` picks the IV: random (default), given (`iv`, tests and vectors) or stable (`stableFor`). */
 export interface SealOptions {
+  /** A fixed 16-byte IV, for test vectors only: a repeated IV with another plaintext leaks its equality. */
   iv?: Uint8Array;
+  /**
+   * The request's identity (a server passes the replay key of the request it forwards): the IV is
+   * derived from the recipient's key, this and the plaintext, so sealing the same request again gives
+   * the same bytes, which a v1 receiver's replay memory then recognises.
+   */
   stableFor?: string;
 }
 
