@@ -131,9 +131,16 @@ def protect_home(mode):
             mount("-t", "tmpfs", "-o", f"ro,mode={'000' if mode == 'yes' else '755'}", "n2b-home", path)
 
 
-def private_tmp():
+def private_tmp(keep):
+    """PrivateTmp=: empty /tmp and /var/tmp. `keep` stays visible: the test's stand-in for the installed
+    program (a checkout under /tmp stands for /usr), bound back from a handle taken before the tmpfs."""
     for path in ("/tmp", "/var/tmp"):
+        held = [(item, os.open(item, os.O_PATH)) for item in keep if under(item, [path]) and os.path.isdir(item)]
         mount("-t", "tmpfs", "-o", "mode=1777,nosuid,nodev", "n2b-tmp", path)
+        for item, fd in held:
+            os.makedirs(item, exist_ok=True)
+            mount("--bind", f"/proc/{os.getpid()}/fd/{fd}", item)
+            os.close(fd)
 
 
 def load_seccomp():
@@ -243,7 +250,7 @@ def main():
     if spec.get("protectHome"):
         protect_home(spec["protectHome"])
     if spec.get("privateTmp"):
-        private_tmp()
+        private_tmp(spec.get("keepVisible", []))
     user = spec.get("user")
     if user is not None:
         # What systemd sets for User= (the rest of the environment is the caller's, already minimal).

@@ -59,6 +59,11 @@ export interface UnitSandboxOptions {
    * what the host added: its users, /etc/net2ban, /var/lib/net2ban); none by default.
    */
   overlays?: readonly { target: string; upperDir: string; workDir: string }[];
+  /**
+   * Directories that stay visible through PrivateTmp=: where the test's programs are installed when that
+   * is under /tmp (a fresh checkout in CI), as a real host has them in /usr. None by default.
+   */
+  keepVisible?: readonly string[];
 }
 
 export interface ActedOutUnit {
@@ -82,6 +87,7 @@ interface SandboxSpec {
   protectControlGroups: boolean;
   protectHome: "yes" | "read-only" | "tmpfs" | null;
   privateTmp: boolean;
+  keepVisible: string[];
   user: string | null;
   umask: string | null;
   addressFamilies: string[] | null;
@@ -229,6 +235,7 @@ export function actOutUnit(unit: UnitFile, options: UnitSandboxOptions): ActedOu
     protectControlGroups: unitBoolean(unit, "ProtectControlGroups"),
     protectHome: protectHome(unit),
     privateTmp: unitBoolean(unit, "PrivateTmp"),
+    keepVisible: [...(options.keepVisible ?? [])],
     user: user ?? null,
     umask,
     addressFamilies: addressFamilies(unit),
