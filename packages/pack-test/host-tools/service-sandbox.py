@@ -139,7 +139,8 @@ def private_tmp(keep):
         mount("-t", "tmpfs", "-o", "mode=1777,nosuid,nodev", "n2b-tmp", path)
         for item, fd in held:
             os.makedirs(item, exist_ok=True)
-            mount("--bind", f"/proc/{os.getpid()}/fd/{fd}", item)
+            # --no-canonicalize: resolved, the handle's path would name the new, empty directory
+            mount("--no-canonicalize", "--bind", f"/proc/{os.getpid()}/fd/{fd}", item)
             os.close(fd)
 
 

@@ -66,6 +66,7 @@ describe("actOutUnit", () => {
       protectControlGroups: false,
       protectHome: "yes",
       privateTmp: true,
+      keepVisible: [],
       user: "net2ban",
       umask: "0027",
       addressFamilies: ["AF_INET", "AF_INET6", "AF_NETLINK"],
