@@ -28,5 +28,6 @@ export {
   MetricsRegistry,
   type MetricsServer,
   type MetricsServerOptions,
+  registerQueueDepth,
   startMetricsServer,
 } from "./metrics.js";

@@ -13,6 +13,7 @@
 // render) maps onto prom-client's Registry one to one.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Broker } from "@net2ban/transport";
 
 type Labels = Readonly<Record<string, string>>;
 
@@ -256,6 +257,21 @@ export class MetricsRegistry {
 export const LATENCY_BUCKETS: readonly number[] = [
   0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120,
 ];
+
+/** net2ban_queue_depth: the messages ready in each of `queues`, read from the broker at each scrape. */
+export function registerQueueDepth(
+  registry: MetricsRegistry,
+  broker: Pick<Broker, "queueInfo">,
+  queues: readonly string[],
+): void {
+  const depth = registry.gauge("net2ban_queue_depth", "Messages ready in a queue.", ["queue"]);
+  registry.onCollect(async () => {
+    for (const queue of queues) {
+      const info = await broker.queueInfo(queue);
+      if (info !== null) depth.set({ queue }, info.messageCount);
+    }
+  });
+}
 
 export interface MetricsServerOptions {
   host: string;

@@ -44,14 +44,15 @@ export interface ServerOptions {
   state?: ServerState;
 }
 
-interface Route {
+/** Where a client's copies go, and how they are sealed (state.ts takes the same). */
+export interface Route {
   peer: PeerConfig;
   codec: Codec;
   /** The client's own `ignoreip` (the fleet-wide list is checked before). */
   allowlist: Allowlist;
 }
 
-interface Routing {
+export interface Routing {
   input: PeerConfig;
   inputCodec: Codec;
   routes: Map<string, Route>;

@@ -1,11 +1,11 @@
 // The server's part of the ban state: the ledger in state_dir/server, ban/unban/status requests (and the
-// fail2ban action's exec with bantime), apply commands and catch-up syncs to agents, expiry, the agents'
-// results and digests from <queue_prefix>results, and replies to net2banctl --wait / status.
+// fail2ban action's exec with bantime), apply commands and catch-up syncs to agents, expiry, and the
+// agents' results and digests from <queue_prefix>results. Digests are judged in drift.ts, replies to
+// net2banctl --wait go out through replies.ts, the metrics are registered in metrics.ts.
 import { randomUUID } from "node:crypto";
-import { hostname } from "node:os";
 import { join } from "node:path";
-import { type Allowlist, checkBan, type Net2banConfig, type PeerConfig } from "@net2ban/config";
-import { type BanIdentity, digestOf, type HostStatus, Ledger, type LedgerBan } from "@net2ban/ledger";
+import { checkBan, type Net2banConfig, type PeerConfig } from "@net2ban/config";
+import { type BanIdentity, type HostStatus, Ledger, type LedgerBan } from "@net2ban/ledger";
 import {
   type BanMessage,
   type Codec,
@@ -19,7 +19,6 @@ import {
   type UnbanMessage,
 } from "@net2ban/protocol";
 import {
-  type AcceptedMessage,
   type ApplyMessage,
   type DigestMessage,
   type HeldBan,
@@ -28,27 +27,15 @@ import {
   type StateMessage,
   type SyncMessage,
 } from "@net2ban/protocol/fleet";
-import { LATENCY_BUCKETS, type Logger, MetricsRegistry, startMetricsServer } from "@net2ban/runtime";
+import { type Logger, MetricsRegistry, registerQueueDepth, startMetricsServer } from "@net2ban/runtime";
 import type { Broker, Consumer, Delivery, PublishItem, Verdict } from "@net2ban/transport";
+import { DriftJudge, type JudgedAgent } from "./drift.js";
+import { registerServerMetrics, type ServerMetrics } from "./metrics.js";
+import { Replies, SERVER_SENDER } from "./replies.js";
 import { ReportGuards } from "./report-guard.js";
 import { RequestMemory } from "./request-memory.js";
+import type { Route, Routing } from "./server.js";
 import { SyncLimiter } from "./sync-limiter.js";
-
-/** What the state needs of the server's routing (server.ts). */
-export interface RouteView {
-  peer: PeerConfig;
-  /** to-agent codec of this client. */
-  codec: Codec;
-  /** The client's own ignoreip. */
-  allowlist: Allowlist;
-}
-
-export interface RoutingView {
-  input: PeerConfig;
-  routes: Map<string, RouteView>;
-  /** [global] + [server] ignoreip and the protected addresses. */
-  allowlist: Allowlist;
-}
 
 export interface ServerStateOptions {
   config: Net2banConfig;
@@ -62,45 +49,9 @@ export interface ServerStateOptions {
   minSyncIntervalMs?: number;
 }
 
-/** How long a `--wait` caller is sent results for its request (it gives up sooner with --timeout). */
-const WAIT_KEPT_MS = 15 * 60 * 1000;
-const MAX_WAITS = 10_000;
 /** Bytes of JSON per sync/state part, under the protocol's bound for sets. */
 const PART_BYTES = 1024 * 1024;
 const DEFAULT_NAME = "default";
-const SENDER = `net2ban-server@${hostname()}`.slice(0, 255).replace(/[^A-Za-z0-9._@:+/-]/g, "_");
-
-interface Wait {
-  replyTo: string;
-  hosts: Set<string>;
-  until: number;
-}
-
-/**
- * A command sent to one agent: an apply that adds or drops one ban there (answered by its result), or a
- * sync (answered by the agent's `sync` digest). A digest the agent made before it carried the command out
- * cannot show its effect. Results and digests are judged in whatever order they are handled, so an
- * answer does not remove the command: it records when (the agent's clock, as its digests) it was done.
- */
-interface InFlight {
-  /** The apply's id (its result's requestId), or the sync's syncId. */
-  id: string;
-  /** When it was sent (ms, the server's clock). */
-  sentAt: number;
-  /** What the apply changes on the agent; a sync has none (it may stand anywhere within the set). */
-  change?: { op: "ban" | "unban"; key: string; expiresAt: number | null };
-  /** When the agent had carried it out (seconds, its clock); unset while it has not answered. */
-  doneAt?: number;
-}
-
-/**
- * Commands kept per agent for judging its digests; older ones are taken as lost (a digest then differs
- * for good reason). Their effects are undone one by one, newest first, up to MAX_UNDONE.
- */
-const IN_FLIGHT_KEPT = 5000;
-const MAX_UNDONE = 64;
-/** Bans that ended, kept this long to judge digests an agent made before their end. */
-const ENDED_KEPT_MS = 60_000;
 
 /** The request a ban state operation came from. */
 interface Origin {
@@ -151,27 +102,20 @@ export class ServerState {
   readonly #options: ServerStateOptions;
   readonly #ledger: Ledger;
   readonly #requests: RequestMemory;
-  readonly #replyCodec: Codec;
+  readonly #replies: Replies;
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #resultsQueue: string;
   readonly #reportGuards: ReportGuards;
   readonly #syncs: SyncLimiter;
   readonly #resultCodecs = new Map<string, { peer: PeerConfig; codec: Promise<Codec> }>();
-  readonly #waits = new Map<string, Wait>();
-  /** apply ids that answer a request of another id (an unban of several bans). */
-  readonly #aliases = new Map<string, string>();
-  /** Per agent, in the order sent: commands it has not answered yet (see InFlight). */
-  readonly #inFlight = new Map<string, InFlight[]>();
-  /** Bans that ended lately, with when they were dropped (ms): a digest made before their end holds them. */
-  #ended: Array<{ ban: LedgerBan; at: number }> = [];
-  #routing: RoutingView | undefined;
+  readonly #drift: DriftJudge;
+  #routing: Routing | undefined;
   #consumer: Consumer | undefined;
   #lock: Promise<unknown> = Promise.resolve();
   #expiryTimer: NodeJS.Timeout | undefined;
-  #sweepTimer: NodeJS.Timeout | undefined;
   #stopped = false;
-  readonly #metrics: ReturnType<typeof registerMetrics> | undefined;
+  readonly #metrics: ServerMetrics | undefined;
 
   private constructor(
     options: ServerStateOptions,
@@ -182,10 +126,19 @@ export class ServerState {
     this.#options = options;
     this.#ledger = ledger;
     this.#requests = requests;
-    this.#replyCodec = replyCodec;
     this.#logger = options.logger;
     this.#now = options.now ?? Date.now;
     this.#resultsQueue = options.config.state.resultsQueue;
+    this.#replies = new Replies({
+      broker: options.broker,
+      codec: replyCodec,
+      logger: options.logger,
+      now: this.#now,
+    });
+    this.#drift = new DriftJudge({
+      now: this.#now,
+      driftIntervalSeconds: options.config.state.driftIntervalSeconds,
+    });
     this.#reportGuards = new ReportGuards({
       validWindowSeconds: options.config.server?.validWindowSeconds ?? 3600,
       now: this.#now,
@@ -200,7 +153,10 @@ export class ServerState {
       now: this.#now,
       ...(options.minSyncIntervalMs === undefined ? {} : { minIntervalMs: options.minSyncIntervalMs }),
     });
-    this.#metrics = options.metrics === undefined ? undefined : registerMetrics(options.metrics, this);
+    this.#metrics =
+      options.metrics === undefined
+        ? undefined
+        : registerServerMetrics(options.metrics, () => ledger.active().length);
   }
 
   /**
@@ -243,7 +199,7 @@ export class ServerState {
   }
 
   /** Declares and consumes the results queue, expires what ended while the server was down. */
-  async start(routing: RoutingView): Promise<void> {
+  async start(routing: Routing): Promise<void> {
     this.#routing = routing;
     const { broker, config } = this.#options;
     const queue = { name: this.#resultsQueue, queueType: routing.input.queueType };
@@ -258,8 +214,7 @@ export class ServerState {
       this.handleReport(delivery),
     );
     await this.#locked(() => this.#expire());
-    this.#sweepTimer = setInterval(() => this.#sweepWaits(), 30_000);
-    this.#sweepTimer.unref();
+    this.#replies.start();
     this.#logger.info(
       { bans: this.#ledger.active().length, results: this.#resultsQueue },
       `ledger: ${this.#ledger.active().length} active ban(s)`,
@@ -267,10 +222,10 @@ export class ServerState {
   }
 
   /** SIGHUP: a client added gets the active set now; a client removed is forgotten. */
-  async reload(routing: RoutingView, added: string[], removed: string[]): Promise<void> {
+  async reload(routing: Routing, added: string[], removed: string[]): Promise<void> {
     this.#routing = routing;
     for (const name of removed) {
-      this.#inFlight.delete(name);
+      this.#drift.forget(name);
       this.#ledger.forgetHost(name);
       this.#resultCodecs.delete(name);
       this.#reportGuards.forgetClient(name);
@@ -289,7 +244,7 @@ export class ServerState {
     await this.#consumer?.cancel();
     this.#consumer = undefined;
     clearTimeout(this.#expiryTimer);
-    clearInterval(this.#sweepTimer);
+    this.#replies.stop();
     await this.#locked(async () => undefined);
     await this.#ledger.close();
     await this.#requests.close();
@@ -299,7 +254,7 @@ export class ServerState {
    * A request the ban state takes: ban, unban, status, an exec actionban with bantime (fail2ban's), an exec
    * actionunban of a ban in the ledger. Returns the verdict, or undefined for a request forwarded as usual.
    */
-  async handleRequest(opened: OpenedMessage, routing: RoutingView, id: string): Promise<Verdict | undefined> {
+  async handleRequest(opened: OpenedMessage, routing: Routing, id: string): Promise<Verdict | undefined> {
     this.#routing = routing;
     const message = opened.message;
     const origin: Origin = {
@@ -368,7 +323,7 @@ export class ServerState {
   async refused(message: Net2banMessage, id: string, reason: string): Promise<void> {
     const replyTo = "replyTo" in message ? message.replyTo : undefined;
     if (replyTo === undefined) return;
-    await this.#refuse({ id, sender: "", timestamp: message.timestamp, replyTo }, reason);
+    await this.#replies.refuse(id, replyTo, reason);
   }
 
   /** After the server forwarded an exec as usual: a --wait caller learns which hosts to expect. */
@@ -377,20 +332,20 @@ export class ServerState {
     const replyTo = "replyTo" in message ? message.replyTo : undefined;
     if (replyTo === undefined) return;
     const hosts = targets.filter((peer) => peer.protocol === 2).map((peer) => peer.name);
-    this.#addWait(id, replyTo, hosts);
-    await this.#reply(replyTo, { requestId: id, hosts, change: "exec" });
+    this.#replies.expect(id, replyTo, hosts);
+    await this.#replies.accepted(replyTo, { requestId: id, hosts, change: "exec" });
   }
 
   // --- requests -------------------------------------------------------------------------------------
 
-  async #ban(message: BanMessage, origin: Origin, routing: RoutingView): Promise<Verdict> {
+  async #ban(message: BanMessage, origin: Origin, routing: Routing): Promise<Verdict> {
     const refusal = checkBan(routing.allowlist, { action: "actionban", params: { ip: message.ip } });
     if (refusal !== undefined) {
       this.#logger.warn(
         { id: origin.id, file: message.file, ignoreip: refusal.entry?.source },
         `${refusal.message}; request dropped`,
       );
-      await this.#refuse(origin, refusal.message);
+      await this.#replies.refuse(origin.id, origin.replyTo, refusal.message);
       return "reject";
     }
     const seconds =
@@ -401,7 +356,7 @@ export class ServerState {
         { id: origin.id, ip: message.ip },
         `ban ${message.ip} ended before it arrived; nothing to do`,
       );
-      await this.#refuse(origin, "the ban ended before the server got it");
+      await this.#replies.refuse(origin.id, origin.replyTo, "the ban ended before the server got it");
       return "ack";
     }
     const targets = this.#targetsOf(message.to ?? null, message.ip, routing, origin.id);
@@ -426,7 +381,11 @@ export class ServerState {
           if (change === "new" || known === undefined) {
             pending.push({ key: ban.key, host: route.peer.name, status: { state: "pending", at } });
             // A ban the host did not have: it adds it (an extension changes no digest).
-            this.#sent(route.peer.name, origin.id, { op: "ban", key: ban.key, expiresAt: ban.expiresAt });
+            this.#drift.sent(route.peer.name, origin.id, {
+              op: "ban",
+              key: ban.key,
+              expiresAt: ban.expiresAt,
+            });
           }
         } else if (change === "new") {
           items.push(this.#legacyExec(route, "actionban", ban, origin));
@@ -434,7 +393,7 @@ export class ServerState {
       }
       await this.#ledger.setHostStates(pending);
       const hosts = targets.filter((r) => r.peer.protocol === 2).map((r) => r.peer.name);
-      if (origin.replyTo !== undefined) this.#addWait(origin.id, origin.replyTo, hosts);
+      if (origin.replyTo !== undefined) this.#replies.expect(origin.id, origin.replyTo, hosts);
       this.#logger.info(
         {
           id: origin.id,
@@ -450,22 +409,22 @@ export class ServerState {
       await this.#options.broker.publishAll(items);
       this.#armExpiry();
       if (origin.replyTo !== undefined) {
-        await this.#reply(origin.replyTo, { requestId: origin.id, hosts, change, expiresAt: ban.expiresAt });
+        await this.#replies.accepted(origin.replyTo, {
+          requestId: origin.id,
+          hosts,
+          change,
+          expiresAt: ban.expiresAt,
+        });
       }
       return "ack";
     });
   }
 
-  async #unban(
-    message: UnbanMessage,
-    origin: Origin,
-    routing: RoutingView,
-    viaExec: boolean,
-  ): Promise<Verdict> {
+  async #unban(message: UnbanMessage, origin: Origin, routing: Routing, viaExec: boolean): Promise<Verdict> {
     const refusal = checkBan(routing.allowlist, { action: "actionunban", params: { ip: message.ip } });
     if (refusal !== undefined) {
       this.#logger.warn({ id: origin.id }, `${refusal.message}; request dropped`);
-      await this.#refuse(origin, refusal.message);
+      await this.#replies.refuse(origin.id, origin.replyTo, refusal.message);
       return "reject";
     }
     return this.#locked(async (): Promise<Verdict> => {
@@ -474,18 +433,22 @@ export class ServerState {
       const hosts = new Set<string>();
       removed.forEach((ban, index) => {
         const applyId = removed.length === 1 ? origin.id : `${index}.${origin.id}`.slice(0, LIMITS.messageId);
-        if (applyId !== origin.id) this.#aliases.set(applyId, origin.id);
+        if (applyId !== origin.id) this.#replies.alias(applyId, origin.id);
         for (const route of this.#targetsOf(ban.to, ban.ip, routing, origin.id, true)) {
           if (route.peer.protocol === 2) {
             items.push(this.#apply(route, "unban", ban, applyId, origin.timestamp));
             hosts.add(route.peer.name);
-            this.#sent(route.peer.name, applyId, { op: "unban", key: ban.key, expiresAt: ban.expiresAt });
+            this.#drift.sent(route.peer.name, applyId, {
+              op: "unban",
+              key: ban.key,
+              expiresAt: ban.expiresAt,
+            });
           } else {
             items.push(this.#legacyExec(route, "actionunban", ban, origin));
           }
         }
       });
-      if (origin.replyTo !== undefined) this.#addWait(origin.id, origin.replyTo, [...hosts]);
+      if (origin.replyTo !== undefined) this.#replies.expect(origin.id, origin.replyTo, [...hosts]);
       if (removed.length === 0) {
         this.#logger.info(
           { id: origin.id, ip: message.ip },
@@ -499,7 +462,7 @@ export class ServerState {
       }
       await this.#options.broker.publishAll(items);
       if (origin.replyTo !== undefined) {
-        await this.#reply(origin.replyTo, {
+        await this.#replies.accepted(origin.replyTo, {
           requestId: origin.id,
           hosts: [...hosts],
           change: removed.length === 0 ? "none" : "removed",
@@ -509,7 +472,7 @@ export class ServerState {
     });
   }
 
-  async #status(message: StatusMessage, routing: RoutingView): Promise<void> {
+  async #status(message: StatusMessage, routing: Routing): Promise<void> {
     const bans = this.#ledger
       .active()
       .filter((ban) => message.ip === undefined || ban.ip === message.ip)
@@ -532,7 +495,7 @@ export class ServerState {
     const parts = split(bans);
     const items = parts.map((part, seq) => ({
       queue: message.replyTo,
-      body: this.#replyCodec.seal({
+      body: this.#replies.seal({
         cmd: "state",
         requestId: message.id,
         seq,
@@ -540,7 +503,7 @@ export class ServerState {
         bans: part,
         timestamp: this.#now() / 1000,
         id: `${seq}.${message.id}`.slice(0, LIMITS.messageId),
-        sender: SENDER,
+        sender: SERVER_SENDER,
       }),
     }));
     await this.#options.broker.publishAll(items).catch((error: unknown) => {
@@ -552,13 +515,7 @@ export class ServerState {
    * The clients a ban is for: every client or those of `to`, less those whose own ignoreip protects the
    * address (unbans go everywhere the ban could be).
    */
-  #targetsOf(
-    to: readonly string[] | null,
-    ip: string,
-    routing: RoutingView,
-    id: string,
-    quiet = false,
-  ): RouteView[] {
+  #targetsOf(to: readonly string[] | null, ip: string, routing: Routing, id: string, quiet = false): Route[] {
     const named =
       to === null
         ? [...routing.routes.values()]
@@ -581,13 +538,7 @@ export class ServerState {
     });
   }
 
-  #apply(
-    route: RouteView,
-    op: "ban" | "unban",
-    ban: LedgerBan,
-    id: string,
-    requestedAt: number,
-  ): PublishItem {
+  #apply(route: Route, op: "ban" | "unban", ban: LedgerBan, id: string, requestedAt: number): PublishItem {
     const message: ApplyMessage = {
       cmd: "apply",
       op,
@@ -599,14 +550,14 @@ export class ServerState {
       requestedAt,
       timestamp: this.#now() / 1000,
       id,
-      sender: SENDER,
+      sender: SERVER_SENDER,
     };
     return { queue: route.peer.queue, body: route.codec.seal(message), messageId: id };
   }
 
   /** A v1 client cannot hold state: it gets the exec the original would have sent. */
   #legacyExec(
-    route: RouteView,
+    route: Route,
     action: "actionban" | "actionunban",
     ban: LedgerBan,
     origin: Origin,
@@ -627,12 +578,12 @@ export class ServerState {
   // --- catch-up and drift ---------------------------------------------------------------------------
 
   /** The active bans `route`'s agent must hold. */
-  #expectedFor(route: RouteView): LedgerBan[] {
-    return this.#ledger.active().filter((ban) => this.#isFor(route, ban));
+  #expectedFor(route: Route): LedgerBan[] {
+    return this.#ledger.active().filter((ban) => isFor(route, ban));
   }
 
   /** Sends `route` the whole set it must hold, in parts; runs under the lock. */
-  async #sendSync(route: RouteView, reason: string): Promise<void> {
+  async #sendSync(route: Route, reason: string): Promise<void> {
     const expected = this.#expectedFor(route);
     const parts = split(expected.map(heldBan));
     const syncId = randomUUID();
@@ -646,11 +597,11 @@ export class ServerState {
         bans,
         timestamp: at,
         id: `${syncId}.${seq}`,
-        sender: SENDER,
+        sender: SERVER_SENDER,
       };
       return { queue: route.peer.queue, body: route.codec.seal(message), messageId: message.id };
     });
-    this.#sent(route.peer.name, syncId, undefined);
+    this.#drift.sent(route.peer.name, syncId);
     await this.#options.broker.publishAll(items);
     await this.#ledger.setHostStates(
       expected
@@ -707,11 +658,7 @@ export class ServerState {
   }
 
   async #onResult(result: ResultMessage): Promise<void> {
-    this.#answered(
-      result.client,
-      (entry) => entry.change !== undefined && entry.id === result.requestId,
-      result.timestamp,
-    );
+    this.#drift.resultArrived(result.client, result.requestId, result.timestamp);
     this.#metrics?.results.inc({ op: result.op ?? "exec", outcome: result.ok ? "ok" : "failed" });
     if (result.ok && result.latencySeconds !== undefined && (result.op === "ban" || result.op === "exec")) {
       this.#metrics?.latency.observe(result.latencySeconds);
@@ -731,33 +678,28 @@ export class ServerState {
         await this.#ledger.setHostStates([{ key: ban.key, host: result.client, status }]);
       }
     }
-    const requestId = this.#aliases.get(result.requestId) ?? result.requestId;
-    const wait = this.#waits.get(requestId);
-    if (wait?.hosts.has(result.client)) {
-      await this.#publishReply(wait.replyTo, this.#replyCodec.seal({ ...result, requestId }));
-    }
+    await this.#replies.result(result);
   }
 
   /**
    * Under the lock: the ledger and the commands on their way are seen as they were sent (a ban is in the
    * ledger before its apply goes out, and a digest judged in between would count it as drift).
    */
-  #onDigest(digest: DigestMessage, route: RouteView): Promise<void> {
+  #onDigest(digest: DigestMessage, route: Route): Promise<void> {
     return this.#locked(() => this.#judgeDigest(digest, route));
   }
 
-  async #judgeDigest(digest: DigestMessage, route: RouteView): Promise<void> {
+  async #judgeDigest(digest: DigestMessage, route: Route): Promise<void> {
     const name = route.peer.name;
-    // The agent sends this after each sync it carried out, in order: the oldest sync on its way is done.
-    if (digest.reason === "sync") {
-      this.#answered(name, (entry) => entry.change === undefined, digest.timestamp);
-    }
-    this.#prune(name, digest.timestamp);
     const expected = this.#expectedFor(route);
-    // As the agent saw it when it made the digest (its clock): a ban that ended since is still in it.
-    const keys = this.#keysAt(route, expected, digest.timestamp);
-    const mine = digestOf(keys);
-    if (mine.hash === digest.hash && mine.count === digest.count) {
+    const agent: JudgedAgent = {
+      name,
+      validWindowSeconds: route.peer.validWindowSeconds,
+      holds: (ban) => isFor(route, ban),
+    };
+    const judgement = this.#drift.judge(agent, digest, expected);
+    const mine = judgement.ledger;
+    if (judgement.verdict === "holds-all") {
       // The agent holds every ban it should: what was pending there is applied (its results may be lost).
       const at = digest.timestamp;
       const confirmed = expected.filter((ban) => {
@@ -774,16 +716,15 @@ export class ServerState {
       this.#syncs.settled(name);
       return;
     }
+    if (judgement.verdict === "behind") {
+      // Not drift: commands sent to it since were not carried out yet when it made the digest.
+      this.#logger.debug(
+        { client: name, agentHolds: digest.count, ledgerHas: mine.count, reason: digest.reason },
+        `digest of ${name} predates ${judgement.behind}; not drift`,
+      );
+      return;
+    }
     if (digest.reason === "interval" || digest.reason === "sync") {
-      const behind = this.#behind(name, keys, digest);
-      if (behind !== undefined) {
-        // Not drift: commands sent to it since were not carried out yet when it made the digest.
-        this.#logger.debug(
-          { client: name, agentHolds: digest.count, ledgerHas: mine.count, reason: digest.reason },
-          `digest of ${name} predates ${behind}; not drift`,
-        );
-        return;
-      }
       this.#metrics?.drift.inc({ client: name });
       this.#logger.warn(
         {
@@ -803,101 +744,6 @@ export class ServerState {
     }
     // At most one whole set per agent per interval: a later one is folded into a sync at its end.
     if (this.#syncs.take(name, digest.reason)) await this.#sendSync(route, digest.reason);
-  }
-
-  /** Keys `route`'s agent should hold as of `at` (seconds, its clock), from what it should hold now. */
-  #keysAt(route: RouteView, expected: readonly LedgerBan[], at: number): string[] {
-    const keys = expected.filter((ban) => ban.expiresAt === null || ban.expiresAt > at).map((ban) => ban.key);
-    this.#pruneEnded();
-    const ended = this.#ended
-      .map((entry) => entry.ban)
-      .filter((ban) => ban.expiresAt !== null && ban.expiresAt > at && this.#isFor(route, ban));
-    return [...keys, ...ended.map((ban) => ban.key)];
-  }
-
-  #pruneEnded(): void {
-    const cutoff = this.#now() - ENDED_KEPT_MS;
-    if (this.#ended.length > 0 && this.#ended[0]!.at < cutoff) {
-      this.#ended = this.#ended.filter((entry) => entry.at >= cutoff);
-    }
-  }
-
-  /** Whether `route`'s agent must hold `ban` (its `to`, its own ignoreip). */
-  #isFor(route: RouteView, ban: LedgerBan): boolean {
-    return (
-      (ban.to === null || ban.to.includes(route.peer.name)) &&
-      checkBan(route.allowlist, { action: "actionban", params: { ip: ban.ip } }) === undefined
-    );
-  }
-
-  /**
-   * Forgets the commands of `client` that no digest from now on can predate: answered before `at` (the
-   * digest being judged; a second's slack for digests handled out of order), or unanswered for longer
-   * than the wait allowed (valid_wtime, at most 3 drift intervals or a minute): taken as lost.
-   */
-  #prune(client: string, at: number): void {
-    const list = this.#inFlight.get(client);
-    if (list === undefined) return;
-    const route = this.#routing?.routes.get(client);
-    const waitSeconds = Math.min(
-      route?.peer.validWindowSeconds ?? Number.POSITIVE_INFINITY,
-      Math.max(60, 3 * this.#options.config.state.driftIntervalSeconds),
-    );
-    const oldest = this.#now() - waitSeconds * 1000;
-    const kept = list.filter(
-      (entry) => entry.sentAt >= oldest && (entry.doneAt === undefined || entry.doneAt >= at - 1),
-    );
-    if (kept.length === 0) this.#inFlight.delete(client);
-    else list.splice(0, list.length, ...kept);
-  }
-
-  /** Notes a command sent to `client` (after the ledger changed, before it is published). */
-  #sent(client: string, id: string, change: InFlight["change"]): void {
-    let list = this.#inFlight.get(client);
-    if (list === undefined) {
-      list = [];
-      this.#inFlight.set(client, list);
-    }
-    list.push({ id, sentAt: this.#now(), ...(change === undefined ? {} : { change }) });
-    if (list.length > IN_FLIGHT_KEPT) list.splice(0, list.length - IN_FLIGHT_KEPT);
-  }
-
-  /**
-   * The agent answered, at `doneAt` (its clock), the oldest command of `client` that `match` picks not
-   * answered yet: it takes its queue in order, so the ones sent before were behind it by then (carried
-   * out, or refused and never to be).
-   */
-  #answered(client: string, match: (entry: InFlight) => boolean, doneAt: number): void {
-    const list = this.#inFlight.get(client);
-    if (list === undefined) return;
-    const at = list.findIndex((entry) => entry.doneAt === undefined && match(entry));
-    for (let i = 0; i <= at; i++) list[i]!.doneAt ??= doneAt;
-  }
-
-  /**
-   * Whether a differing digest is explained by commands the agent had not carried out when it made it: a
-   * sync (the agent may be anywhere within it), or applies whose effects, undone newest first, give the
-   * agent's digest. Returns what it is behind (for the log), or undefined when the digest differs for
-   * real.
-   */
-  #behind(client: string, keys: readonly string[], digest: DigestMessage): string | undefined {
-    // Done by the time the digest was made (a sync digest answers its own sync): it shows their effect.
-    const pending = (this.#inFlight.get(client) ?? []).filter(
-      (entry) => entry.doneAt === undefined || entry.doneAt > digest.timestamp,
-    );
-    if (pending.length === 0) return undefined;
-    if (pending.some((entry) => entry.change === undefined)) return "a sync still on its way to it";
-    const held = new Set(keys);
-    const undone = pending.slice(-MAX_UNDONE).reverse();
-    for (const [index, { change }] of undone.entries()) {
-      if (change!.op === "ban") held.delete(change!.key);
-      else if (change!.expiresAt === null || change!.expiresAt > digest.timestamp) held.add(change!.key);
-      const then = digestOf(held);
-      if (then.hash === digest.hash && then.count === digest.count) {
-        return `${index + 1} command(s) still on their way to it`;
-      }
-    }
-    return undefined;
   }
 
   // --- expiry ---------------------------------------------------------------------------------------
@@ -922,9 +768,7 @@ export class ServerState {
     try {
       const ended = await this.#ledger.expire();
       if (ended.length === 0) return;
-      const at = this.#now();
-      this.#pruneEnded();
-      for (const ban of ended) this.#ended.push({ ban, at });
+      this.#drift.ended(ended);
       this.#metrics?.expired.inc({}, ended.length);
       const routing = this.#routing;
       const items: PublishItem[] = [];
@@ -936,7 +780,7 @@ export class ServerState {
             items.push(
               this.#legacyExec(route, "actionunban", ban, {
                 id: ban.requestId,
-                sender: SENDER,
+                sender: SERVER_SENDER,
                 timestamp: 0,
                 replyTo: undefined,
               }),
@@ -950,52 +794,6 @@ export class ServerState {
     }
   }
 
-  // --- replies to net2banctl ------------------------------------------------------------------------
-
-  #addWait(requestId: string, replyTo: string, hosts: string[]): void {
-    if (this.#waits.size >= MAX_WAITS) this.#waits.delete(this.#waits.keys().next().value as string);
-    this.#waits.set(requestId, { replyTo, hosts: new Set(hosts), until: this.#now() + WAIT_KEPT_MS });
-  }
-
-  #sweepWaits(): void {
-    const now = this.#now();
-    for (const [id, wait] of this.#waits) if (wait.until <= now) this.#waits.delete(id);
-    for (const [alias, id] of this.#aliases) if (!this.#waits.has(id)) this.#aliases.delete(alias);
-  }
-
-  async #refuse(origin: Origin, reason: string): Promise<void> {
-    if (origin.replyTo === undefined) return;
-    await this.#reply(origin.replyTo, {
-      requestId: origin.id,
-      hosts: [],
-      refused: reason.slice(0, LIMITS.note),
-    });
-  }
-
-  async #reply(
-    replyTo: string,
-    fields: Omit<AcceptedMessage, "cmd" | "timestamp" | "id" | "sender">,
-  ): Promise<void> {
-    const message: AcceptedMessage = {
-      cmd: "accepted",
-      ...fields,
-      timestamp: this.#now() / 1000,
-      id: randomUUID(),
-      sender: SENDER,
-    };
-    await this.#publishReply(replyTo, this.#replyCodec.seal(message));
-  }
-
-  /** Replies are best effort: the caller may have given up (its queue is gone). */
-  async #publishReply(replyTo: string, body: Buffer): Promise<void> {
-    try {
-      await this.#options.broker.publish(replyTo, body);
-    } catch (error) {
-      this.#logger.debug({ err: error, replyTo }, "reply not delivered (the caller is gone)");
-      for (const [id, wait] of this.#waits) if (wait.replyTo === replyTo) this.#waits.delete(id);
-    }
-  }
-
   /** Ledger changes and what they send go one at a time, so every agent sees them in ledger order. */
   #locked<T>(task: () => Promise<T>): Promise<T> {
     const run = this.#lock.then(task);
@@ -1004,31 +802,12 @@ export class ServerState {
   }
 }
 
-function registerMetrics(registry: MetricsRegistry, state: ServerState) {
-  const active = registry.gauge("net2ban_active_bans", "Active bans in the ledger.");
-  registry.onCollect(() => active.set(state.ledger.active().length));
-  return {
-    requests: registry.counter("net2ban_requests_total", "Requests taken from the input queue, by command.", [
-      "cmd",
-    ]),
-    results: registry.counter(
-      "net2ban_host_results_total",
-      "Results agents reported, by operation and outcome.",
-      ["op", "outcome"],
-    ),
-    latency: registry.histogram(
-      "net2ban_ban_latency_seconds",
-      "Seconds from a request's timestamp until a host had run its action (from the hosts' results).",
-      LATENCY_BUCKETS,
-    ),
-    drift: registry.counter(
-      "net2ban_drift_total",
-      "Periodic digests that differed from the ledger, by client.",
-      ["client"],
-    ),
-    syncs: registry.counter("net2ban_syncs_total", "Sets of bans sent to agents, by reason.", ["reason"]),
-    expired: registry.counter("net2ban_bans_expired_total", "Bans removed from the ledger at their end."),
-  };
+/** Whether `route`'s agent must hold `ban` (its `to`, its own ignoreip). */
+function isFor(route: Route, ban: LedgerBan): boolean {
+  return (
+    (ban.to === null || ban.to.includes(route.peer.name)) &&
+    checkBan(route.allowlist, { action: "actionban", params: { ip: ban.ip } }) === undefined
+  );
 }
 
 /**
@@ -1044,16 +823,10 @@ export async function setUpServerState(options: {
 }): Promise<{ state: ServerState; close(): Promise<void> }> {
   const registry = new MetricsRegistry();
   const state = await ServerState.open({ ...options, metrics: registry });
-  const depth = registry.gauge("net2ban_queue_depth", "Messages ready in a queue.", ["queue"]);
   const queues = [options.config.server?.queue, state.resultsQueue].filter(
     (q): q is string => q !== undefined,
   );
-  registry.onCollect(async () => {
-    for (const queue of queues) {
-      const info = await options.broker.queueInfo(queue);
-      if (info !== null) depth.set({ queue }, info.messageCount);
-    }
-  });
+  registerQueueDepth(registry, options.broker, queues);
   const server =
     options.metrics === undefined
       ? undefined
