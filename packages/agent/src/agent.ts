@@ -19,6 +19,7 @@ import {
 import type { ApplyMessage, SyncMessage } from "@net2ban/protocol/fleet";
 import type { Logger } from "@net2ban/runtime";
 import type { Broker, Consumer, Delivery, Verdict } from "@net2ban/transport";
+import { logActionOutcome } from "./action-log.js";
 import type { Journal } from "./journal.js";
 import { decodeActionContent, UpdateRefusedError, writeActionFile } from "./update.js";
 
@@ -288,23 +289,11 @@ export class Net2banAgent {
           action: message.action,
           params: message.params,
         });
-        const ip = message.params["ip"];
-        const context = { id, file: message.file, action: message.action, ip };
-        if (!outcome.ok) {
-          logger.error(
-            { ...context, exitCode: outcome.exitCode, timedOut: outcome.timedOut, stderr: outcome.stderr },
-            `${message.file}/${message.action} failed with exit code ${outcome.exitCode ?? "none"}${outcome.timedOut ? " (timed out)" : ""}`,
-          );
-        } else if (message.action === "actionban" && ip !== undefined) {
-          logger.info({ ...context, durationMs: outcome.durationMs }, `IP ${ip} banned`);
-        } else if (message.action === "actionunban" && ip !== undefined) {
-          logger.info({ ...context, durationMs: outcome.durationMs }, `IP ${ip} unbanned`);
-        } else {
-          logger.info(
-            { ...context, durationMs: outcome.durationMs },
-            `${message.file}/${message.action} done`,
-          );
-        }
+        logActionOutcome(
+          logger,
+          { id, file: message.file, action: message.action, ip: message.params["ip"] },
+          outcome,
+        );
         this.#state?.reportCommand(message, outcome);
         // A failed command is done work too: it was run, logged, and retrying it blindly could repeat harm.
         return "ack";

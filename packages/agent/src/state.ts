@@ -1,25 +1,20 @@
 // The agent's part of the ban state: applies and lifts the ledger's bans (apply, sync), lifts them by
-// itself at their end, puts the bans it holds back in effect after a restart or reboot, reports a result
-// for every action and a digest of what it holds (at start, after a reconnect, after a sync, and every
-// drift_interval after probing its bans), on the results queue.
+// itself at their end, and every drift_interval probes its bans and sends a digest of what it holds (also
+// at start, after a reconnect and after a sync). The restore after a restart is restore.ts; what goes to
+// the results queue is reports.ts.
 import { join } from "node:path";
 import type { ActionEngine, ActionOutcome } from "@net2ban/actions";
 import { type Allowlist, checkBan, type PeerConfig } from "@net2ban/config";
 import { type BanIdentity, banKey } from "@net2ban/ledger";
 import { type Codec, createCodec, type KeyCache } from "@net2ban/protocol";
-import {
-  type ApplyMessage,
-  createDigestMessage,
-  createResultMessage,
-  type DigestMessage,
-  type HeldBan,
-  type ResultInput,
-  type SyncMessage,
-} from "@net2ban/protocol/fleet";
-import { LATENCY_BUCKETS, MetricsRegistry, startMetricsServer } from "@net2ban/runtime";
+import type { ApplyMessage, DigestMessage, HeldBan, SyncMessage } from "@net2ban/protocol/fleet";
+import { LATENCY_BUCKETS, MetricsRegistry, registerQueueDepth, startMetricsServer } from "@net2ban/runtime";
 import type { Broker } from "@net2ban/transport";
+import { logActionOutcome } from "./action-log.js";
 import type { CommandOutcome, CommandRun } from "./agent.js";
 import { BanProber } from "./probe.js";
+import { type Outcome, outcomeOf, Reports } from "./reports.js";
+import { actionParams, describeBan, HeldBanRestore } from "./restore.js";
 import { BanSchedule, type ScheduledBan } from "./schedule.js";
 
 /** The subset of a pino logger used here. */
@@ -33,9 +28,10 @@ export interface StateLogger {
 export interface AgentStateOptions {
   /** This agent's section; state needs protocol 2 (v1 has no results). */
   peer: PeerConfig;
-  broker: Broker;
+  broker: Pick<Broker, "publish" | "on">;
   logger: StateLogger;
-  engine: ActionEngine;
+  /** Runs the actions (ActionEngine). */
+  engine: Pick<ActionEngine, "execute">;
   schedule: BanSchedule;
   prober: BanProber;
   /** `queue_prefix` + `results`: where results and digests go (the server consumes it). */
@@ -57,9 +53,6 @@ export interface AgentStateOptions {
   probeSlice?: number;
 }
 
-/** What an action did, for the result message and the log. */
-type Outcome = Pick<ResultInput, "ok" | "exitCode" | "durationMs" | "stderr" | "op" | "detail">;
-
 const SYNCS_KEPT = 4;
 
 interface SyncProgress {
@@ -68,18 +61,11 @@ interface SyncProgress {
   complete: boolean;
 }
 
-function actionParams(ban: BanIdentity & { params: Record<string, string> }): Record<string, string> {
-  return { ...ban.params, name: ban.name, ip: ban.ip };
-}
-
-function describeBan(ban: BanIdentity): string {
-  return `${ban.file}/${ban.name} ${ban.ip}`;
-}
-
 /** Held bans, their ends and their reports, for a v2 agent. */
 export class AgentState {
   readonly #options: AgentStateOptions;
-  readonly #codec: Codec;
+  readonly #reports: Reports;
+  readonly #restore: HeldBanRestore;
   readonly #logger: StateLogger;
   /** Bans this host refused by its own ignoreip: settled here, so they count in the digest. */
   readonly #refused = new Set<string>();
@@ -89,14 +75,36 @@ export class AgentState {
   #running = false;
   /** The restore of held bans after a restart, while it runs (drift checks wait for it). */
   #restoring: Promise<void> | undefined;
-  #lastPublishWarning = 0;
   readonly #metrics: ReturnType<typeof registerMetrics> | undefined;
 
   private constructor(options: AgentStateOptions, codec: Codec) {
     this.#options = options;
-    this.#codec = codec;
     this.#logger = options.logger;
-    this.#metrics = options.metrics === undefined ? undefined : registerMetrics(options.metrics, this);
+    const metrics = options.metrics === undefined ? undefined : registerMetrics(options.metrics, this);
+    this.#metrics = metrics;
+    this.#reports = new Reports({
+      client: options.peer.name,
+      codec,
+      broker: options.broker,
+      resultsQueue: options.resultsQueue,
+      resultsExchange: options.resultsExchange,
+      logger: options.logger,
+      now: () => options.schedule.now(),
+      ...(metrics === undefined ? {} : { observeLatency: (seconds) => metrics.latency.observe(seconds) }),
+    });
+    this.#restore = new HeldBanRestore({
+      schedule: options.schedule,
+      prober: options.prober,
+      engine: options.engine,
+      logger: options.logger,
+      reports: this.#reports,
+      serially: options.serially,
+      slice: options.probeSlice ?? 20,
+      running: () => this.#running,
+      run: (ban, action, extra) => this.#run(ban, action, extra),
+      expire: (ban) => this.#expire(ban),
+      ...(metrics === undefined ? {} : { restored: metrics.restored }),
+    });
   }
 
   static async create(options: AgentStateOptions): Promise<AgentState> {
@@ -133,7 +141,7 @@ export class AgentState {
         await this.#run(ban, "actionunban").catch(() => undefined);
         await schedule.release(ban.key);
       }
-      for (const ban of schedule.overdue()) await this.#expireWhileDown(ban);
+      for (const ban of schedule.overdue()) await this.#restore.expireWhileDown(ban);
     });
   }
 
@@ -152,7 +160,8 @@ export class AgentState {
       if (this.#running) void this.#sendDigest("reconnect");
     });
     void this.#sendDigest("start");
-    const restoring = this.#restoreAll()
+    const restoring = this.#restore
+      .restoreAll()
       .catch((error: unknown) => this.#logger.error({ err: error }, "restore after restart failed"))
       .finally(() => {
         if (this.#restoring === restoring) this.#restoring = undefined;
@@ -198,7 +207,7 @@ export class AgentState {
       message.op === "ban"
         ? await this.#ban({ ...message, expiresAt: message.expiresAt ?? null })
         : await this.#unban(message, "unban");
-    this.#report(message, outcome, requested);
+    this.#reports.result(message, outcome, requested);
   }
 
   /** One part of a `sync`; runs in the agent's turn. */
@@ -217,7 +226,7 @@ export class AgentState {
       const outcome = await this.#ban(ban);
       if (outcome.op === "ban" && outcome.ok) applied += 1;
       // Successes are confirmed all at once by the digest that follows; failures are reported one by one.
-      if (!outcome.ok) this.#report(ban, { ...outcome, op: "sync" }, { requestId: message.id });
+      if (!outcome.ok) this.#reports.result(ban, { ...outcome, op: "sync" }, { requestId: message.id });
     }
     this.#metrics?.syncApplied.inc({}, applied);
     if (!message.last) return;
@@ -232,7 +241,7 @@ export class AgentState {
       for (const held of this.#options.schedule.held()) {
         if (progress.keys.has(held.key)) continue;
         const outcome = await this.#unban(held, "unban");
-        this.#report(
+        this.#reports.result(
           held,
           { ...outcome, detail: "not in the server's ledger any more" },
           { requestId: message.id },
@@ -255,7 +264,7 @@ export class AgentState {
     }
     if (message.id === undefined) return;
     const ip = message.params?.["ip"];
-    this.#report(
+    this.#reports.result(
       { file: message.file, ...(ip === undefined ? {} : { ip }) },
       { ...outcome, op: message.cmd },
       { requestId: message.id, requestedAt: message.timestamp },
@@ -299,33 +308,14 @@ export class AgentState {
       );
       return { ok: false, exitCode: null, durationMs: 0, op: "ban", detail: (error as Error).message };
     }
-    if (outcome.ok) {
-      await schedule.hold(entry);
-      logger.info(
-        {
-          file: ban.file,
-          action: "actionban",
-          name: ban.name,
-          ip: ban.ip,
-          expiresAt: ban.expiresAt,
-          durationMs: outcome.durationMs,
-        },
-        `IP ${ban.ip} banned`,
-      );
-    } else {
-      await schedule.release(key);
-      logger.error(
-        {
-          file: ban.file,
-          action: "actionban",
-          ip: ban.ip,
-          exitCode: outcome.exitCode,
-          stderr: outcome.stderr,
-        },
-        `${ban.file}/actionban failed with exit code ${outcome.exitCode ?? "none"}${outcome.timedOut ? " (timed out)" : ""}`,
-      );
-    }
-    return { ...this.#fromAction(outcome), op: "ban" };
+    if (outcome.ok) await schedule.hold(entry);
+    else await schedule.release(key);
+    logActionOutcome(
+      logger,
+      { file: ban.file, action: "actionban", name: ban.name, ip: ban.ip, expiresAt: ban.expiresAt },
+      outcome,
+    );
+    return { ...outcomeOf(outcome), op: "ban" };
   }
 
   /** Lifts a held ban with the params it was applied with; nothing to do when it is not held here. */
@@ -350,148 +340,17 @@ export class AgentState {
     }
     // Lifted or not, its time here is over: a failed unban is reported, not retried for ever.
     await schedule.release(key);
-    const context = { file: held.file, action: "actionunban", name: held.name, ip: held.ip, reason: op };
-    if (outcome.ok)
-      this.#logger.info({ ...context, durationMs: outcome.durationMs }, `IP ${held.ip} unbanned`);
-    else {
-      this.#logger.error(
-        { ...context, exitCode: outcome.exitCode, stderr: outcome.stderr },
-        `${held.file}/actionunban failed with exit code ${outcome.exitCode ?? "none"}`,
-      );
-    }
-    return { ...this.#fromAction(outcome), op };
+    logActionOutcome(
+      this.#logger,
+      { file: held.file, action: "actionunban", name: held.name, ip: held.ip, reason: op },
+      outcome,
+    );
+    return { ...outcomeOf(outcome), op };
   }
 
   async #expire(ban: ScheduledBan): Promise<void> {
     const outcome = await this.#unban(ban, "expire");
-    this.#report(ban, outcome, { requestId: `expire.${ban.appliedAt}` });
-  }
-
-  /**
-   * A ban whose end passed while the agent was down: lifted as at its end, unless its action's probe finds
-   * it gone already (actionstop ran, or the host rebooted): then it is only forgotten.
-   */
-  async #expireWhileDown(ban: ScheduledBan): Promise<void> {
-    const { prober, schedule } = this.#options;
-    if (prober.hasProbe(ban.file)) {
-      const found = await prober.probe({ file: ban.file, params: actionParams(ban) });
-      if (found.state === "missing") {
-        await schedule.release(ban.key);
-        this.#logger.info(
-          { file: ban.file, name: ban.name, ip: ban.ip, expiresAt: ban.expiresAt },
-          `ban ${describeBan(ban)} ended while the agent was down and is no longer in effect: dropped`,
-        );
-        this.#report(
-          ban,
-          { ok: true, exitCode: 0, durationMs: 0, op: "expire", detail: "no longer in effect: dropped" },
-          { requestId: `expire.${ban.appliedAt}` },
-        );
-        return;
-      }
-    }
-    await this.#expire(ban);
-  }
-
-  // --- restore after a restart ------------------------------------------------------------------------
-
-  /**
-   * Puts every held ban that has not ended back in effect: a stopping agent runs actionstop (the stock
-   * actions delete their chain or set with every ban in it) and a reboot empties the firewall, while the
-   * schedule, and so the digest, still lists them (fail2ban re-applies its database's bans at start the
-   * same way). In slices in the agent's turn, so that commands are not held up behind a long restore.
-   */
-  async #restoreAll(): Promise<void> {
-    const { schedule, serially } = this.#options;
-    const candidates = schedule.held();
-    if (candidates.length === 0) return;
-    const slice = this.#options.probeSlice ?? 20;
-    const tally = { restored: 0, failed: 0, skipped: 0 };
-    for (let i = 0; i < candidates.length && this.#running; i += slice) {
-      await serially(async () => {
-        for (const ban of candidates.slice(i, i + slice)) {
-          if (!this.#running) return;
-          const current = schedule.get(ban.key);
-          // Lifted meanwhile, or lifted and applied anew by this process: nothing to put back.
-          if (current === undefined || current.appliedAt !== ban.appliedAt) continue;
-          // Its end has come: the expiry lifts it.
-          if (current.expiresAt !== null && current.expiresAt <= schedule.now()) continue;
-          tally[await this.#restore(current)] += 1;
-        }
-      });
-    }
-    const done = tally.restored + tally.failed + tally.skipped;
-    const message = `restore after restart: ${tally.restored} ban(s) applied again, ${tally.failed} failed, ${tally.skipped} skipped`;
-    const fields = { ...tally, held: schedule.size, ...(this.#running ? {} : { stoppedAfter: done }) };
-    if (tally.failed > 0) this.#logger.warn(fields, message);
-    else this.#logger.info(fields, message);
-  }
-
-  /**
-   * One held ban, put back in effect exactly once. Where it may still be in effect (the agent was killed
-   * and actionstop did not run, or the probe finds it), it is undone first (actionunban), as an exec left
-   * in doubt by a crash is: stock iptables actionban inserts a rule, twice would make two, and the one
-   * unban at its end would remove only one. Where the rule is gone, that actionunban fails harmlessly; an
-   * actionprobe saves it (a ban the probe finds missing is only applied).
-   */
-  async #restore(ban: ScheduledBan): Promise<"restored" | "failed" | "skipped"> {
-    const { engine, prober, schedule } = this.#options;
-    const context = { file: ban.file, name: ban.name, ip: ban.ip };
-    const params = actionParams(ban);
-    // As fail2ban's restored tickets: an action with `norestored` (mail, reports) is not run again.
-    if (prober.skipsRestored(ban.file, params)) {
-      this.#logger.debug(context, `ban ${describeBan(ban)} not restored: ${ban.file} skips restored tickets`);
-      return "skipped";
-    }
-    const found = prober.hasProbe(ban.file)
-      ? (await prober.probe({ file: ban.file, params })).state
-      : "unchecked";
-    if (found !== "missing") {
-      // Not counted in net2ban_actions_total: its failure is the expected case after a clean stop.
-      await engine.execute({ file: ban.file, action: "actionunban", params }).catch(() => undefined);
-    }
-    let outcome: ActionOutcome;
-    try {
-      outcome = await this.#run(ban, "actionban", { restored: "1" });
-    } catch (error) {
-      outcome = {
-        ok: false,
-        command: null,
-        exitCode: null,
-        stderr: (error as Error).message,
-        durationMs: 0,
-        timedOut: false,
-        ran: false,
-        steps: [],
-      };
-    }
-    if (outcome.ok) {
-      this.#metrics?.restored.inc({ outcome: "ok" });
-      this.#logger.info(
-        { ...context, expiresAt: ban.expiresAt, found, durationMs: outcome.durationMs },
-        `ban ${describeBan(ban)} restored after restart`,
-      );
-      return "restored";
-    }
-    // Not in effect here: forget it, so that the next digest differs and the server sends it again.
-    await schedule.release(ban.key);
-    this.#metrics?.restored.inc({ outcome: "failed" });
-    const reason = outcome.ran
-      ? `${ban.file}/actionban failed with exit code ${outcome.exitCode ?? "none"}${outcome.timedOut ? " (timed out)" : ""}`
-      : `${ban.file}/actionban refused: ${outcome.stderr}`;
-    this.#logger.error(
-      { ...context, exitCode: outcome.exitCode, stderr: outcome.stderr },
-      `ban ${describeBan(ban)} could not be restored after restart (${reason}): dropped, the server sends it again`,
-    );
-    this.#report(
-      ban,
-      {
-        ...this.#fromAction(outcome),
-        op: "ban",
-        detail: `not restored after restart: ${reason}`.slice(0, 500),
-      },
-      { requestId: `restore.${ban.appliedAt}` },
-    );
-    return "failed";
+    this.#reports.result(ban, outcome, { requestId: `expire.${ban.appliedAt}` });
   }
 
   async #run(
@@ -506,15 +365,6 @@ export class AgentState {
     });
     this.#metrics?.actions.inc({ action, outcome: outcome.ok ? "ok" : "failed" });
     return outcome;
-  }
-
-  #fromAction(outcome: ActionOutcome): Outcome {
-    return {
-      ok: outcome.ok,
-      exitCode: outcome.exitCode,
-      durationMs: outcome.durationMs,
-      stderr: outcome.stderr,
-    };
   }
 
   // --- drift ------------------------------------------------------------------------------------------
@@ -580,72 +430,7 @@ export class AgentState {
   }
 
   #sendDigest(reason: DigestMessage["reason"], missing?: number): Promise<void> {
-    const digest = this.digest();
-    const message = createDigestMessage({
-      client: this.#options.peer.name,
-      reason,
-      count: digest.count,
-      hash: digest.hash,
-      ...(missing === undefined || missing === 0 ? {} : { missing }),
-      sender: this.#options.peer.name,
-    });
-    this.#logger.debug({ reason, count: digest.count }, "digest sent");
-    return this.#publish(this.#codec.seal(message), message.id);
-  }
-
-  #report(
-    ban: Partial<BanIdentity>,
-    outcome: Outcome,
-    request: { requestId: string; requestedAt?: number | undefined },
-  ): void {
-    const latencySeconds =
-      request.requestedAt === undefined
-        ? undefined
-        : Math.max(0, this.#options.schedule.now() - request.requestedAt);
-    if (latencySeconds !== undefined && outcome.ok && (outcome.op === "ban" || outcome.op === "exec")) {
-      this.#metrics?.latency.observe(latencySeconds);
-    }
-    let message: ReturnType<typeof createResultMessage>;
-    try {
-      message = createResultMessage({
-        requestId: request.requestId.length > 128 ? request.requestId.slice(0, 128) : request.requestId,
-        client: this.#options.peer.name,
-        ok: outcome.ok,
-        exitCode: outcome.exitCode,
-        durationMs: outcome.durationMs,
-        ...(outcome.stderr === undefined ? {} : { stderr: outcome.stderr }),
-        ...(outcome.op === undefined ? {} : { op: outcome.op }),
-        ...(outcome.detail === undefined ? {} : { detail: outcome.detail }),
-        ...(ban.file === undefined ? {} : { file: ban.file }),
-        ...(ban.name === undefined ? {} : { name: ban.name }),
-        ...(ban.ip === undefined ? {} : { ip: ban.ip }),
-        ...(latencySeconds === undefined ? {} : { latencySeconds }),
-        sender: this.#options.peer.name,
-      });
-    } catch (error) {
-      this.#logger.debug({ err: error }, "result not sent: it does not fit the schema");
-      return;
-    }
-    void this.#publish(this.#codec.seal(message), message.id);
-  }
-
-  /** Results and digests are best effort: the next digest repairs what a lost one would have told. */
-  async #publish(body: Buffer, messageId: string): Promise<void> {
-    try {
-      await this.#options.broker.publish(this.#options.resultsQueue, body, {
-        messageId,
-        exchange: this.#options.resultsExchange,
-      });
-    } catch (error) {
-      const now = Date.now();
-      if (now - this.#lastPublishWarning > 60_000) {
-        this.#lastPublishWarning = now;
-        this.#logger.warn(
-          { err: error, queue: this.#options.resultsQueue },
-          `cannot send results to ${this.#options.resultsQueue} (is the server running?); the next digest catches up`,
-        );
-      }
-    }
+    return this.#reports.digest(reason, this.digest(), missing);
   }
 }
 
@@ -707,11 +492,7 @@ export interface BanStateSetup {
 export async function setUpBanState(setup: BanStateSetup): Promise<{ close(): Promise<void> }> {
   const { config, peer, agent, broker, engine, logger } = setup;
   const registry = new MetricsRegistry();
-  const depth = registry.gauge("net2ban_queue_depth", "Messages ready in a queue.", ["queue"]);
-  registry.onCollect(async () => {
-    const info = await broker.queueInfo(peer.queue);
-    if (info !== null) depth.set({ queue: peer.queue }, info.messageCount);
-  });
+  registerQueueDepth(registry, broker, [peer.queue]);
   if (peer.protocol === 2) {
     let state: AgentState | undefined;
     const schedule = await BanSchedule.open({
