@@ -4,23 +4,9 @@
 // amqplib 2.x has opt-in recovery, but it reconnects to one fixed URL; net2ban must fail over between
 // the nodes of a cluster, so the loop lives here (same backoff shape, same setup-after-connect idea).
 
-import amqp, { type Channel, type ChannelModel, type ConsumeMessage, type Options } from "amqplib";
-import {
-  assertBoolean,
-  assertBuffer,
-  assertFunction,
-  assertInteger,
-  assertNonEmptyString,
-  assertNumber,
-  assertObject,
-  assertPem,
-} from "./asserts.js";
-import {
-  DEFAULT_RECONNECT_POLICY,
-  type ReconnectPolicy,
-  reconnectDelayMs,
-  reconnectStaggerMs,
-} from "./backoff.js";
+import amqp, { type ChannelModel } from "amqplib";
+import { assertBuffer, assertFunction, assertInteger, assertNonEmptyString, assertObject } from "./assert.js";
+import { reconnectDelayMs, reconnectStaggerMs } from "./backoff.js";
 import {
   BrokerClosedError,
   BrokerUnavailableError,
@@ -29,19 +15,21 @@ import {
   PublishError,
   QueueMismatchError,
   QueueOperationError,
+  replyCode,
 } from "./errors.js";
 import { assertExchangeName, assertQueueBinding, bindingDeclarations, bindingKey } from "./exchanges.js";
-import { ConfirmPublisher, type PublishProperties } from "./publisher.js";
+import { Link, type LinkOwner } from "./link.js";
+import { resolveBrokerOptions, type Settings } from "./options.js";
+import { ConfirmPublisher } from "./publisher.js";
 import {
   assertQueueName,
   assertQueueSpec,
-  deadLetterDeclaration,
   declarationsFor,
   describeDeclaration,
   parseQueueMismatch,
   type QueueDeclaration,
 } from "./queues.js";
-import { Subscription, type SubscriptionLink } from "./subscription.js";
+import { Subscription } from "./subscription.js";
 import { withTimeout } from "./timeouts.js";
 import type {
   Broker,
@@ -59,97 +47,7 @@ import type {
   TransportLogger,
   Verdict,
 } from "./types.js";
-import { assertBrokerUrl, preferredUrlIndex, redactUrl, withHeartbeat } from "./url.js";
-
-interface Settings {
-  urls: string[];
-  socketOptions: Record<string, unknown>;
-  heartbeatSeconds: number;
-  logger: TransportLogger;
-  recover: boolean;
-  operationTimeoutMs: number;
-  reconnect: ReconnectPolicy;
-  startIndex: number;
-  random: () => number;
-  deadLetterExchange: string | undefined;
-}
-
-/** Checks BrokerOptions and fills in the defaults. */
-export function resolveBrokerOptions(options: BrokerOptions): Settings {
-  assertObject(options, "options");
-  const { urls, tls, connectionName, logger } = options;
-  if (!Array.isArray(urls) || urls.length === 0) {
-    throw new TypeError(`"options.urls" expected a non-empty array of amqp(s):// URLs`);
-  }
-  urls.forEach((url, i) => {
-    assertBrokerUrl(url, `options.urls[${i}]`);
-  });
-  assertObject(logger, "options.logger");
-  for (const level of ["debug", "info", "warn", "error"] as const)
-    assertFunction(logger[level], `options.logger.${level}`);
-  const heartbeatSeconds = options.heartbeatSeconds ?? 30;
-  assertInteger(heartbeatSeconds, "options.heartbeatSeconds", 0, 3600);
-  const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
-  assertInteger(connectTimeoutMs, "options.connectTimeoutMs", 1, 600_000);
-  const operationTimeoutMs = options.operationTimeoutMs ?? 30_000;
-  assertInteger(operationTimeoutMs, "options.operationTimeoutMs", 1, 3_600_000);
-  const recover = options.recover ?? false;
-  assertBoolean(recover, "options.recover");
-  const random = options.random ?? Math.random;
-  assertFunction(random, "options.random");
-  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-    throw new TypeError(`"options.signal" expected an AbortSignal`);
-  }
-  if (options.deadLetterExchange !== undefined)
-    assertExchangeName(options.deadLetterExchange, "options.deadLetterExchange");
-  if (connectionName !== undefined) assertNonEmptyString(connectionName, "options.connectionName");
-  // A named client always starts at the same node (spread by a hash of its name); anonymous ones at random.
-  const startIndex =
-    options.startIndex ??
-    (connectionName === undefined
-      ? Math.floor(random() * urls.length)
-      : preferredUrlIndex(connectionName, urls.length));
-  assertInteger(startIndex, "options.startIndex", 0, Number.MAX_SAFE_INTEGER);
-
-  const reconnect: ReconnectPolicy = { ...DEFAULT_RECONNECT_POLICY };
-  if (options.reconnect !== undefined) {
-    assertObject(options.reconnect, "options.reconnect");
-    const r = options.reconnect;
-    if (r.initialDelayMs !== undefined)
-      assertInteger(r.initialDelayMs, "options.reconnect.initialDelayMs", 0, 3_600_000);
-    if (r.maxDelayMs !== undefined) assertInteger(r.maxDelayMs, "options.reconnect.maxDelayMs", 0, 3_600_000);
-    if (r.factor !== undefined) assertNumber(r.factor, "options.reconnect.factor", 1, 10);
-    if (r.jitter !== undefined) assertNumber(r.jitter, "options.reconnect.jitter", 0, 1);
-    Object.assign(reconnect, Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)));
-    reconnect.maxDelayMs = Math.max(reconnect.maxDelayMs, reconnect.initialDelayMs);
-  }
-
-  const socketOptions: Record<string, unknown> = { timeout: connectTimeoutMs, noDelay: true };
-  if (connectionName !== undefined) {
-    socketOptions["clientProperties"] = { connection_name: connectionName };
-  }
-  if (tls !== undefined) {
-    assertObject(tls, "options.tls");
-    for (const key of ["ca", "cert", "key"] as const) {
-      const pem = tls[key];
-      if (pem === undefined) continue;
-      assertPem(pem, `options.tls.${key}`);
-      socketOptions[key] = pem;
-    }
-  }
-  return {
-    urls: [...urls],
-    socketOptions,
-    heartbeatSeconds,
-    logger,
-    recover,
-    operationTimeoutMs,
-    reconnect,
-    startIndex: startIndex % urls.length,
-    random,
-    deadLetterExchange: options.deadLetterExchange,
-  };
-}
+import { redactUrl, withHeartbeat } from "./url.js";
 
 /**
  * Connects to the first reachable URL. With `recover: false` it rejects with BrokerUnavailableError
@@ -174,147 +72,6 @@ export async function connectBroker(options: BrokerOptions): Promise<Broker> {
   return broker;
 }
 
-/** Operations that may close a channel on error (declare, passive check) run one at a time on this one. */
-class AdminChannel {
-  readonly #model: ChannelModel;
-  readonly #logger: TransportLogger;
-  #channel: Promise<Channel> | null = null;
-  #queue: Promise<unknown> = Promise.resolve();
-
-  constructor(model: ChannelModel, logger: TransportLogger) {
-    this.#model = model;
-    this.#logger = logger;
-  }
-
-  run<T>(operation: (channel: Channel) => Promise<T>): Promise<T> {
-    const result = this.#queue.then(async () => operation(await this.#open()));
-    this.#queue = result.catch(() => {});
-    return result;
-  }
-
-  #open(): Promise<Channel> {
-    if (this.#channel !== null) return this.#channel;
-    const opening = this.#model.createChannel().then((channel) => {
-      channel.on("close", () => {
-        if (this.#channel === opening) this.#channel = null;
-      });
-      // Expected after a failed passive check or a mismatched declare: the next operation opens a new one.
-      channel.on("error", (error: Error) => {
-        this.#logger.debug({ err: describeError(error) }, "RabbitMQ closed the queue-management channel");
-      });
-      channel.on("handler-error", (error: Error, event: string) => {
-        this.#logger.error({ err: describeError(error), event }, "error in a channel listener");
-      });
-      return channel;
-    });
-    opening.catch(() => {
-      if (this.#channel === opening) this.#channel = null;
-    });
-    this.#channel = opening;
-    return opening;
-  }
-}
-
-/** One live connection and the channels on it. */
-class Link implements SubscriptionLink {
-  readonly model: ChannelModel;
-  readonly url: string;
-  readonly admin: AdminChannel;
-  readonly #declaredDeadQueues = new Set<string>();
-  readonly #checkedExchanges = new Set<string>();
-  readonly #broker: AmqpBroker;
-  readonly #logger: TransportLogger;
-  #publisher: ConfirmPublisher;
-  #reopening: Promise<ConfirmPublisher> | null = null;
-  closed = false;
-
-  constructor(
-    broker: AmqpBroker,
-    model: ChannelModel,
-    url: string,
-    publisher: ConfirmPublisher,
-    logger: TransportLogger,
-  ) {
-    this.#broker = broker;
-    this.model = model;
-    this.url = url;
-    this.#publisher = publisher;
-    this.#logger = logger;
-    this.admin = new AdminChannel(model, logger);
-  }
-
-  get publisher(): ConfirmPublisher {
-    return this.#publisher;
-  }
-
-  /**
-   * Publishes on this connection's confirm channel. RabbitMQ closes a channel (not the connection) over a
-   * refused publish; a new channel is opened then, so one refusal does not fail every later publish.
-   * A named exchange is checked once (passively: no access needed): publishing to a missing one would
-   * otherwise surface as a closed channel.
-   */
-  async send(queue: string, body: Buffer, properties: PublishProperties): Promise<void> {
-    const exchange = properties.exchange;
-    if (exchange !== undefined && !this.#checkedExchanges.has(exchange)) {
-      try {
-        await this.admin.run((channel) => channel.checkExchange(exchange));
-      } catch (error) {
-        if (replyCode(error) !== 404) throw error;
-        throw new PublishError(
-          queue,
-          "refused",
-          `no exchange "${exchange}" on the broker (it is declared by whoever binds the queues to it)`,
-          { messageId: properties.messageId, cause: error },
-        );
-      }
-      this.#checkedExchanges.add(exchange);
-    }
-    let publisher = this.#publisher;
-    if ((publisher.closed || publisher.retired) && !this.closed) publisher = await this.#reopenPublisher();
-    await publisher.send(queue, body, properties);
-  }
-
-  #reopenPublisher(): Promise<ConfirmPublisher> {
-    const previous = this.#publisher;
-    this.#reopening ??= this.model
-      .createConfirmChannel()
-      .then((channel) => {
-        this.#publisher = new ConfirmPublisher(channel, this.#logger);
-        // A retired (nacked) channel is still open: close it once its last confirms are in.
-        if (!previous.closed) void previous.settled().then(() => previous.close());
-        this.#logger.info({ url: redactUrl(this.url) }, "publish channel reopened");
-        return this.#publisher;
-      })
-      .finally(() => {
-        this.#reopening = null;
-      });
-    return this.#reopening;
-  }
-
-  async deadLetter(spec: QueueSpec, message: ConsumeMessage, reason: string): Promise<void> {
-    const declaration = deadLetterDeclaration(spec);
-    if (!this.#declaredDeadQueues.has(declaration.name)) {
-      await this.#broker.declare(this, declaration);
-      this.#declaredDeadQueues.add(declaration.name);
-    }
-    const p = message.properties;
-    const extra: Options.Publish = {};
-    if (p.contentType !== undefined) extra.contentType = p.contentType;
-    if (p.contentEncoding !== undefined) extra.contentEncoding = p.contentEncoding;
-    if (p.correlationId !== undefined) extra.correlationId = p.correlationId;
-    if (p.timestamp !== undefined) extra.timestamp = p.timestamp;
-    if (p.type !== undefined) extra.type = p.type;
-    if (p.appId !== undefined) extra.appId = p.appId;
-    const properties: PublishProperties = {
-      messageId: typeof p.messageId === "string" ? p.messageId : undefined,
-      headers: { ...(p.headers ?? {}), "x-net2ban-reason": reason, "x-net2ban-from": spec.name },
-      extra,
-      exchange: this.#broker.deadLetterExchange,
-    };
-    await this.send(declaration.name, message.content, properties);
-  }
-}
-
 type State = "connecting" | "connected" | "reconnecting" | "lost" | "closing" | "closed";
 
 interface LinkWaiter {
@@ -322,7 +79,7 @@ interface LinkWaiter {
   reject: (error: Error) => void;
 }
 
-class AmqpBroker implements Broker {
+class AmqpBroker implements Broker, LinkOwner {
   readonly #settings: Settings;
   readonly #logger: TransportLogger;
   #state: State = "connecting";
@@ -974,9 +731,4 @@ function normaliseSpec(spec: QueueSpec): QueueSpec {
 /** RabbitMQ refused a declare or bind (another type, a classic queue whose node is down, access). */
 function isQueueRefusal(error: unknown): error is QueueMismatchError | QueueOperationError {
   return error instanceof QueueMismatchError || error instanceof QueueOperationError;
-}
-
-function replyCode(error: unknown): number | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "number" ? code : undefined;
 }

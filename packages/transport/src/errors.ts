@@ -7,6 +7,12 @@ export class TransportError extends Error {
   override name = "TransportError";
 }
 
+/** The AMQP reply code of a channel or connection error from amqplib (404 not found, 406 mismatch, ...). */
+export function replyCode(error: unknown): number | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "number" ? code : undefined;
+}
+
 /** One line describing an error from amqplib or node:net (AggregateError from dual-stack connects has no message). */
 export function describeError(error: unknown): string {
   if (error instanceof AggregateError && error.errors.length > 0) {

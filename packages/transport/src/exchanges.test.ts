@@ -1,8 +1,8 @@
 // Exchanges that route by queue name: argument checks and which queues a binding declares and binds.
 
 import { describe, expect, it } from "vitest";
-import { resolveBrokerOptions } from "./broker.js";
 import { assertExchangeName, assertQueueBinding, bindingDeclarations, bindingKey } from "./exchanges.js";
+import { resolveBrokerOptions } from "./options.js";
 
 const logger = { debug() {}, info() {}, warn() {}, error() {} };
 

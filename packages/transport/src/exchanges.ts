@@ -3,7 +3,7 @@
 // the queues bound there. Least-privilege logins get write access to such an exchange instead of the
 // default one, which would let them publish to every queue of the vhost.
 
-import { assertBoolean, assertNonEmptyString, assertObject, assertOneOf } from "./asserts.js";
+import { assertBoolean, assertNonEmptyString, assertObject, assertOneOf } from "./assert.js";
 import { assertQueueSpec, deadLetterDeclaration, declarationsFor, type QueueDeclaration } from "./queues.js";
 import type { QueueBinding } from "./types.js";
 

@@ -2,7 +2,7 @@
 // Apps take a `Broker` as a parameter; `connectBroker` makes the amqplib-backed one.
 
 export { DEFAULT_RECONNECT_POLICY, type ReconnectPolicy, reconnectDelayMs } from "./backoff.js";
-export { connectBroker, resolveBrokerOptions } from "./broker.js";
+export { connectBroker } from "./broker.js";
 export {
   BrokerClosedError,
   BrokerUnavailableError,
@@ -23,6 +23,7 @@ export {
   type NodeStatus,
   type QueueStatus,
 } from "./inspect.js";
+export { resolveBrokerOptions } from "./options.js";
 export {
   DEAD_LETTER_SUFFIX,
   DEFAULT_DELIVERY_LIMIT,

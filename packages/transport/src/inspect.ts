@@ -3,8 +3,8 @@
 // declaration net2ban uses (a no-op when equivalent), a missing one is never created.
 
 import amqp, { type Channel, type ChannelModel } from "amqplib";
-import { assertInteger, assertObject, assertPem } from "./asserts.js";
-import { describeError } from "./errors.js";
+import { assertInteger, assertObject, assertPem } from "./assert.js";
+import { describeError, replyCode } from "./errors.js";
 import { assertQueueSpec, parseQueueMismatch, QUEUE_TYPES, queueDeclaration } from "./queues.js";
 import type { BrokerOptions, QueueSpec } from "./types.js";
 import { assertBrokerUrl, redactUrl } from "./url.js";
@@ -55,15 +55,6 @@ export interface QueueStatus {
 export interface BrokerInspection {
   nodes: NodeStatus[];
   queues: QueueStatus[];
-}
-
-interface AmqpError {
-  code?: unknown;
-}
-
-function replyCode(error: unknown): number | undefined {
-  const code = (error as AmqpError | null)?.code;
-  return typeof code === "number" ? code : undefined;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

@@ -1,7 +1,7 @@
 // BrokerOptions checks: a wrong call names the option, never shows a password, and defaults are sane.
 
 import { describe, expect, it } from "vitest";
-import { resolveBrokerOptions } from "./broker.js";
+import { resolveBrokerOptions } from "./options.js";
 import type { BrokerOptions } from "./types.js";
 import { preferredUrlIndex } from "./url.js";
 

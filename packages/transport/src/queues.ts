@@ -1,7 +1,7 @@
 // Queue declarations: which arguments a QueueSpec becomes, the dead-letter queue beside it,
 // and what a PRECONDITION_FAILED reply says about an existing queue.
 
-import { assertInteger, assertNonEmptyString, assertObject, assertOneOf } from "./asserts.js";
+import { assertInteger, assertNonEmptyString, assertObject, assertOneOf } from "./assert.js";
 import type { QueueMismatchDetail } from "./errors.js";
 import type { QueueSpec } from "./types.js";
 
