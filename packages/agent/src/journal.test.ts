@@ -6,7 +6,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ActionEngine, runCommand } from "@net2ban/actions";
 import { clientConfig, type PeerConfig, parseConfig } from "@net2ban/config";
-import { createBanRequest, createCodec, createUnbanRequest, type Net2banMessage } from "@net2ban/protocol";
+import {
+  createCodec,
+  createExecBanRequest,
+  createExecUnbanRequest,
+  type Net2banMessage,
+} from "@net2ban/protocol";
 import type { Logger } from "@net2ban/runtime";
 import type { Broker, Delivery } from "@net2ban/transport";
 import fc from "fast-check";
@@ -638,8 +643,9 @@ function delivery(body: Buffer, redelivered: boolean): Delivery {
   return { body, redelivered, deliveryTag: 1, headers: {} };
 }
 
-const ban = (ip: string) => createBanRequest({ ip, action: "counting", name: "sshd", sender: "test" });
-const unban = (ip: string) => createUnbanRequest({ ip, action: "counting", name: "sshd", sender: "test" });
+const ban = (ip: string) => createExecBanRequest({ ip, action: "counting", name: "sshd", sender: "test" });
+const unban = (ip: string) =>
+  createExecUnbanRequest({ ip, action: "counting", name: "sshd", sender: "test" });
 
 describe("the agent with its journal", () => {
   test("a message carried out is not run again when redelivered, nor when replayed", async () => {

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig } from "@net2ban/config";
-import { createBanRequest, createCodec } from "@net2ban/protocol";
+import { createCodec, createExecBanRequest } from "@net2ban/protocol";
 import { Net2banServer } from "@net2ban/server";
 import { connectBroker, type PublishItem } from "@net2ban/transport";
 import { timedBroker } from "./broker-timing.js";
@@ -53,7 +53,7 @@ export async function benchBurst(ctx: BenchContext): Promise<void> {
       keys: config.server!,
     });
     // One warm-up ban: actionstart runs once per agent before its first ban.
-    const warm = createBanRequest({
+    const warm = createExecBanRequest({
       ip: "10.250.0.1",
       name: "bench",
       action: "net2ban-demo",
@@ -68,7 +68,7 @@ export async function benchBurst(ctx: BenchContext): Promise<void> {
     for (let n = 0; n < bans; n++) {
       const ip = `10.${100 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`;
       ips.push(ip);
-      const ban = createBanRequest({ ip, name: "bench", action: "net2ban-demo", sender: "bench" });
+      const ban = createExecBanRequest({ ip, name: "bench", action: "net2ban-demo", sender: "bench" });
       items.push({ queue: config.server!.queue, body: input.seal(ban), messageId: ban.id });
     }
     ctx.progress(`${bans} bans to ${agents} agents: publishing`);

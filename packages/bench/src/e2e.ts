@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig, type Net2banConfig, parseConfig } from "@net2ban/config";
 import { Fleet } from "@net2ban/fleet";
-import { type Codec, createBanRequest, createCodec } from "@net2ban/protocol";
+import { type Codec, createCodec, createExecBanRequest } from "@net2ban/protocol";
 import { Net2banServer } from "@net2ban/server";
 import { type Broker, connectBroker } from "@net2ban/transport";
 import amqp from "amqplib";
@@ -173,7 +173,7 @@ async function inProcessRun(
     const send = async (n: number): Promise<{ t0: number; times: BanTimes; id: string }> => {
       const ip = `10.${agents}.${n >> 8}.${n & 255}`;
       ips.push(ip);
-      const ban = createBanRequest({ ip, name: "bench", action: actionFile, sender: "bench" });
+      const ban = createExecBanRequest({ ip, name: "bench", action: actionFile, sender: "bench" });
       const expected = hosts!.expect(ban.id, 60_000);
       const body = input.seal(ban);
       const t0 = monotonicMs();
@@ -263,7 +263,7 @@ async function fleetRun(ctx: BenchContext, agents: number, bans: number): Promis
     const latencies: number[] = [];
     for (let n = 0; n < bans + 3; n++) {
       const ip = `10.200.${n >> 8}.${n & 255}`;
-      const ban = createBanRequest({ ip, name: "bench", action: "net2ban-demo", sender: "bench" });
+      const ban = createExecBanRequest({ ip, name: "bench", action: "net2ban-demo", sender: "bench" });
       const body = input.seal(ban);
       const t0 = Date.now();
       await publisher.publish(fleet.inputQueue, body, { messageId: ban.id });

@@ -10,7 +10,7 @@ import {
   randomFillSync,
   timingSafeEqual,
 } from "node:crypto";
-import { createBanRequest, createCodec } from "@net2ban/protocol";
+import { createCodec, createExecBanRequest } from "@net2ban/protocol";
 import { messageSchema } from "@net2ban/protocol/fleet";
 import { Bench } from "tinybench";
 import type { BenchContext } from "./context.js";
@@ -59,7 +59,7 @@ function rawEnvelope(encryptionKey: KeyObject | Buffer, macKey: KeyObject | Buff
 }
 
 export async function benchEnvelope(ctx: BenchContext): Promise<void> {
-  const ban = createBanRequest({ ip: "203.0.113.9", name: "sshd", sender: "correlator" });
+  const ban = createExecBanRequest({ ip: "203.0.113.9", name: "sshd", sender: "correlator" });
   const v2 = await createCodec({ protocol: 2, keyId: "client1", direction: "to-agent", keys: KEYS });
   const v1 = await createCodec({ protocol: 1, keyId: "client1", direction: "to-agent", keys: KEYS });
   const plaintext = Buffer.from(JSON.stringify(ban), "utf8");

@@ -1,7 +1,7 @@
 // Server fan-out: confirmed deliveries/s of one ban to 1, 10, 100, 1000 client queues through the server's
 // real request path (open, check, seal per client, publishAll, confirms), against raw amqplib confirmed
 // publishes of ready-made payloads to the same durable queues with the same persistent, mandatory flags.
-import { createBanRequest, createCodec, KeyCache } from "@net2ban/protocol";
+import { createCodec, createExecBanRequest, KeyCache } from "@net2ban/protocol";
 import { Net2banServer } from "@net2ban/server";
 import { connectBroker, type Delivery } from "@net2ban/transport";
 import amqp, { type ConfirmChannel } from "amqplib";
@@ -67,7 +67,7 @@ export async function benchFanout(ctx: BenchContext): Promise<void> {
             direction: "to-agent",
             keys: config.clients[0]!,
           })
-        ).seal(createBanRequest({ ip: "203.0.113.9", name: "sshd", sender: "bench" })).length,
+        ).seal(createExecBanRequest({ ip: "203.0.113.9", name: "sshd", sender: "bench" })).length,
         7,
       );
       const net2ban: Side = { deliveriesPerSecond: [], cpu: [] };
@@ -80,7 +80,7 @@ export async function benchFanout(ctx: BenchContext): Promise<void> {
           const requests: Delivery[] = [];
           for (let i = 0; i < bans; i++) {
             serial++;
-            const ban = createBanRequest({
+            const ban = createExecBanRequest({
               ip: `198.51.${serial >> 8}.${serial & 255}`,
               name: "sshd",
               sender: "bench",
@@ -128,7 +128,7 @@ export async function benchFanout(ctx: BenchContext): Promise<void> {
         note: `median of ${rounds} rounds of ${bans} bans`,
       });
       // What the server's own CPU does per ban, without the broker: sealing one copy per client (warm).
-      const sealBan = createBanRequest({ ip: "203.0.113.10", name: "sshd", sender: "bench" });
+      const sealBan = createExecBanRequest({ ip: "203.0.113.10", name: "sshd", sender: "bench" });
       const codecs = await Promise.all(
         config.clients.map((c) =>
           createCodec({ protocol: 2, keyId: c.name, direction: "to-agent", keys: c, cache: keyCache }),

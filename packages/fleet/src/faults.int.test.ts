@@ -9,7 +9,7 @@
 // NET2BAN_FAULT_REPORT (also write the report as JSON to that file).
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { parseConfig } from "@net2ban/config";
-import { createBanRequest, createCodec } from "@net2ban/protocol";
+import { createCodec, createExecBanRequest } from "@net2ban/protocol";
 import {
   killPrivateNode,
   type PrivateNode,
@@ -148,7 +148,7 @@ test(`${BANS} bans to ${AGENTS} agents through SIGKILLs of server, agent and bro
   const streams: StreamItem[][] = Array.from({ length: PUBLISHERS }, () => []);
   for (const [i, ip] of addresses.entries()) {
     const id = `fault-${SEED}-${String(i).padStart(6, "0")}`;
-    const message = createBanRequest({
+    const message = createExecBanRequest({
       ip,
       action: "net2ban-demo",
       name: "faults",

@@ -180,7 +180,7 @@ async function main() {
   const options = { protocol: 2, keyId: "server", direction: "to-server", keys };
   const sender = await protocol.createCodec(options);
   const receiver = await protocol.createCodec(options);
-  const ban = protocol.createBanRequest({ ip: "203.0.113.9", name: "sshd", sender: "${kind}" });
+  const ban = protocol.createExecBanRequest({ ip: "203.0.113.9", name: "sshd", sender: "${kind}" });
   const wire = sender.seal(ban);
   const opened = receiver.open(wire).message;
   console.log(JSON.stringify({ kind: "${kind}", bytes: wire.length, opened }));
@@ -238,7 +238,7 @@ main().catch((error) => { console.error(error); process.exit(1); });
     await writeFile(join(project, "package.json"), JSON.stringify({ type: "module", private: true }));
     await writeFile(
       join(project, "consumer.ts"),
-      `import { type Codec, createBanRequest, createCodec, type ExecMessage } from "@net2ban/protocol";
+      `import { type Codec, createExecBanRequest, createCodec, type ExecMessage } from "@net2ban/protocol";
 import { type Net2banConfig, parseConfig } from "@net2ban/config";
 import type { Broker } from "@net2ban/transport";
 import { renderForCli } from "@net2ban/actions";
@@ -249,7 +249,7 @@ const codec: Codec = await createCodec({
   direction: "to-server",
   keys: { key: "k", secret: "s", rounds: 1000, authkey: "a" },
 });
-const ban: ExecMessage = createBanRequest({ ip: "203.0.113.9", name: "sshd" });
+const ban: ExecMessage = createExecBanRequest({ ip: "203.0.113.9", name: "sshd" });
 const wire: Buffer = codec.seal(ban);
 export const sizes: number[] = [wire.length];
 export type UsesConfig = (config: Net2banConfig) => Broker;
@@ -259,7 +259,7 @@ export const render: typeof renderForCli = renderForCli;
 // The published types must catch mistakes: each line below must fail to compile (tsc reports an
 // expect-error directive that has nothing to suppress).
 // @ts-expect-error ip is a string
-createBanRequest({ ip: 203 });
+createExecBanRequest({ ip: 203 });
 // @ts-expect-error protocol is 1 or 2
 await createCodec({ protocol: 3, keyId: "server", direction: "to-server", keys: { key: "k", secret: "s", rounds: 1, authkey: "a" } });
 // @ts-expect-error seal returns a Buffer, not a string

@@ -9,10 +9,10 @@ import {
   timingSafeEqual,
 } from "node:crypto";
 import { Bench } from "tinybench";
-import { createBanRequest, createCodec } from "../dist/index.js";
+import { createCodec, createExecBanRequest } from "../dist/index.js";
 
 const keys = { key: "client1 key", secret: "shared secret", rounds: 12000, authkey: "shared authkey" };
-const ban = createBanRequest({ ip: "203.0.113.9", name: "sshd", sender: "correlator" });
+const ban = createExecBanRequest({ ip: "203.0.113.9", name: "sshd", sender: "correlator" });
 const v2 = await createCodec({ protocol: 2, keyId: "client1", direction: "to-agent", keys });
 const v1 = await createCodec({ protocol: 1, keyId: "client1", direction: "to-agent", keys });
 

@@ -52,7 +52,7 @@ export interface ExecRequestInput extends RequestOptions, ReplyOptions {
   params?: Readonly<Record<string, string>>;
 }
 
-/** Input of createBanRequest and createUnbanRequest. */
+/** Input of createExecBanRequest and createExecUnbanRequest. */
 export interface BanRequestInput extends RequestOptions {
   /** IPv4 or IPv6 address, or a CIDR block. */
   ip: string;
@@ -161,15 +161,16 @@ export function createExecRequest(input: ExecRequestInput): ExecMessage {
 }
 
 /**
- * Builds the exec request for `actionban` of action file `action` with `ip` (and `name`).
+ * Builds the exec request for `actionban` of action file `action` with `ip` (and `name`): the original
+ * net2ban's ban, run once by every agent. For a ban the server keeps (with an end), see createTrackedBanRequest.
  *
  * @example
  * ```ts
- * const ban = createBanRequest({ ip: "203.0.113.9", name: "sshd", to: ["web1", "web2"] });
+ * const ban = createExecBanRequest({ ip: "203.0.113.9", name: "sshd", to: ["web1", "web2"] });
  * channel.sendToQueue("input_net2ban", codec.seal(ban), { persistent: true, messageId: ban.id });
  * ```
  */
-export function createBanRequest(input: BanRequestInput): ExecMessage {
+export function createExecBanRequest(input: BanRequestInput): ExecMessage {
   return banOrUnban(input, "actionban");
 }
 
@@ -178,12 +179,24 @@ export function createBanRequest(input: BanRequestInput): ExecMessage {
  *
  * @example
  * ```ts
- * const unban = createUnbanRequest({ ip: "203.0.113.9", name: "sshd" });
+ * const unban = createExecUnbanRequest({ ip: "203.0.113.9", name: "sshd" });
  * ```
  */
-export function createUnbanRequest(input: BanRequestInput): ExecMessage {
+export function createExecUnbanRequest(input: BanRequestInput): ExecMessage {
   return banOrUnban(input, "actionunban");
 }
+
+/**
+ * @deprecated Use createExecBanRequest: it builds an `exec` message, not a `ban` (see
+ * createTrackedBanRequest). This name will build the `ban` message in the next major version.
+ */
+export const createBanRequest: (input: BanRequestInput) => ExecMessage = createExecBanRequest;
+
+/**
+ * @deprecated Use createExecUnbanRequest: it builds an `exec` message, not an `unban` (see
+ * createTrackedUnbanRequest). This name will build the `unban` message in the next major version.
+ */
+export const createUnbanRequest: (input: BanRequestInput) => ExecMessage = createExecUnbanRequest;
 
 /**
  * Builds an `update` request that replaces action file `file` on `client` with `content`.

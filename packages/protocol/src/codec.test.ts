@@ -3,7 +3,7 @@ import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { beforeAll, describe, expect, test } from "vitest";
-import { createBanRequest, createResultMessage } from "./builders.js";
+import { createExecBanRequest, createResultMessage } from "./builders.js";
 import { type Codec, type CodecOptions, createCodec } from "./codec.js";
 import { MessageRejectedError, type RejectCode } from "./errors.js";
 import { type Direction, KeyCache, type KeyMaterial } from "./keys.js";
@@ -57,7 +57,7 @@ const server: KeyMaterial = {
 };
 const client1: KeyMaterial = { ...server, key: "client1 key" };
 const client2: KeyMaterial = { ...server, key: "client2 key" };
-const ban: ExecMessage = createBanRequest({
+const ban: ExecMessage = createExecBanRequest({
   ip: "203.0.113.9",
   name: "sshd",
   sender: "correlator",

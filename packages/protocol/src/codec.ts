@@ -275,7 +275,7 @@ function toLegacyWireOrder(
  * // [server] key, and secret / rounds / authkey as net2ban.cfg resolves them for [server]
  * const keys = { key: "server key", secret: "secret", rounds: 12000, authkey: "authkey" };
  * const codec = await createCodec({ protocol: 2, keyId: "server", direction: "to-server", keys });
- * const wire = codec.seal(createBanRequest({ ip: "203.0.113.9", name: "sshd" }));
+ * const wire = codec.seal(createExecBanRequest({ ip: "203.0.113.9", name: "sshd" }));
  * const { message, replayKey } = codec.open(wire); // the server's side, with the same options
  * ```
  */

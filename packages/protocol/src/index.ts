@@ -6,7 +6,9 @@
 export {
   type BanRequestInput,
   createBanRequest,
+  createExecBanRequest,
   createExecRequest,
+  createExecUnbanRequest,
   createStatusRequest,
   createTrackedBanRequest,
   createTrackedUnbanRequest,

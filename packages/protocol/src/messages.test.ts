@@ -3,7 +3,9 @@ import { hostname } from "node:os";
 import { describe, expect, test } from "vitest";
 import {
   createBanRequest,
+  createExecBanRequest,
   createExecRequest,
+  createExecUnbanRequest,
   createResultMessage,
   createUnbanRequest,
   createUpdateRequest,
@@ -243,8 +245,13 @@ describe("every schema-valid message fits the envelope (MAX_PLAINTEXT_BYTES) in 
 describe("builders", () => {
   const now = () => 1_700_000_000_250;
 
-  test("createBanRequest: actionban of iptables-multiport with ip and name, a UUID id, this host as sender", () => {
-    const ban = createBanRequest({ ip: "203.0.113.9", name: "sshd", now });
+  test("createBanRequest and createUnbanRequest stay as deprecated names of the exec builders", () => {
+    expect(createBanRequest).toBe(createExecBanRequest);
+    expect(createUnbanRequest).toBe(createExecUnbanRequest);
+  });
+
+  test("createExecBanRequest: actionban of iptables-multiport with ip and name, a UUID id, this host as sender", () => {
+    const ban = createExecBanRequest({ ip: "203.0.113.9", name: "sshd", now });
     expect(ban).toMatchObject({
       cmd: "exec",
       file: "iptables-multiport",
@@ -259,8 +266,8 @@ describe("builders", () => {
     expect(ban).not.toHaveProperty("expires");
   });
 
-  test("createUnbanRequest: actionunban, other action file, extra params, to, expires, id", () => {
-    const unban = createUnbanRequest({
+  test("createExecUnbanRequest: actionunban, other action file, extra params, to, expires, id", () => {
+    const unban = createExecUnbanRequest({
       ip: "2001:db8::/32",
       action: "nftables",
       params: { port: "ssh" },
@@ -291,7 +298,7 @@ describe("builders", () => {
     "2001:db8::/128",
     "::ffff:192.0.2.1",
   ])("ip %j accepted", (ip) => {
-    expect(createBanRequest({ ip }).params["ip"]).toBe(ip);
+    expect(createExecBanRequest({ ip }).params["ip"]).toBe(ip);
   });
   test.each([
     "$(id>pwned.txt)",
@@ -303,20 +310,22 @@ describe("builders", () => {
     "",
     "host.example",
   ])("ip %j refused with a TypeError naming ip", (ip) => {
-    expect(() => createBanRequest({ ip })).toThrow(/^"ip" expected an IPv4 or IPv6 address or CIDR block/);
+    expect(() => createExecBanRequest({ ip })).toThrow(
+      /^"ip" expected an IPv4 or IPv6 address or CIDR block/,
+    );
   });
 
   test("ip and name go in their own arguments, not in params", () => {
-    expect(() => createBanRequest({ ip: "192.0.2.1", params: { ip: "192.0.2.2" } })).toThrow(
+    expect(() => createExecBanRequest({ ip: "192.0.2.1", params: { ip: "192.0.2.2" } })).toThrow(
       '"params" must not contain "ip"',
     );
-    expect(() => createBanRequest({ ip: "192.0.2.1", params: { name: "x" } })).toThrow(
+    expect(() => createExecBanRequest({ ip: "192.0.2.1", params: { name: "x" } })).toThrow(
       '"params" must not contain "name"',
     );
   });
 
   test("argument errors name the argument as the caller wrote it", () => {
-    expect(() => createBanRequest({ ip: "192.0.2.1", action: "../x" })).toThrow(
+    expect(() => createExecBanRequest({ ip: "192.0.2.1", action: "../x" })).toThrow(
       /^"action" expected a file base name/,
     );
     expect(() => createExecRequest({ file: "x", action: "Ban" })).toThrow(
@@ -325,12 +334,12 @@ describe("builders", () => {
     expect(() =>
       createExecRequest({ file: "x", action: "ban", params: { ip: 1 as unknown as string } }),
     ).toThrow(/^"params.ip" expected a string, got number/);
-    expect(() => createBanRequest({ ip: "192.0.2.1", to: [] })).toThrow(/^"to" /);
-    expect(() => createBanRequest({ ip: "192.0.2.1", sender: "a b" })).toThrow(
+    expect(() => createExecBanRequest({ ip: "192.0.2.1", to: [] })).toThrow(/^"to" /);
+    expect(() => createExecBanRequest({ ip: "192.0.2.1", sender: "a b" })).toThrow(
       /^"sender" expected a host or tool name/,
     );
-    expect(() => createBanRequest({ ip: "192.0.2.1", now: () => Number.NaN })).toThrow(RangeError);
-    expect(() => createBanRequest({ ip: "192.0.2.1", expires: -1 })).toThrow(/^"expires" /);
+    expect(() => createExecBanRequest({ ip: "192.0.2.1", now: () => Number.NaN })).toThrow(RangeError);
+    expect(() => createExecBanRequest({ ip: "192.0.2.1", expires: -1 })).toThrow(/^"expires" /);
   });
 
   test("createExecRequest: any action, params copied (later changes to the input do not leak in)", () => {
@@ -387,8 +396,8 @@ describe("builders", () => {
 
   test("every builder's output passes the wire schema", () => {
     for (const message of [
-      createBanRequest({ ip: "192.0.2.1" }),
-      createUnbanRequest({ ip: "192.0.2.1" }),
+      createExecBanRequest({ ip: "192.0.2.1" }),
+      createExecUnbanRequest({ ip: "192.0.2.1" }),
       createExecRequest({ file: "f", action: "actionstop" }),
       createUpdateRequest({ file: "f", content: "", client: "c" }),
       createResultMessage({ requestId: exec.id, client: "c", ok: true, exitCode: 0, durationMs: 0 }),
