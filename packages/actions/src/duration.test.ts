@@ -1,9 +1,9 @@
 // MyTime.str2seconds as fail2ban 1.0.2 computes it (expected values printed by fail2ban itself).
 
 import { describe, expect, it } from "vitest";
-import { parseDuration, pyNumberText } from "./duration.js";
+import { parseFail2banDuration, pyNumberText } from "./duration.js";
 
-describe("parseDuration", () => {
+describe("parseFail2banDuration", () => {
   it.each([
     ["60", "60"],
     ["1m", "60"],
@@ -17,11 +17,11 @@ describe("parseDuration", () => {
     ["90s", "90"],
     ["3 days", "259200"],
   ])("%s -> %s", (text, expected) => {
-    const parsed = parseDuration(text);
+    const parsed = parseFail2banDuration(text);
     expect(parsed && pyNumberText(parsed)).toBe(expected);
   });
 
   it.each(["", "soon", "__import__('os')", "1;2", "5 parsecs", "1/0"])("refuses %j", (text) => {
-    expect(parseDuration(text)).toBeUndefined();
+    expect(parseFail2banDuration(text)).toBeUndefined();
   });
 });

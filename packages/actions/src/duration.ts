@@ -28,7 +28,7 @@ const UNITS: ReadonlyArray<readonly [RegExp, string]> = [
  * `timeout = 1h 30m` -> 5400 as fail2ban computes it. Undefined for anything that is not plain
  * arithmetic on numbers and units after fail2ban's rewriting (fail2ban would eval() it).
  */
-export function parseDuration(text: string): PyNumber | undefined {
+export function parseFail2banDuration(text: string): PyNumber | undefined {
   if (!/^[\x20-\x7e\t]*$/.test(text)) return undefined;
   let expr = text.replace(/(?<=[a-z])(\d)/gi, " $1");
   for (const [re, replacement] of UNITS) expr = expr.replace(re, replacement);

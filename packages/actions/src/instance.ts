@@ -2,7 +2,7 @@
 // ActionReader.getOptions/getCombined/convert on the client side, then the server's properties.
 
 import { ConfigMiss, configGet, configGetCombined, ownOptions } from "./config-store.js";
-import { parseDuration, pyNumberText } from "./duration.js";
+import { parseFail2banDuration, pyNumberText } from "./duration.js";
 import { ActionConfigError, ParamRefusedError } from "./errors.js";
 import type { TicketAddress } from "./ipaddr.js";
 import type { LoadedAction } from "./load.js";
@@ -180,7 +180,7 @@ export function bindAction(
     }
     if (key.startsWith("_")) continue;
     if (key === "timeout") {
-      const seconds = parseDuration(value);
+      const seconds = parseFail2banDuration(value);
       if (seconds === undefined || seconds.value <= 0) {
         const refusal = `not a duration fail2ban understands: ${JSON.stringify(value)}`;
         if (options.timeout !== undefined) throw new ParamRefusedError("timeout", refusal);

@@ -11,6 +11,7 @@ import {
   type ResultInput,
 } from "@net2ban/protocol/fleet";
 import type { Broker } from "@net2ban/transport";
+import type { BanStateLogger } from "./state.js";
 
 /** What an action did, for the result message and the log. */
 export type Outcome = Pick<ResultInput, "ok" | "exitCode" | "durationMs" | "stderr" | "op" | "detail">;
@@ -25,12 +26,6 @@ export function outcomeOf(outcome: ActionOutcome): Outcome {
   };
 }
 
-/** The subset of a pino logger reports write to. */
-export interface ReportsLogger {
-  debug(object: object, message?: string): void;
-  warn(object: object, message?: string): void;
-}
-
 export interface ReportsOptions {
   /** This agent's name: the results' client and every report's sender. */
   client: string;
@@ -41,7 +36,7 @@ export interface ReportsOptions {
   resultsQueue: string;
   /** `dead_letter_exchange`, when set: reports go through it (see AgentStateOptions). */
   resultsExchange?: string | undefined;
-  logger: ReportsLogger;
+  logger: Pick<BanStateLogger, "debug" | "warn">;
   /** Clock in seconds (the schedule's): a result's latency is measured by it. */
   now: () => number;
   /** Latencies of successful bans and execs (net2ban_ban_latency_seconds). */

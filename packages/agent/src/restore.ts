@@ -10,21 +10,14 @@ import { actionFailure } from "./action-log.js";
 import type { BanProber } from "./probe.js";
 import { outcomeOf, type Reports } from "./reports.js";
 import type { BanSchedule, ScheduledBan } from "./schedule.js";
-
-/** The subset of a pino logger the restore writes to. */
-export interface RestoreLogger {
-  debug(object: object, message?: string): void;
-  info(object: object, message?: string): void;
-  warn(object: object, message?: string): void;
-  error(object: object, message?: string): void;
-}
+import type { BanStateLogger } from "./state.js";
 
 /** What the restore needs of the agent's ban state (state.ts). */
 export interface RestoreOptions {
   schedule: BanSchedule;
   prober: BanProber;
   engine: Pick<ActionEngine, "execute">;
-  logger: RestoreLogger;
+  logger: BanStateLogger;
   reports: Reports;
   /** Runs a task in the agent's turn: one command at a time, in queue order. */
   serially: <T>(task: () => Promise<T>) => Promise<T>;

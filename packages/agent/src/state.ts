@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import type { ActionEngine, ActionOutcome } from "@net2ban/actions";
 import { type Allowlist, checkBan, type PeerConfig } from "@net2ban/config";
-import { type BanIdentity, banKey } from "@net2ban/ledger";
+import { type BanIdentity, banKey, type StateLogger } from "@net2ban/ledger";
 import { type Codec, createCodec, type KeyCache } from "@net2ban/protocol";
 import type { ApplyMessage, DigestMessage, HeldBan, SyncMessage } from "@net2ban/protocol/fleet";
 import { LATENCY_BUCKETS, MetricsRegistry, registerQueueDepth, startMetricsServer } from "@net2ban/runtime";
@@ -17,19 +17,16 @@ import { type Outcome, outcomeOf, Reports } from "./reports.js";
 import { actionParams, describeBan, HeldBanRestore } from "./restore.js";
 import { BanSchedule, type ScheduledBan } from "./schedule.js";
 
-/** The subset of a pino logger used here. */
-export interface StateLogger {
+/** The subset of a pino logger the agent's ban state writes to: the ledger's StateLogger and debug. */
+export interface BanStateLogger extends StateLogger {
   debug(object: object, message?: string): void;
-  info(object: object, message?: string): void;
-  warn(object: object, message?: string): void;
-  error(object: object, message?: string): void;
 }
 
 export interface AgentStateOptions {
   /** This agent's section; state needs protocol 2 (v1 has no results). */
   peer: PeerConfig;
   broker: Pick<Broker, "publish" | "on">;
-  logger: StateLogger;
+  logger: BanStateLogger;
   /** Runs the actions (ActionEngine). */
   engine: Pick<ActionEngine, "execute">;
   schedule: BanSchedule;
@@ -66,7 +63,7 @@ export class AgentState {
   readonly #options: AgentStateOptions;
   readonly #reports: Reports;
   readonly #restore: HeldBanRestore;
-  readonly #logger: StateLogger;
+  readonly #logger: BanStateLogger;
   /** Bans this host refused by its own ignoreip: settled here, so they count in the digest. */
   readonly #refused = new Set<string>();
   readonly #syncs = new Map<string, SyncProgress>();
@@ -478,7 +475,7 @@ export interface BanStateSetup {
   engine: ActionEngine;
   actionsDir: string;
   allowlist: Allowlist;
-  logger: StateLogger;
+  logger: BanStateLogger;
   /** `metrics` of the agent's section (metricsFor): where to serve Prometheus metrics, if anywhere. */
   metrics?: { host: string; port: number } | undefined;
   keyCache?: KeyCache;

@@ -13,7 +13,7 @@ import {
 } from "@net2ban/runtime";
 import type { Broker } from "@net2ban/transport";
 import { Net2banServer } from "./server.js";
-import { setUpServerState } from "./state.js";
+import { setUpBanState } from "./state.js";
 
 /**
  * Runs net2ban-server. Resolves with an exit code when start-up fails or for --help; once started it
@@ -35,7 +35,7 @@ export async function run(argv: string[]): Promise<number> {
     // and the broker connection is still being retried.
     const opened: {
       broker?: Broker;
-      banState?: Awaited<ReturnType<typeof setUpServerState>>;
+      banState?: Awaited<ReturnType<typeof setUpBanState>>;
       server?: Net2banServer;
     } = {};
     const shutdown = async () => {
@@ -57,7 +57,7 @@ export async function run(argv: string[]): Promise<number> {
       stopping.throwIfAborted();
       // The ledger (state_dir/server), expiry, catch-up, results and metrics (state.ts).
       const keyCache = new KeyCache();
-      opened.banState = await setUpServerState({
+      opened.banState = await setUpBanState({
         config,
         broker,
         logger,

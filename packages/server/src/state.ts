@@ -814,7 +814,7 @@ function isFor(route: Route, ban: LedgerBan): boolean {
  * Opens the ban state of a server (the ledger in state_dir/server) and, when `metrics` is set, serves
  * Prometheus metrics there. Pass `state` to Net2banServer.create; call close() after server.stop().
  */
-export async function setUpServerState(options: {
+export async function setUpBanState(options: {
   config: Net2banConfig;
   broker: Broker;
   logger: Logger;
