@@ -5,14 +5,13 @@
 // down are lifted or dropped; one action at a time; the digest, logs, results and metrics say so.
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { ActionEngine, ActionOutcome, ActionRequest } from "@net2ban/actions";
+import type { ActionOutcome, ActionRequest } from "@net2ban/actions";
 import { Allowlist, type PeerConfig } from "@net2ban/config";
 import { banKey, digestOf } from "@net2ban/ledger";
-import { createCodec, type Message } from "@net2ban/protocol";
+import { type Codec, createCodec, type Message } from "@net2ban/protocol";
 import type { ApplyMessage, DigestMessage, ResultMessage } from "@net2ban/protocol/fleet";
 import { MetricsRegistry } from "@net2ban/runtime";
-import { memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
-import type { Broker } from "@net2ban/transport";
+import { MemoryBroker, memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { BanProber } from "./probe.js";
 import { BanSchedule } from "./schedule.js";
@@ -106,13 +105,19 @@ class RuleTable {
 
 let dir: TempDir;
 let table: RuleTable;
-const sent: Message[] = [];
+/** Every process of a test publishes here. */
+let broker: MemoryBroker;
+/** Opens what the agent sent (its from-agent codec). */
+let fromAgent: Codec;
+/** The results and digests sent so far. */
+const sent = (): Message[] => broker.published.map((item) => fromAgent.open(item.body).message as Message);
 const open: AgentState[] = [];
 
 beforeEach(async () => {
   dir = await tempDir("agent-restore");
   table = new RuleTable();
-  sent.length = 0;
+  broker = new MemoryBroker();
+  fromAgent = await createCodec({ protocol: 2, keyId: "web1", direction: "from-agent", keys: peer });
   // Only read by the prober (probe, norestored) here: the fake engine runs the actions.
   await writeFile(join(dir.path, "fw.conf"), "[Definition]\nactionban = x\nactionunban = x\n");
   await writeFile(
@@ -134,13 +139,6 @@ const now = () => Date.now() / 1000;
 
 /** An agent's ban state on state_dir `dir/state` (a new process each time), prepared and started. */
 async function startAgent(options: { probeSlice?: number; serially?: AgentStateSerially } = {}) {
-  const codec = await createCodec({ protocol: 2, keyId: "web1", direction: "from-agent", keys: peer });
-  const broker = {
-    publish: async (_queue: string, body: Buffer) => {
-      sent.push(codec.open(body).message as Message);
-    },
-    on: () => undefined,
-  } as unknown as Broker;
   const logger = memoryLogger();
   const metrics = new MetricsRegistry();
   let turn: Promise<unknown> = Promise.resolve();
@@ -161,7 +159,7 @@ async function startAgent(options: { probeSlice?: number; serially?: AgentStateS
     peer,
     broker,
     logger,
-    engine: table.engine as unknown as ActionEngine,
+    engine: table.engine,
     schedule,
     prober: new BanProber({
       actionsDir: dir.path,
@@ -210,8 +208,8 @@ const apply = (ip: string, over: Partial<ApplyMessage> = {}): ApplyMessage => ({
   ...over,
 });
 
-const digests = () => sent.filter((m): m is DigestMessage => m.cmd === "digest");
-const results = () => sent.filter((m): m is ResultMessage => m.cmd === "result");
+const digests = () => sent().filter((m): m is DigestMessage => m.cmd === "digest");
+const results = () => sent().filter((m): m is ResultMessage => m.cmd === "result");
 
 /** A first process applies `bans` and is stopped by `how`; the engine's calls and the sent messages are reset. */
 async function firstRun(how: "clean" | "killed", bans: ApplyMessage[]): Promise<void> {
@@ -221,7 +219,7 @@ async function firstRun(how: "clean" | "killed", bans: ApplyMessage[]): Promise<
   if (how === "clean") await stopCleanly(first.state);
   else await kill(first.state);
   table.calls = [];
-  sent.length = 0;
+  broker.take();
 }
 
 describe("restore after a restart", () => {

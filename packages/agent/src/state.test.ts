@@ -1,4 +1,4 @@
-// The agent's ban state with a real action engine and a recording broker: apply (ban, extend, unban of
+// The agent's ban state with a real action engine and an in-memory broker: apply (ban, extend, unban of
 // what is not held), sync (missing applied, extras lifted, incomplete sets kept), expiry on its own,
 // crash leftovers undone at start, probes dropping bans gone from the host, and the digests it sends.
 import { readFile, writeFile } from "node:fs/promises";
@@ -6,10 +6,9 @@ import { join } from "node:path";
 import { ActionEngine } from "@net2ban/actions";
 import { Allowlist, type PeerConfig } from "@net2ban/config";
 import { banKey, digestOf } from "@net2ban/ledger";
-import { createCodec, type Message } from "@net2ban/protocol";
+import { type Codec, createCodec, type Message } from "@net2ban/protocol";
 import type { ApplyMessage, DigestMessage, ResultMessage, SyncMessage } from "@net2ban/protocol/fleet";
-import { memoryLogger, type TempDir, tempDir, waitFor } from "@net2ban/test-utils";
-import type { Broker } from "@net2ban/transport";
+import { MemoryBroker, memoryLogger, type TempDir, tempDir, waitFor } from "@net2ban/test-utils";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { BanProber } from "./probe.js";
 import { BanSchedule } from "./schedule.js";
@@ -29,7 +28,11 @@ const peer: PeerConfig = {
 
 let dir: TempDir;
 let banlog: string;
-const sent: Message[] = [];
+let broker: MemoryBroker;
+/** Opens what the agent sent (its from-agent codec). */
+let fromAgent: Codec;
+/** The results and digests sent so far. */
+const sent = (): Message[] => broker.published.map((item) => fromAgent.open(item.body).message as Message);
 let stateOf:
   | { state: AgentState; schedule: BanSchedule; logger: ReturnType<typeof memoryLogger> }
   | undefined;
@@ -37,7 +40,7 @@ let stateOf:
 beforeEach(async () => {
   dir = await tempDir("agent-state");
   banlog = join(dir.path, "bans.log");
-  sent.length = 0;
+  broker = new MemoryBroker();
   await writeFile(
     join(dir.path, "demo.conf"),
     [
@@ -61,13 +64,7 @@ afterEach(async () => {
 });
 
 async function start(options: { allowlist?: Allowlist; driftIntervalSeconds?: number } = {}) {
-  const open = await createCodec({ protocol: 2, keyId: "web1", direction: "from-agent", keys: peer });
-  const broker = {
-    publish: async (_queue: string, body: Buffer) => {
-      sent.push(open.open(body).message as Message);
-    },
-    on: () => undefined,
-  } as unknown as Broker;
+  fromAgent = await createCodec({ protocol: 2, keyId: "web1", direction: "from-agent", keys: peer });
   const logger = memoryLogger();
   const engine = new ActionEngine({ actionsDir: dir.path, logger });
   let turn: Promise<unknown> = Promise.resolve();
@@ -101,8 +98,8 @@ async function start(options: { allowlist?: Allowlist; driftIntervalSeconds?: nu
 
 const lines = async () =>
   (await readFile(banlog, "utf8").catch(() => "")).split("\n").filter((l) => l !== "");
-const results = () => sent.filter((m): m is ResultMessage => m.cmd === "result");
-const digests = () => sent.filter((m): m is DigestMessage => m.cmd === "digest");
+const results = () => sent().filter((m): m is ResultMessage => m.cmd === "result");
+const digests = () => sent().filter((m): m is DigestMessage => m.cmd === "digest");
 const now = () => Date.now() / 1000;
 
 const apply = (over: Partial<ApplyMessage> = {}): ApplyMessage => ({
@@ -188,7 +185,7 @@ describe("sync", () => {
     const { state, schedule } = await start();
     await state.apply(apply({ ip: "192.0.2.1" }));
     await state.apply(apply({ ip: "192.0.2.2" }));
-    sent.length = 0;
+    broker.take();
     await state.sync(sync([held("192.0.2.1", null), held("192.0.2.3")]));
     expect(await lines()).toEqual([
       "ban 192.0.2.1 22",

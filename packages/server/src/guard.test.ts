@@ -3,7 +3,7 @@
 import { parseConfig } from "@net2ban/config";
 import { createCodec, createExecRequest } from "@net2ban/protocol";
 import type { Logger } from "@net2ban/runtime";
-import type { Broker, PublishItem } from "@net2ban/transport";
+import { MemoryBroker } from "@net2ban/test-utils";
 import { describe, expect, test } from "vitest";
 import { Net2banServer } from "./server.js";
 
@@ -41,14 +41,8 @@ async function serverFor(text: string, resolveHost?: (host: string) => Promise<s
   const lines: Line[] = [];
   const log = (level: string) => (_o: object, msg?: string) => lines.push({ level, msg: msg ?? "" });
   const logger = { info: log("info"), warn: log("warn"), error: log("error"), debug: () => undefined };
-  const forwarded: PublishItem[] = [];
-  // handleRequest publishes, reload declares the clients' queues: nothing else is reached.
-  const broker = {
-    publishAll: async (items: PublishItem[]) => {
-      forwarded.push(...items);
-    },
-    assertQueue: async () => undefined,
-  } as unknown as Broker;
+  const broker = new MemoryBroker();
+  const forwarded = broker.published;
   const server = await Net2banServer.create(parseConfig(text, "guard.cfg").config, {
     broker,
     logger: logger as unknown as Logger,

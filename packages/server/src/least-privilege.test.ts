@@ -4,8 +4,7 @@
 import { parseConfig } from "@net2ban/config";
 import { KeyCache } from "@net2ban/protocol";
 import type { Logger } from "@net2ban/runtime";
-import { tempDir } from "@net2ban/test-utils";
-import type { Broker, QueueBinding, QueueSpec } from "@net2ban/transport";
+import { MemoryBroker, tempDir } from "@net2ban/test-utils";
 import { describe, expect, test } from "vitest";
 import { Net2banServer } from "./server.js";
 import { ServerState } from "./state.js";
@@ -25,20 +24,8 @@ ${clients.map((name) => `[${name}]\nkey = key-${name}\n`).join("")}`;
 }
 
 function recordingBroker() {
-  const calls: (["assertQueue", QueueSpec] | ["bindQueue", QueueBinding] | ["consume", QueueSpec])[] = [];
-  const broker = {
-    assertQueue: async (spec: QueueSpec) => {
-      calls.push(["assertQueue", spec]);
-    },
-    bindQueue: async (binding: QueueBinding) => {
-      calls.push(["bindQueue", binding]);
-    },
-    consume: async (options: { queue: QueueSpec }) => {
-      calls.push(["consume", options.queue]);
-      return { cancel: async () => undefined };
-    },
-  } as unknown as Broker;
-  return { broker, calls };
+  const broker = new MemoryBroker();
+  return { broker, calls: broker.operations };
 }
 
 const logger = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;

@@ -4,12 +4,11 @@ import { parseConfig } from "@net2ban/config";
 import { createCodec, createTrackedBanRequest, KeyCache, type Message } from "@net2ban/protocol";
 import { createDigestMessage, createResultMessage } from "@net2ban/protocol/fleet";
 import type { Logger } from "@net2ban/runtime";
-import { memoryLogger, sleep, type TempDir, tempDir, waitFor } from "@net2ban/test-utils";
+import { MemoryBroker, memoryLogger, sleep, type TempDir, tempDir, waitFor } from "@net2ban/test-utils";
 import type { Delivery } from "@net2ban/transport";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { Net2banServer } from "./server.js";
 import { ServerState } from "./state.js";
-import { RecordingBroker } from "./test-support/recording-broker.js";
 
 let clock = Date.UTC(2026, 0, 15, 12, 0, 0);
 const now = () => clock;
@@ -48,7 +47,7 @@ key = k2
 `,
     "one-agent.cfg",
   );
-  const broker = new RecordingBroker();
+  const broker = new MemoryBroker();
   const logger = memoryLogger();
   const keyCache = new KeyCache();
   const state = await ServerState.open({
@@ -90,14 +89,13 @@ key = k2
     }),
   };
   const delivery = (body: Buffer): Delivery => ({ body, redelivered: false, deliveryTag: 1, headers: {} });
-  const reports = broker.handlers.get("oa_results");
-  if (reports === undefined) throw new Error("the results queue is not consumed");
   return {
     state,
     broker,
     logger,
     send: (message: Message) => server.handleRequest(delivery(codecs.server.seal(message))),
-    report: (client: "web1" | "web2", message: Message) => reports(delivery(codecs[client].seal(message))),
+    report: (client: "web1" | "web2", message: Message) =>
+      broker.deliver("oa_results", codecs[client].seal(message)),
     /** Published to `queue` since the start, by command. */
     sentTo: (queue: string) => broker.published.filter((item) => item.queue === queue),
   };

@@ -9,7 +9,7 @@ import {
   type Net2banMessage,
 } from "@net2ban/protocol";
 import type { Logger } from "@net2ban/runtime";
-import type { Broker, PublishItem } from "@net2ban/transport";
+import { MemoryBroker } from "@net2ban/test-utils";
 import { describe, expect, test } from "vitest";
 import { Net2banServer } from "./server.js";
 
@@ -40,13 +40,8 @@ async function serverFor(protocol: 1 | 2) {
   const lines: string[] = [];
   const log = (_o: object, msg?: string) => lines.push(msg ?? "");
   const logger = { info: log, warn: log, error: log, debug: () => undefined };
-  const forwarded: PublishItem[] = [];
-  const broker = {
-    publishAll: async (items: PublishItem[]) => {
-      forwarded.push(...items);
-    },
-    assertQueue: async () => undefined,
-  } as unknown as Broker;
+  const broker = new MemoryBroker();
+  const forwarded = broker.published;
   const server = await Net2banServer.create(parseConfig(configText(protocol), "policy.cfg").config, {
     broker,
     logger: logger as unknown as Logger,

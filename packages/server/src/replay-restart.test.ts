@@ -12,11 +12,10 @@ import {
   type Message,
 } from "@net2ban/protocol";
 import type { Logger } from "@net2ban/runtime";
-import { memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
+import { MemoryBroker, memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { Net2banServer } from "./server.js";
 import { ServerState } from "./state.js";
-import { RecordingBroker } from "./test-support/recording-broker.js";
 
 let clock = Date.UTC(2026, 0, 15, 12, 0, 0);
 const now = () => clock;
@@ -56,7 +55,7 @@ key = k1
 /** A server process's worth of objects on `dir`: what a restart of net2ban-server opens again. */
 async function startServer(protocol: 1 | 2 = 2) {
   const { config } = parseConfig(configText(protocol), "replay.cfg");
-  const broker = new RecordingBroker();
+  const broker = new MemoryBroker();
   const logger = memoryLogger();
   const keyCache = new KeyCache();
   const state = await ServerState.open({

@@ -1,4 +1,4 @@
-// The server's ban state with a recording broker: ban/unban/status requests and fail2ban's exec with a
+// The server's ban state with an in-memory broker: ban/unban/status requests and fail2ban's exec with a
 // bantime into the ledger, apply commands to v2 agents and plain exec to v1 ones, repeats that extend,
 // results and digests from agents (host states, catch-up syncs, drift), replies to --wait, and expiry.
 import { parseConfig } from "@net2ban/config";
@@ -22,8 +22,8 @@ import {
   type SyncMessage,
 } from "@net2ban/protocol/fleet";
 import type { Logger } from "@net2ban/runtime";
-import { memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
-import type { Broker, Delivery, PublishItem } from "@net2ban/transport";
+import { MemoryBroker, memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
+import type { Delivery } from "@net2ban/transport";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { Net2banServer } from "./server.js";
 import { ServerState } from "./state.js";
@@ -77,21 +77,7 @@ interface Sent {
 
 async function serverWithState() {
   const { config } = parseConfig(configText(), "state.cfg");
-  const published: PublishItem[] = [];
-  const reports: Array<(delivery: Delivery) => Promise<string>> = [];
-  const broker = {
-    publishAll: async (items: PublishItem[]) => {
-      published.push(...items);
-    },
-    publish: async (queue: string, body: Buffer) => {
-      published.push({ queue, body });
-    },
-    assertQueue: async () => undefined,
-    consume: async (options: { queue: { name: string } }, handler: (d: Delivery) => Promise<string>) => {
-      if (options.queue.name === "st_results") reports.push(handler);
-      return { cancel: async () => undefined };
-    },
-  } as unknown as Broker;
+  const broker = new MemoryBroker();
   const logger = memoryLogger();
   const keyCache = new KeyCache();
   const state = await ServerState.open({
@@ -160,7 +146,7 @@ async function serverWithState() {
   const delivery = (body: Buffer): Delivery => ({ body, redelivered: false, deliveryTag: 1, headers: {} });
   /** What was published since the last call, opened with the recipient's keys. */
   const take = (): Sent[] =>
-    published.splice(0).map((item) => {
+    broker.take().map((item) => {
       const name = item.queue.replace(/^st_/, "") as keyof typeof agents;
       const codec = agents[name] ?? replies;
       return { queue: item.queue, message: codec.open(item.body).message };
@@ -171,11 +157,8 @@ async function serverWithState() {
     logger,
     take,
     send: (message: Message) => server.handleRequest(delivery(toServer.seal(message))),
-    report: async (client: "web1" | "web2", message: Message) => {
-      const handler = reports[0];
-      if (handler === undefined) throw new Error("the results queue is not consumed");
-      return handler(delivery(fromAgent[client].seal(message)));
-    },
+    report: (client: "web1" | "web2", message: Message) =>
+      broker.deliver("st_results", fromAgent[client].seal(message)),
   };
 }
 

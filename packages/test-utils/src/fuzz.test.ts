@@ -14,7 +14,6 @@ import {
   type FuzzTarget,
   freshAge,
   fuzzKeys,
-  recordingBroker,
   refusalByErrorName,
   reversioned,
   sealed,
@@ -111,15 +110,5 @@ describe("mutators", () => {
       expect(other[0]).not.toBe(2);
       expect(other.subarray(1)).toEqual(wire!.subarray(1));
     }
-  });
-});
-
-describe("recordingBroker", () => {
-  test("records publishAll and throws on anything else", async () => {
-    const broker = recordingBroker<string>();
-    await broker.publishAll(["a", "b"]);
-    expect(broker.forwarded).toEqual(["a", "b"]);
-    const untyped = broker as unknown as { consume: () => void };
-    expect(() => untyped.consume()).toThrow("fake broker: consume is not used by the handler under test");
   });
 });

@@ -1,7 +1,6 @@
 // The harness of the agent's and the server's fuzz suites: the fleet's keys, a logger that counts lines
-// instead of keeping them, a broker that only records publishes, message arbitraries (valid, stale,
-// broken shapes), envelope mutators, and the property that every hostile body is rejected with exactly
-// one log line and no effect. Plain functions and fast-check, no vitest: a failed check throws.
+// instead of keeping them, message arbitraries (valid, stale, broken shapes), envelope mutators, and the
+// property that every hostile body is rejected with exactly one log line and no effect. Plain functions and fast-check, no vitest: a failed check throws.
 import {
   type Codec,
   createCodec,
@@ -10,6 +9,7 @@ import {
   type Net2banMessage,
 } from "@net2ban/protocol";
 import { sealPlaintext } from "@net2ban/protocol/testing";
+import type { Delivery } from "@net2ban/transport";
 import fc from "fast-check";
 
 /** The suites' clock: every valid message is stamped relative to it. */
@@ -145,41 +145,9 @@ export class CountingLogger {
   }
 }
 
-/** A broker that records publishAll and throws on anything else: a handler reaching further is a bug. */
-export interface RecordingBroker<Item> {
-  readonly forwarded: Item[];
-  publishAll(items: Item[]): Promise<void>;
-}
-
-/** See RecordingBroker; a Proxy keeps it independent of methods the transport adds later. */
-export function recordingBroker<Item = unknown>(): RecordingBroker<Item> {
-  const forwarded: Item[] = [];
-  const fake = {
-    forwarded,
-    publishAll: async (items: Item[]) => {
-      forwarded.push(...items);
-    },
-  };
-  return new Proxy(fake, {
-    get(target, property, receiver) {
-      if (property in target) return Reflect.get(target, property, receiver);
-      return () => {
-        throw new Error(`fake broker: ${String(property)} is not used by the handler under test`);
-      };
-    },
-  });
-}
-
-/** A delivery as the transport hands one to a handler. */
-export interface FuzzDelivery {
-  body: Buffer;
-  redelivered: boolean;
-  deliveryTag: number;
-  headers: Record<string, unknown>;
-}
-
 let delivered = 0;
-export function fuzzDelivery(body: Buffer, redelivered = false): FuzzDelivery {
+/** A delivery as the transport hands one to a handler. */
+export function fuzzDelivery(body: Buffer, redelivered = false): Delivery {
   delivered++;
   return { body, redelivered, deliveryTag: delivered, headers: {} };
 }
@@ -560,7 +528,7 @@ export const HOSTILE_ENVELOPES: readonly HostileCase[] = [
 export interface FuzzTarget {
   logger: CountingLogger;
   stats: FuzzStats;
-  handle(delivery: FuzzDelivery): Promise<string>;
+  handle(delivery: Delivery): Promise<string>;
   /** Work done so far that a rejected body must not add to (actions run, requests forwarded). */
   effects(): number;
 }

@@ -1,4 +1,5 @@
-// Test fixtures for net2ban: the shared test broker, private broker nodes for fault tests, temp dirs, waits.
+// Test fixtures for net2ban: the shared test broker, private broker nodes for fault tests, an in-memory
+// Broker for unit tests, temp dirs, waits.
 
 export {
   brokerUrl,
@@ -23,6 +24,12 @@ export {
 } from "./cluster.js";
 export * from "./fuzz.js";
 export { type LogEntry, type LogLevel, type MemoryLogger, memoryLogger } from "./logger.js";
+export {
+  type DeliverOptions,
+  type DeliveryVerdict,
+  MemoryBroker,
+  type QueueOperation,
+} from "./memory-broker.js";
 export { type SweepReport, sweepOrphanedNodes } from "./orphans.js";
 export { freePort } from "./ports.js";
 export {
