@@ -54,7 +54,8 @@ describe("tarballs", () => {
     for (const name of ["actions", "agent", "config", "ctl", "protocol", "runtime", "server", "transport"]) {
       expect(names).toContain(`@net2ban/${name}`);
     }
-    for (const name of ["test-utils", "fleet", "pack-test"]) expect(names).not.toContain(`@net2ban/${name}`);
+    for (const name of ["test-fixtures", "test-utils", "fleet", "pack-test"])
+      expect(names).not.toContain(`@net2ban/${name}`);
   });
 
   it("each holds dist with types, the license and its bins, and no sources, tests or build info", () => {

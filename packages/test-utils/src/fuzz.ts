@@ -1,6 +1,7 @@
 // The harness of the agent's and the server's fuzz suites: the fleet's keys, a logger that counts lines
 // instead of keeping them, message arbitraries (valid, stale, broken shapes), envelope mutators, and the
-// property that every hostile body is rejected with exactly one log line and no effect. Plain functions and fast-check, no vitest: a failed check throws.
+// property that every hostile body is rejected with exactly one log line and no effect. Plain functions
+// and fast-check, no vitest: a failed check throws.
 import {
   type Codec,
   createCodec,

@@ -1,44 +1,12 @@
-// Test fixtures for net2ban: the shared test broker, private broker nodes for fault tests, an in-memory
-// Broker for unit tests, temp dirs, waits.
+// Test helpers for net2ban: an in-memory Broker for unit tests and the handlers' fuzz harness, beside the
+// fixtures of @net2ban/test-fixtures (the test broker, private nodes, temp dirs, waits), re-exported so
+// that tests import one package.
 
-export {
-  brokerUrl,
-  type CleanupOptions,
-  cleanupQueues,
-  DEFAULT_TEST_AMQP_URL,
-  listQueueNames,
-  requireBroker,
-  uniquePrefix,
-} from "./broker.js";
-export { type CliLines, type CliOutcome, captureCli } from "./cli.js";
-export {
-  describeCluster,
-  isQuorumCritical,
-  killClusterNode,
-  type PrivateCluster,
-  type PrivateClusterOptions,
-  restartClusterNode,
-  runningNodes,
-  startCluster,
-  stopCluster,
-} from "./cluster.js";
+export * from "@net2ban/test-fixtures";
 export * from "./fuzz.js";
-export { type LogEntry, type LogLevel, type MemoryLogger, memoryLogger } from "./logger.js";
 export {
   type DeliverOptions,
   type DeliveryVerdict,
   MemoryBroker,
   type QueueOperation,
 } from "./memory-broker.js";
-export { type SweepReport, sweepOrphanedNodes } from "./orphans.js";
-export { freePort } from "./ports.js";
-export {
-  killPrivateNode,
-  type PrivateNode,
-  type PrivateNodeOptions,
-  restartPrivateNode,
-  startPrivateNode,
-  stopPrivateNode,
-} from "./private-node.js";
-export { type TempDir, tempDir } from "./temp.js";
-export { sleep, type Truthy, type WaitForOptions, WaitTimeoutError, waitFor } from "./wait.js";

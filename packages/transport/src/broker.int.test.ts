@@ -11,7 +11,7 @@ import {
   requireBroker,
   uniquePrefix,
   waitFor,
-} from "@net2ban/test-utils";
+} from "@net2ban/test-fixtures";
 import amqp from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectBroker } from "./broker.js";

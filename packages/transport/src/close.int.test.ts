@@ -3,7 +3,7 @@
 // is a TCP relay to the shared broker that can be switched to swallow new connections.
 
 import { createConnection, createServer, type Server, type Socket } from "node:net";
-import { brokerUrl, memoryLogger, requireBroker, waitFor } from "@net2ban/test-utils";
+import { brokerUrl, memoryLogger, requireBroker, waitFor } from "@net2ban/test-fixtures";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { connectBroker } from "./broker.js";
 import { BrokerClosedError } from "./errors.js";

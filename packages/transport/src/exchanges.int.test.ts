@@ -4,7 +4,7 @@
 
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { brokerUrl, memoryLogger, requireBroker, waitFor } from "@net2ban/test-utils";
+import { brokerUrl, memoryLogger, requireBroker, waitFor } from "@net2ban/test-fixtures";
 import amqp from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectBroker } from "./broker.js";

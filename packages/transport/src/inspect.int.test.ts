@@ -1,7 +1,7 @@
 // inspectBroker against the shared RabbitMQ: which nodes answer, and each queue's type as it exists
 // compared with the configured one. Queues carry a random prefix and are deleted afterwards.
 
-import { brokerUrl, cleanupQueues, freePort, requireBroker, uniquePrefix } from "@net2ban/test-utils";
+import { brokerUrl, cleanupQueues, freePort, requireBroker, uniquePrefix } from "@net2ban/test-fixtures";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectBroker } from "./broker.js";
 import { inspectBroker } from "./inspect.js";

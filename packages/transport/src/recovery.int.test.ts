@@ -12,7 +12,7 @@ import {
   startPrivateNode,
   stopPrivateNode,
   waitFor,
-} from "@net2ban/test-utils";
+} from "@net2ban/test-fixtures";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectBroker } from "./broker.js";
 import { BrokerUnavailableError, PublishError } from "./errors.js";

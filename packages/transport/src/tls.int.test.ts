@@ -12,7 +12,7 @@ import {
   stopPrivateNode,
   type TempDir,
   tempDir,
-} from "@net2ban/test-utils";
+} from "@net2ban/test-fixtures";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectBroker } from "./broker.js";
 import { BrokerUnavailableError } from "./errors.js";
