@@ -1,17 +1,18 @@
 // The agent's part of the ban state: applies and lifts the ledger's bans (apply, sync), lifts them by
 // itself at their end, and every drift_interval probes its bans and sends a digest of what it holds (also
-// at start, after a reconnect and after a sync). The restore after a restart is restore.ts; what goes to
-// the results queue is reports.ts.
+// at start, after a reconnect and after a sync). The restore after a restart is restore.ts, what goes to
+// the results queue is reports.ts, the metrics are registered in metrics.ts.
 import { join } from "node:path";
 import type { ActionEngine, ActionOutcome } from "@net2ban/actions";
 import { type Allowlist, checkBan, type PeerConfig } from "@net2ban/config";
 import { type BanIdentity, banKey, type StateLogger } from "@net2ban/ledger";
 import { type Codec, createCodec, type KeyCache } from "@net2ban/protocol";
 import type { ApplyMessage, DigestMessage, HeldBan, SyncMessage } from "@net2ban/protocol/fleet";
-import { LATENCY_BUCKETS, MetricsRegistry, registerQueueDepth, startMetricsServer } from "@net2ban/runtime";
+import { MetricsRegistry, registerQueueDepth, startMetricsServer } from "@net2ban/runtime";
 import type { Broker } from "@net2ban/transport";
 import { logActionOutcome } from "./action-log.js";
 import type { CommandOutcome, CommandRun } from "./agent.js";
+import { type AgentMetrics, registerAgentMetrics } from "./metrics.js";
 import { BanProber } from "./probe.js";
 import { type Outcome, outcomeOf, Reports } from "./reports.js";
 import { actionParams, describeBan, HeldBanRestore } from "./restore.js";
@@ -72,12 +73,13 @@ export class AgentState {
   #running = false;
   /** The restore of held bans after a restart, while it runs (drift checks wait for it). */
   #restoring: Promise<void> | undefined;
-  readonly #metrics: ReturnType<typeof registerMetrics> | undefined;
+  readonly #metrics: AgentMetrics | undefined;
 
   private constructor(options: AgentStateOptions, codec: Codec) {
     this.#options = options;
     this.#logger = options.logger;
-    const metrics = options.metrics === undefined ? undefined : registerMetrics(options.metrics, this);
+    const metrics =
+      options.metrics === undefined ? undefined : registerAgentMetrics(options.metrics, () => this.held);
     this.#metrics = metrics;
     this.#reports = new Reports({
       client: options.peer.name,
@@ -429,36 +431,6 @@ export class AgentState {
   #sendDigest(reason: DigestMessage["reason"], missing?: number): Promise<void> {
     return this.#reports.digest(reason, this.digest(), missing);
   }
-}
-
-function registerMetrics(registry: MetricsRegistry, state: AgentState) {
-  const active = registry.gauge("net2ban_active_bans", "Bans of the ledger this host holds now.");
-  registry.onCollect(() => active.set(state.held));
-  return {
-    actions: registry.counter(
-      "net2ban_actions_total",
-      "Ban actions run on this host, by action and outcome.",
-      ["action", "outcome"],
-    ),
-    latency: registry.histogram(
-      "net2ban_ban_latency_seconds",
-      "Seconds from a request's timestamp until its action was done on this host.",
-      LATENCY_BUCKETS,
-    ),
-    probeMissing: registry.counter(
-      "net2ban_drift_missing_total",
-      "Held bans the drift check found no longer in effect on this host (actionprobe).",
-    ),
-    syncApplied: registry.counter(
-      "net2ban_sync_applied_total",
-      "Bans applied from a catch-up or drift sync.",
-    ),
-    restored: registry.counter(
-      "net2ban_restored_total",
-      "Held bans applied again at start (after a restart or reboot), by outcome.",
-      ["outcome"],
-    ),
-  };
 }
 
 /** What setUpBanState needs: the agent's pieces, already made. */
