@@ -1,7 +1,7 @@
 // The server's part of the ban state: the ledger in state_dir/server, ban/unban/status requests (and the
 // fail2ban action's exec with bantime), apply commands and catch-up syncs to agents, expiry, and the
-// agents' results and digests from <queue_prefix>results. Digests are judged in drift.ts, replies to
-// net2banctl --wait go out through replies.ts, the metrics are registered in metrics.ts.
+// agents' results and digests from <queue_prefix>results (handled in reports.ts, judged in drift.ts).
+// Replies to net2banctl --wait go out through replies.ts, the metrics are registered in metrics.ts.
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { checkBan, type Net2banConfig, type PeerConfig } from "@net2ban/config";
@@ -12,27 +12,18 @@ import {
   createCodec,
   type KeyCache,
   LIMITS,
-  MessageRejectedError,
   type Net2banMessage,
   type OpenedMessage,
   type StatusMessage,
   type UnbanMessage,
 } from "@net2ban/protocol";
-import {
-  type ApplyMessage,
-  type DigestMessage,
-  type HeldBan,
-  type ResultMessage,
-  readV2KeyId,
-  type StateMessage,
-  type SyncMessage,
-} from "@net2ban/protocol/fleet";
+import type { ApplyMessage, HeldBan, StateMessage, SyncMessage } from "@net2ban/protocol/fleet";
 import { type Logger, MetricsRegistry, registerQueueDepth, startMetricsServer } from "@net2ban/runtime";
-import type { Broker, Consumer, Delivery, PublishItem, Verdict } from "@net2ban/transport";
-import { DriftJudge, type JudgedAgent } from "./drift.js";
+import type { Broker, Consumer, PublishItem, Verdict } from "@net2ban/transport";
+import { DriftJudge } from "./drift.js";
 import { registerServerMetrics, type ServerMetrics } from "./metrics.js";
 import { Replies, SERVER_SENDER } from "./replies.js";
-import { ReportGuards } from "./report-guard.js";
+import { AgentReports, mustHold } from "./reports.js";
 import { RequestMemory } from "./request-memory.js";
 import type { Route, Routing } from "./server.js";
 import { SyncLimiter } from "./sync-limiter.js";
@@ -106,9 +97,8 @@ export class ServerState {
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #resultsQueue: string;
-  readonly #reportGuards: ReportGuards;
+  readonly #reports: AgentReports;
   readonly #syncs: SyncLimiter;
-  readonly #resultCodecs = new Map<string, { peer: PeerConfig; codec: Promise<Codec> }>();
   readonly #drift: DriftJudge;
   #routing: Routing | undefined;
   #consumer: Consumer | undefined;
@@ -139,10 +129,6 @@ export class ServerState {
       now: this.#now,
       driftIntervalSeconds: options.config.state.driftIntervalSeconds,
     });
-    this.#reportGuards = new ReportGuards({
-      validWindowSeconds: options.config.server?.validWindowSeconds ?? 3600,
-      now: this.#now,
-    });
     this.#syncs = new SyncLimiter({
       send: (client, reason) =>
         this.#locked(async () => {
@@ -157,6 +143,20 @@ export class ServerState {
       options.metrics === undefined
         ? undefined
         : registerServerMetrics(options.metrics, () => ledger.active().length);
+    this.#reports = new AgentReports({
+      ledger,
+      drift: this.#drift,
+      replies: this.#replies,
+      syncs: this.#syncs,
+      logger: options.logger,
+      keyCache: options.keyCache,
+      validWindowSeconds: options.config.server?.validWindowSeconds ?? 3600,
+      now: this.#now,
+      metrics: this.#metrics,
+      routing: () => this.#routing,
+      locked: (task) => this.#locked(task),
+      sendSync: (route, reason) => this.#sendSync(route, reason),
+    });
   }
 
   /**
@@ -211,7 +211,7 @@ export class ServerState {
       await broker.bindQueue({ exchange, exchangeType: "topic", queue, deadLetter: true });
     }
     this.#consumer = await broker.consume({ prefetch: config.broker.prefetch, queue }, (delivery) =>
-      this.handleReport(delivery),
+      this.#reports.handle(delivery),
     );
     await this.#locked(() => this.#expire());
     this.#replies.start();
@@ -227,8 +227,7 @@ export class ServerState {
     for (const name of removed) {
       this.#drift.forget(name);
       this.#ledger.forgetHost(name);
-      this.#resultCodecs.delete(name);
-      this.#reportGuards.forgetClient(name);
+      this.#reports.forget(name);
       this.#syncs.forget(name);
     }
     for (const name of added) {
@@ -579,7 +578,7 @@ export class ServerState {
 
   /** The active bans `route`'s agent must hold. */
   #expectedFor(route: Route): LedgerBan[] {
-    return this.#ledger.active().filter((ban) => isFor(route, ban));
+    return this.#ledger.active().filter((ban) => mustHold(route, ban));
   }
 
   /** Sends `route` the whole set it must hold, in parts; runs under the lock. */
@@ -613,137 +612,6 @@ export class ServerState {
       { client: route.peer.name, bans: expected.length, parts: parts.length, reason },
       `sync to ${route.peer.name}: ${expected.length} active ban(s)`,
     );
-  }
-
-  // --- results and digests --------------------------------------------------------------------------
-
-  /** One message from the results queue: a result or a digest, sealed by the agent that sent it. */
-  async handleReport(delivery: Delivery): Promise<Verdict> {
-    const routing = this.#routing;
-    const client = readV2KeyId(delivery.body, "from-agent");
-    const route = client === undefined ? undefined : routing?.routes.get(client);
-    if (route === undefined || route.peer.protocol !== 2) {
-      this.#logger.warn({ client, bytes: delivery.body.length }, "report from an unknown client rejected");
-      return "reject";
-    }
-    let opened: OpenedMessage;
-    try {
-      opened = (await this.#resultCodec(route.peer)).open(delivery.body);
-      this.#reportGuards.check(route.peer.name, opened);
-    } catch (error) {
-      if (error instanceof MessageRejectedError) {
-        this.#logger.warn({ client, reason: error.reason }, "report rejected");
-        return "reject";
-      }
-      throw error;
-    }
-    const message = opened.message;
-    if (message.cmd === "result") await this.#onResult(message);
-    else if (message.cmd === "digest") await this.#onDigest(message, route);
-    return "ack";
-  }
-
-  #resultCodec(peer: PeerConfig): Promise<Codec> {
-    const cached = this.#resultCodecs.get(peer.name);
-    if (cached !== undefined && cached.peer === peer) return cached.codec;
-    const codec = createCodec({
-      protocol: 2,
-      keyId: peer.name,
-      direction: "from-agent",
-      keys: peer,
-      cache: this.#options.keyCache,
-    });
-    this.#resultCodecs.set(peer.name, { peer, codec });
-    return codec;
-  }
-
-  async #onResult(result: ResultMessage): Promise<void> {
-    this.#drift.resultArrived(result.client, result.requestId, result.timestamp);
-    this.#metrics?.results.inc({ op: result.op ?? "exec", outcome: result.ok ? "ok" : "failed" });
-    if (result.ok && result.latencySeconds !== undefined && (result.op === "ban" || result.op === "exec")) {
-      this.#metrics?.latency.observe(result.latencySeconds);
-    }
-    if (result.file !== undefined && result.name !== undefined && result.ip !== undefined) {
-      const ban = this.#ledger.get({ file: result.file, name: result.name, ip: result.ip });
-      const op = result.op;
-      if (ban !== undefined && (op === "ban" || op === "extend" || op === "sync")) {
-        const status: HostStatus = result.ok
-          ? { state: "applied", at: result.timestamp }
-          : {
-              state: "failed",
-              at: result.timestamp,
-              exitCode: result.exitCode,
-              ...(result.detail === undefined ? {} : { detail: result.detail }),
-            };
-        await this.#ledger.setHostStates([{ key: ban.key, host: result.client, status }]);
-      }
-    }
-    await this.#replies.result(result);
-  }
-
-  /**
-   * Under the lock: the ledger and the commands on their way are seen as they were sent (a ban is in the
-   * ledger before its apply goes out, and a digest judged in between would count it as drift).
-   */
-  #onDigest(digest: DigestMessage, route: Route): Promise<void> {
-    return this.#locked(() => this.#judgeDigest(digest, route));
-  }
-
-  async #judgeDigest(digest: DigestMessage, route: Route): Promise<void> {
-    const name = route.peer.name;
-    const expected = this.#expectedFor(route);
-    const agent: JudgedAgent = {
-      name,
-      validWindowSeconds: route.peer.validWindowSeconds,
-      holds: (ban) => isFor(route, ban),
-    };
-    const judgement = this.#drift.judge(agent, digest, expected);
-    const mine = judgement.ledger;
-    if (judgement.verdict === "holds-all") {
-      // The agent holds every ban it should: what was pending there is applied (its results may be lost).
-      const at = digest.timestamp;
-      const confirmed = expected.filter((ban) => {
-        const status = ban.hosts.get(name);
-        return (
-          status === undefined ||
-          status.state === "pending" ||
-          (status.state === "failed" && !status.detail?.includes(" refused: "))
-        );
-      });
-      await this.#ledger.setHostStates(
-        confirmed.map((ban) => ({ key: ban.key, host: name, status: { state: "applied" as const, at } })),
-      );
-      this.#syncs.settled(name);
-      return;
-    }
-    if (judgement.verdict === "behind") {
-      // Not drift: commands sent to it since were not carried out yet when it made the digest.
-      this.#logger.debug(
-        { client: name, agentHolds: digest.count, ledgerHas: mine.count, reason: digest.reason },
-        `digest of ${name} predates ${judgement.behind}; not drift`,
-      );
-      return;
-    }
-    if (digest.reason === "interval" || digest.reason === "sync") {
-      this.#metrics?.drift.inc({ client: name });
-      this.#logger.warn(
-        {
-          client: name,
-          agentHolds: digest.count,
-          ledgerHas: mine.count,
-          missingOnHost: digest.missing ?? 0,
-          reason: digest.reason,
-        },
-        `drift on ${name}: it holds ${digest.count} ban(s), the ledger has ${mine.count}; sending the set`,
-      );
-    } else {
-      this.#logger.info(
-        { client: name, agentHolds: digest.count, ledgerHas: mine.count, reason: digest.reason },
-        `catch-up for ${name}: it holds ${digest.count} ban(s), the ledger has ${mine.count}`,
-      );
-    }
-    // At most one whole set per agent per interval: a later one is folded into a sync at its end.
-    if (this.#syncs.take(name, digest.reason)) await this.#sendSync(route, digest.reason);
   }
 
   // --- expiry ---------------------------------------------------------------------------------------
@@ -800,14 +668,6 @@ export class ServerState {
     this.#lock = run.catch(() => undefined);
     return run;
   }
-}
-
-/** Whether `route`'s agent must hold `ban` (its `to`, its own ignoreip). */
-function isFor(route: Route, ban: LedgerBan): boolean {
-  return (
-    (ban.to === null || ban.to.includes(route.peer.name)) &&
-    checkBan(route.allowlist, { action: "actionban", params: { ip: ban.ip } }) === undefined
-  );
 }
 
 /**
