@@ -224,8 +224,9 @@ describe("on its own", () => {
   test("lifts a ban at its end, without the server", async () => {
     const { state, schedule } = await start();
     await state.apply(apply({ expiresAt: now() + 1.5 }));
-    await waitFor(async () => (await lines()).length === 2, {
-      what: "the unban at the end",
+    // The action's line is written before the agent reports it: wait for the report, not the line.
+    await waitFor(async () => results().some((r) => r.op === "expire"), {
+      what: "the unban at the end, reported",
       timeoutMs: 15_000,
     });
     expect(await lines()).toEqual(["ban 192.0.2.1 22", "unban 192.0.2.1 22"]);

@@ -189,12 +189,14 @@ export function createExecUnbanRequest(input: BanRequestInput): ExecMessage {
 /**
  * @deprecated Use createExecBanRequest: it builds an `exec` message, not a `ban` (see
  * createTrackedBanRequest). This name will build the `ban` message in the next major version.
+ * @alias
  */
 export const createBanRequest: (input: BanRequestInput) => ExecMessage = createExecBanRequest;
 
 /**
  * @deprecated Use createExecUnbanRequest: it builds an `exec` message, not an `unban` (see
  * createTrackedUnbanRequest). This name will build the `unban` message in the next major version.
+ * @alias
  */
 export const createUnbanRequest: (input: BanRequestInput) => ExecMessage = createExecUnbanRequest;
 
