@@ -53,10 +53,22 @@ describe("private RabbitMQ node", () => {
     const second = await amqp.connect(node.url);
     second.on("error", () => {});
     try {
-      const ch = await second.createChannel();
-      const message = await waitFor(() => ch.get(queue, { noAck: true }), {
-        what: "the persistent message back",
-      });
+      // The node answers before it has recovered its queues: a get before that is a 404, which closes
+      // the channel, so each try takes a channel of its own.
+      const message = await waitFor(
+        async () => {
+          const ch = await second.createChannel();
+          ch.on("error", () => {});
+          try {
+            return await ch.get(queue, { noAck: true });
+          } catch {
+            return false;
+          } finally {
+            await ch.close().catch(() => {});
+          }
+        },
+        { what: "the persistent message back" },
+      );
       expect(message.content.toString()).toBe("kept");
     } finally {
       await second.close();
