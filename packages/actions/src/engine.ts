@@ -10,12 +10,13 @@ import {
   assertPositiveNumber,
   assertStringRecord,
 } from "./assert.js";
+import { type BatchHost, type BatchOutcome, probeSets, runBatch } from "./batch.js";
 import { ParamRefusedError } from "./errors.js";
 import { type ActionInstance, actionFamilies, bindAction } from "./instance.js";
 import { ActionLifecycle } from "./lifecycle.js";
 import { actionChanged, assertActionName, type LoadedAction, loadAction } from "./load.js";
 import { ParamPolicy } from "./param-policy.js";
-import { isTicketKey } from "./params.js";
+import { isTicketKey, validateParams } from "./params.js";
 import { assertOptionsAsData } from "./positions.js";
 import {
   finishCommand,
@@ -27,6 +28,7 @@ import {
   staticOperation,
 } from "./render.js";
 import { DEFAULT_TIMEOUT_SECONDS, type RunOptions, type RunResult, runCommand } from "./run.js";
+import { BoundSetAction, setBackendOf } from "./set-action.js";
 import type { HostNames } from "./tags.js";
 
 /** The subset of a pino logger the engine writes to. */
@@ -96,7 +98,17 @@ export interface ActionEngineOptions {
    * protocol, chain). The agent passes the policy of its config's `allow_params`.
    */
   paramPolicy?: ParamPolicy;
+  /** Elements per set transaction in executeBatch (default 10,000); a larger batch takes several. */
+  maxSetBatch?: number;
+  /** Stock commands per shell in executeBatch (default 200). */
+  maxShellBatch?: number;
 }
+
+/** What probeBatch found for one held ban. */
+export type SetProbeOutcome =
+  | { state: "present" }
+  | { state: "missing" }
+  | { state: "unchecked"; reason: string };
 
 /** This host's names as fail2ban would show them (`<sh-hostname>` is the part before the first dot). */
 export function localHostNames(): HostNames {
@@ -125,6 +137,9 @@ export class ActionEngine {
   private readonly jails = new Map<string, JailState>();
   private queue: Promise<unknown> = Promise.resolve();
   private activeSteps: ActionStep[] | undefined;
+  private readonly now: () => number;
+  private readonly maxSetBatch: number;
+  private readonly maxShellBatch: number;
   /** What messages may set: see checkParams. */
   readonly paramPolicy: ParamPolicy;
 
@@ -159,6 +174,15 @@ export class ActionEngine {
       throw new TypeError(`"options.paramPolicy" expected a ParamPolicy`);
     }
     this.paramPolicy = options.paramPolicy ?? ParamPolicy.DEFAULT;
+    this.now = options.now ?? (() => Date.now() / 1000);
+    for (const key of ["maxSetBatch", "maxShellBatch"] as const) {
+      const value = options[key];
+      if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
+        throw new TypeError(`"options.${key}" expected a positive integer, got ${String(value)}`);
+      }
+    }
+    this.maxSetBatch = options.maxSetBatch ?? 10_000;
+    this.maxShellBatch = options.maxShellBatch ?? 200;
   }
 
   /** Drops cached definitions (an `update` wrote a new action file). Started actions stay started. */
@@ -205,6 +229,10 @@ export class ActionEngine {
     return state;
   }
 
+  private timeoutSeconds(instance: ActionInstance): number {
+    return instance.timeoutConfigured ? instance.timeoutSeconds : this.defaultTimeoutSeconds;
+  }
+
   // Runs one command and records it in the steps of the request being executed.
   private async step(
     file: string,
@@ -213,10 +241,22 @@ export class ActionEngine {
     command: Exclude<RenderedCommand, null>,
     instance: ActionInstance,
   ): Promise<boolean> {
-    const seconds = instance.timeoutConfigured ? instance.timeoutSeconds : this.defaultTimeoutSeconds;
+    return (await this.runStep(file, operation, family, command, instance)).ok;
+  }
+
+  private async runStep(
+    file: string,
+    operation: Operation,
+    family: string,
+    command: Exclude<RenderedCommand, null>,
+    instance: ActionInstance,
+    input?: string,
+  ): Promise<ActionStep> {
+    const seconds = this.timeoutSeconds(instance);
     const result = await this.run(command, {
       timeoutMs: seconds * 1000,
       ...(this.env ? { env: this.env } : {}),
+      ...(input === undefined ? {} : { input }),
     });
     const ok = result.exitCode === 0 && !result.timedOut;
     const step: ActionStep = {
@@ -244,7 +284,7 @@ export class ActionEngine {
         `${operation} failed`,
       );
     else this.logger.debug(context, `${operation} done`);
-    return ok;
+    return step;
   }
 
   /**
@@ -258,6 +298,161 @@ export class ActionEngine {
     assertStringRecord(request.params, "request.params");
     const { file, action, params } = request;
     return this.serially(() => this.executeNow(file, action as Operation, { ...params }));
+  }
+
+  /**
+   * Runs `requests` in order, each with its own outcome (`error` set, nothing run, for one refused:
+   * the same checks as execute()). Bans and unbans of a set-backend action (`actionset_type`) go
+   * into one transaction per batch command (`nft -f -`, `ipset restore`), at most `maxSetBatch`
+   * elements each; a failed transaction is checked and repaired once, then split down to single
+   * elements. Bans and unbans of other actions run several to a shell (`maxShellBatch`), in order,
+   * each with its own exit status and output; a failed one goes on through check, repair and a
+   * second run before the next. Other operations run as execute() runs them. Lifecycle as execute():
+   * actionstart before the first ban (per family for on-demand actions). One command at a time.
+   */
+  executeBatch(requests: readonly ActionRequest[]): Promise<BatchOutcome[]> {
+    if (!Array.isArray(requests)) throw new TypeError(`"requests" expected an array`);
+    const checked = requests.map((request, index) => {
+      try {
+        assertObject(request, `requests[${index}]`);
+        assertActionName(request.file);
+        assertOneOf(request.action, OPERATIONS, `requests[${index}].action`);
+        assertStringRecord(request.params, `requests[${index}].params`);
+        const valid: ActionRequest = {
+          file: request.file,
+          action: request.action,
+          params: { ...request.params },
+        };
+        return valid;
+      } catch (error) {
+        return error instanceof Error ? error : new Error(String(error));
+      }
+    });
+    return this.serially(async () => {
+      const valid = checked.filter((c): c is ActionRequest => !(c instanceof Error));
+      const outcomes = await runBatch(this.batchHost(), valid);
+      let next = 0;
+      return checked.map((c) =>
+        c instanceof Error
+          ? {
+              ok: false,
+              command: null,
+              exitCode: null,
+              stderr: c.message,
+              durationMs: 0,
+              timedOut: false,
+              ran: false,
+              steps: [],
+              error: c,
+            }
+          : outcomes[next++]!,
+      );
+    });
+  }
+
+  private batchHost(): BatchHost {
+    return {
+      logger: this.logger,
+      render: this.render,
+      run: this.run,
+      env: this.env,
+      maxSetBatch: this.maxSetBatch,
+      maxShellBatch: this.maxShellBatch,
+      now: this.now,
+      timeoutSeconds: (instance) => this.timeoutSeconds(instance),
+      checkParams: (file, params) => this.checkParams(file, params),
+      lifecycle: (file, instance, options) => {
+        const state = this.jail(file, instance);
+        state.options = options;
+        return state.lifecycle;
+      },
+      step: (file, operation, family, command, instance, input) =>
+        this.runStep(file, operation, family, command, instance, input),
+      capture: async (task) => {
+        const outer = this.activeSteps;
+        const steps: ActionStep[] = [];
+        this.activeSteps = steps;
+        try {
+          return { value: await task(), steps };
+        } finally {
+          this.activeSteps = outer;
+        }
+      },
+      single: (file, operation, params) => this.executeNow(file, operation as Operation, params),
+    };
+  }
+
+  /**
+   * Whether each held ban (a ban request's file and params) is in its action's set: one
+   * `actionset_list` per (action file, caller options, family), however many bans. "unchecked" for
+   * an action without a set backend, a refused request or a listing that failed.
+   */
+  probeBatch(requests: readonly ActionRequest[]): Promise<SetProbeOutcome[]> {
+    if (!Array.isArray(requests)) throw new TypeError(`"requests" expected an array`);
+    return this.serially(async () => {
+      const outcomes: SetProbeOutcome[] = requests.map(() => ({ state: "unchecked", reason: "not probed" }));
+      const groups = new Map<string, Array<{ index: number; text: string; family: string }>>();
+      const bound = new Map<string, { set: BoundSetAction; base: ActionInstance; file: string }>();
+      for (const [index, request] of requests.entries()) {
+        try {
+          assertObject(request, `requests[${index}]`);
+          assertActionName(request.file);
+          assertStringRecord(request.params, `requests[${index}].params`);
+          const loaded = this.checkParams(request.file, request.params);
+          const backend = setBackendOf(loaded);
+          if (backend === undefined) {
+            outcomes[index] = {
+              state: "unchecked",
+              reason: `${request.file} has no set backend (actionset_type)`,
+            };
+            continue;
+          }
+          const { address, options } = validateParams(request.params);
+          if (address === undefined) throw new ParamRefusedError("ip", "a probe needs the ban's ip");
+          const key = `${request.file}\u0000${JSON.stringify(Object.entries(options).sort())}`;
+          if (!bound.has(key)) {
+            bound.set(key, {
+              set: new BoundSetAction(loaded, backend, { ...options }, this.render),
+              base: bindAction(loaded, request.params),
+              file: request.file,
+            });
+          }
+          const list = groups.get(key) ?? [];
+          list.push({ index, text: address.text, family: address.family });
+          groups.set(key, list);
+        } catch (error) {
+          outcomes[index] = {
+            state: "unchecked",
+            reason: error instanceof Error ? error.message : String(error),
+          };
+        }
+      }
+      for (const [key, list] of groups) {
+        const { set, base, file } = bound.get(key)!;
+        let found: Map<string, boolean>;
+        try {
+          found = await probeSets(this.batchHost(), file, set, base, list);
+        } catch (error) {
+          for (const entry of list) {
+            outcomes[entry.index] = {
+              state: "unchecked",
+              reason: error instanceof Error ? error.message : String(error),
+            };
+          }
+          continue;
+        }
+        for (const entry of list) {
+          const present = found.get(entry.text);
+          outcomes[entry.index] =
+            present === undefined
+              ? { state: "unchecked", reason: `the listing of ${file} (${entry.family}) failed` }
+              : present
+                ? { state: "present" }
+                : { state: "missing" };
+        }
+      }
+      return outcomes;
+    });
   }
 
   /**

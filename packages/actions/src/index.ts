@@ -1,5 +1,6 @@
 // fail2ban-compatible action files for net2ban: read, render and run safely
 
+export type { BatchOutcome } from "./batch.js";
 export { renderForCli } from "./cli.js";
 export {
   ActionEngine,
@@ -9,6 +10,7 @@ export {
   type ActionRequest,
   type ActionStep,
   localHostNames,
+  type SetProbeOutcome,
 } from "./engine.js";
 export { ActionConfigError, ActionError, ActionNotFoundError, ParamRefusedError } from "./errors.js";
 export { type ActionInstance, bindAction } from "./instance.js";
@@ -38,4 +40,7 @@ export {
   type RunResult,
   runCommand,
 } from "./run.js";
+export { SET_BACKENDS, setBackendOf } from "./set-action.js";
+export { remainingTimeout, type SetBackend, type SetElement } from "./set-backend.js";
+export { SHELL_BATCH_DRIVER } from "./shell-batch.js";
 export type { HostNames } from "./tags.js";

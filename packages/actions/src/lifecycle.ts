@@ -183,12 +183,66 @@ export class ActionLifecycle {
     return this.processCommand(instance, "actionunban");
   }
 
+  /** The start a ban of `family` runs first when the action starts on demand (as ban() does). */
+  async ensureStarted(instance: ActionInstance, family: string): Promise<boolean> {
+    if (!instance.startOnDemand || this.started.get(family)) return true;
+    return this.start(instance, family, true);
+  }
+
+  /** Whether a ban of `family` would run a start first (the jail's, or the family's on demand). */
+  startPending(instance: ActionInstance, family: string): boolean {
+    return instance.startOnDemand ? !this.started.get(family) : !this.jailStarted;
+  }
+
+  /** Records that `family` holds bans, after a ban that ran outside ban() (a batch) succeeded. */
+  markBanned(family: string): void {
+    this.started.set(family, (this.started.get(family) ?? 0) | STARTED | HAS_BANS);
+  }
+
+  /**
+   * The command of a ticket operation as _processCmd renders it (null: nothing to run). A batch runs
+   * it first; after a failure, retryAfterFailure goes on as _processCmd does.
+   */
+  renderTicketCommand(
+    instance: ActionInstance,
+    operation: "actionban" | "actionunban",
+  ): Exclude<RenderedCommand, null> | null {
+    const values = ticketValues(instance, this.options);
+    const family = instance.address!.family;
+    const command = replaceTag(
+      `<${operation}>`,
+      instance.properties,
+      `family=${family}`,
+      this.options.hostname,
+      instance.action.config.mainFile,
+    );
+    const dynamic = replaceDynamicTags(command, values, this.options.hostname);
+    return finishCommand(instance, dynamic.script, dynamic.variables);
+  }
+
+  /**
+   * _processCmd after its first run failed elsewhere (in a batch): check (and repair), then one more
+   * run; a ban that then succeeds is recorded as ban() records it.
+   */
+  async retryAfterFailure(
+    instance: ActionInstance,
+    operation: "actionban" | "actionunban",
+  ): Promise<boolean> {
+    const ok = await this.processCommand(instance, operation, 1);
+    if (ok && operation === "actionban") this.markBanned(instance.address!.family);
+    return ok;
+  }
+
   // CommandAction._processCmd: run; on failure check (and repair) once, then run once more.
-  private async processCommand(instance: ActionInstance, operation: Operation): Promise<boolean> {
+  private async processCommand(
+    instance: ActionInstance,
+    operation: Operation,
+    failedRuns = 0,
+  ): Promise<boolean> {
     const values = ticketValues(instance, this.options);
     const family = instance.address!.family;
     const file = instance.action.config.mainFile;
-    let attempts = 0;
+    let attempts = failedRuns;
     for (;;) {
       if (attempts > 0 && instance.properties.get("actioncheck")) {
         const beforeRepair = (): boolean => operation !== "actionunban" || instance.repairOnUnban;

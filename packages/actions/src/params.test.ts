@@ -77,4 +77,10 @@ describe("validateParams", () => {
       validateParams({ bantime: "-1", time: "1700000000.25", matches: "$(x)\n`y`" }),
     ).not.toThrow();
   });
+
+  it("refuses net2ban's own action keys (set backend, probe) as caller options", () => {
+    for (const name of ["actionset_batch", "actionset_target", "actionset_type", "actionprobe"]) {
+      expect(refusal({ ip: "192.0.2.1", [name]: "x" }).param).toBe(name);
+    }
+  });
 });

@@ -158,7 +158,8 @@ export function validateParams(params: Record<string, string>): CheckedParams {
 
 /** Why caller option `key` can never be set by a message (whatever the policy), or undefined. */
 export function reservedOptionReason(key: string): string | undefined {
-  if (DEFINITION_OPTIONS.includes(key)) return "a message may not replace a [Definition] operation or switch";
+  if (DEFINITION_OPTIONS.includes(key) || key.startsWith("actionset_") || key === "actionprobe")
+    return "a message may not replace a [Definition] operation or switch";
   if (COMPUTED_TAGS.has(key)) return "computed from the ticket, cannot be set";
   if (COMMAND_ACTION_NAMES.has(key)) return "reserved by fail2ban's CommandAction";
   if (key !== key.toLowerCase())

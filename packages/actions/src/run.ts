@@ -22,6 +22,11 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   /** Bytes kept per stream (default 64 KiB). */
   outputLimitBytes?: number;
+  /**
+   * Text written to the shell's stdin (a set backend's transaction, read by `nft -f -` or
+   * `ipset restore`); without it stdin is /dev/null, as under fail2ban.
+   */
+  input?: string;
 }
 
 export interface RunResult {
@@ -78,7 +83,7 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
 /**
  * Runs `command` (a rendered command: a script, or a script and its `$0 $1 ...` values) with
  * `spawn("/bin/sh", ["-c", script, ...args])`, never through a concatenated shell line, as fail2ban's
- * Popen(shell=True) does. stdin is /dev/null. On timeout or abort the whole process group gets
+ * Popen(shell=True) does. stdin is /dev/null unless `options.input` is given. On timeout or abort the whole process group gets
  * SIGTERM, then SIGKILL. Never rejects: a shell that cannot start gives exitCode null and the reason in stderr.
  */
 export function runCommand(command: Exclude<RenderedCommand, null>, options: RunOptions): Promise<RunResult> {
@@ -98,11 +103,17 @@ export function runCommand(command: Exclude<RenderedCommand, null>, options: Run
     let timedOut = false;
     let aborted = false;
     let settled = false;
-    const child = spawn("/bin/sh", ["-c", script, ...args], {
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: options.env ?? process.env,
-    });
+    const argv = ["-c", script, ...args];
+    const env = options.env ?? process.env;
+    const child =
+      options.input === undefined
+        ? spawn("/bin/sh", argv, { detached: true, stdio: ["ignore", "pipe", "pipe"], env })
+        : spawn("/bin/sh", argv, { detached: true, stdio: ["pipe", "pipe", "pipe"], env });
+    if (child.stdin !== null) {
+      // a program that exits without reading all of it closes the pipe: its exit status tells
+      child.stdin.on("error", () => undefined);
+      child.stdin.end(options.input);
+    }
     const timers: NodeJS.Timeout[] = [];
     const stop = (): void => {
       killGroup(child.pid, "SIGTERM");
