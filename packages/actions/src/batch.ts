@@ -6,9 +6,10 @@
 import type { ActionLogger, ActionOutcome, ActionRequest, ActionStep } from "./engine.js";
 import { ActionError, ParamRefusedError } from "./errors.js";
 import { type ActionInstance, bindAction } from "./instance.js";
+import type { TicketAddress } from "./ipaddr.js";
 import type { ActionLifecycle } from "./lifecycle.js";
 import type { LoadedAction } from "./load.js";
-import { isTicketKey, validateParams } from "./params.js";
+import { type CheckedParams, validateParams } from "./params.js";
 import type { RenderedCommand, RenderOptions } from "./render.js";
 import type { RunOptions } from "./run.js";
 import { BoundSetAction, setBackendOf } from "./set-action.js";
@@ -35,6 +36,10 @@ export interface BatchHost {
   now(): number;
   timeoutSeconds(instance: ActionInstance): number;
   checkParams(file: string, params: Readonly<Record<string, string>>): LoadedAction;
+  /** The policy part of checkParams (names, the default options' grammar). */
+  checkPolicy(file: string, params: Readonly<Record<string, string>>): void;
+  /** checkParams against an action already loaded for this batch (no look at the files again). */
+  checkLoadedParams(loaded: LoadedAction, file: string, params: Readonly<Record<string, string>>): void;
   lifecycle(file: string, instance: ActionInstance, options: Record<string, string>): ActionLifecycle;
   /** Runs one command and returns its step (also recorded in the current capture). */
   step(
@@ -56,15 +61,11 @@ interface Item {
   request: ActionRequest;
   operation: TicketOperation;
   loaded: LoadedAction;
-  options: Record<string, string>;
+  options: Readonly<Record<string, string>>;
   optionsKey: string;
   set: boolean;
-}
-
-function callerOptions(params: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const key of Object.keys(params).sort()) if (!isTicketKey(key)) out[key] = params[key]!;
-  return out;
+  /** The request's params, checked once (validateParams). */
+  checked: CheckedParams;
 }
 
 function refused(error: unknown): BatchOutcome {
@@ -113,21 +114,46 @@ export async function runBatch(host: BatchHost, requests: readonly ActionRequest
       for (const item of current) results[item.index] ??= refused(error);
     }
   };
+  // each file is read (and looked at on disk) once per batch; its positions verdict per option set
+  const loadedFiles = new Map<string, { loaded: LoadedAction; set: boolean; optionsKey: string }>();
   for (const [index, request] of requests.entries()) {
     let item: Item | undefined;
     try {
       const { file, action, params } = request;
       if (action === "actionban" || action === "actionunban") {
-        const loaded = host.checkParams(file, params);
-        const options = callerOptions(params);
+        let known = loadedFiles.get(file);
+        let checked: CheckedParams;
+        let optionsKey: string;
+        if (known === undefined) {
+          const loaded = host.checkParams(file, params);
+          checked = validateParams(params);
+          optionsKey = `${file}\u0000${JSON.stringify(checked.options)}`;
+          known = { loaded, set: setBackendOf(loaded) !== undefined, optionsKey };
+          loadedFiles.set(file, known);
+        } else {
+          host.checkPolicy(file, params);
+          checked = validateParams(params);
+          const previous = group[group.length - 1];
+          optionsKey =
+            previous !== undefined &&
+            previous.request.file === file &&
+            sameOptions(previous.options, checked.options)
+              ? previous.optionsKey
+              : `${file}\u0000${JSON.stringify(checked.options)}`;
+          if (optionsKey !== known.optionsKey) {
+            host.checkLoadedParams(known.loaded, file, params);
+            known.optionsKey = optionsKey;
+          }
+        }
         item = {
           index,
           request,
           operation: action,
-          loaded,
-          options,
-          optionsKey: `${file}\u0000${JSON.stringify(options)}`,
-          set: setBackendOf(loaded) !== undefined,
+          loaded: known.loaded,
+          options: checked.options,
+          optionsKey,
+          set: known.set,
+          checked,
         };
       }
     } catch (error) {
@@ -156,10 +182,16 @@ export async function runBatch(host: BatchHost, requests: readonly ActionRequest
   return results;
 }
 
+function sameOptions(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const key of keys) if (a[key] !== b[key]) return false;
+  return true;
+}
+
 // The instance of one request: the group's binding with this request's ticket.
-function withTicket(base: ActionInstance, params: Record<string, string>): ActionInstance {
-  const { ticket, address } = validateParams(params);
-  return { ...base, ticket, address };
+function withTicket(base: ActionInstance, checked: CheckedParams): ActionInstance {
+  return { ...base, ticket: checked.ticket, address: checked.address };
 }
 
 function missingIp(operation: string): ParamRefusedError {
@@ -190,8 +222,9 @@ async function startFor(
 
 interface SetWork {
   item: Item;
-  instance: ActionInstance;
-  lines: string[];
+  address: TicketAddress;
+  /** The element's transaction lines, joined. */
+  lines: string;
   family: string;
   command: Command;
   commandKey: string;
@@ -208,18 +241,27 @@ async function runSetGroup(host: BatchHost, group: Item[], results: BatchOutcome
   const now = host.now();
   const work: SetWork[] = [];
   const failedStart = new Map<string, ActionStep[]>();
+  const commandKeys = new Map<Command, string>();
+  const batchCommands = new Map<string, Command>();
+  const commandKeyOf = (command: Command): string => {
+    let key = commandKeys.get(command);
+    if (key === undefined) {
+      key = JSON.stringify(command);
+      commandKeys.set(command, key);
+    }
+    return key;
+  };
   for (const item of group) {
     try {
-      const instance = withTicket(base, item.request.params);
-      const address = instance.address;
+      const { address, ticket } = item.checked;
       if (address === undefined) throw missingIp(item.operation);
       let element: SetElement = { address };
       if (item.operation === "actionban") {
-        if (instance.norestored && instance.ticket.restored === "1") {
+        if (base.norestored && ticket.restored === "1") {
           results[item.index] = nothingToRun();
           continue;
         }
-        const timeout = remainingTimeout(instance.ticket, now, backend.maxTimeoutSeconds);
+        const timeout = remainingTimeout(ticket, now, backend.maxTimeoutSeconds);
         if (timeout === "over") {
           host.logger.info(
             { action: file, jail: base.jail, ip: address.text },
@@ -237,7 +279,9 @@ async function runSetGroup(host: BatchHost, group: Item[], results: BatchOutcome
           results[item.index] = fromSteps(false, startFailed[startFailed.length - 1], startFailed);
           continue;
         }
-        const started = await startFor(host, lifecycle, instance, file);
+      }
+      if (item.operation === "actionban" && lifecycle.startPending(base, address.family)) {
+        const started = await startFor(host, lifecycle, withTicket(base, item.checked), file);
         before = started.steps;
         if (!started.ok) {
           failedStart.set(address.family, started.steps);
@@ -248,16 +292,20 @@ async function runSetGroup(host: BatchHost, group: Item[], results: BatchOutcome
       const target = bound.target(address.family);
       const lines =
         item.operation === "actionban"
-          ? backend.addLines(target, element)
-          : backend.deleteLines(target, element);
-      const command = bound.command("actionset_batch", address.family);
+          ? backend.addLines(target, element).join("\n")
+          : backend.deleteLines(target, element).join("\n");
+      let command = batchCommands.get(address.family);
+      if (command === undefined) {
+        command = bound.command("actionset_batch", address.family);
+        batchCommands.set(address.family, command);
+      }
       work.push({
         item,
-        instance,
+        address,
         lines,
         family: address.family,
         command,
-        commandKey: JSON.stringify(command),
+        commandKey: commandKeyOf(command),
         before,
       });
     } catch (error) {
@@ -293,13 +341,18 @@ async function applySetChunk(
 ): Promise<void> {
   const first = chunk[0]!;
   const { file } = first.item.request;
-  const input = `${chunk.flatMap((w) => w.lines).join("\n")}\n`;
-  const operation = chunk.every((w) => w.item.operation === "actionunban") ? "actionunban" : "actionban";
+  let input = "";
+  let operation: TicketOperation = "actionunban";
+  for (const w of chunk) {
+    input += `${w.lines}\n`;
+    if (w.item.operation === "actionban") operation = "actionban";
+  }
   const step = await host.step(file, operation, first.family, first.command, base, input);
   if (step.ok) {
+    const alone = [step];
     for (const w of chunk) {
       if (w.item.operation === "actionban") lifecycle.markBanned(w.family);
-      results[w.item.index] = fromSteps(true, step, [...w.before, step]);
+      results[w.item.index] = fromSteps(true, step, w.before.length === 0 ? alone : [...w.before, step]);
     }
     return;
   }
@@ -319,14 +372,14 @@ async function applySetChunk(
   if (first.item.operation === "actionunban") {
     // an unban whose add-then-delete fails (nft: an address inside a banned CIDR overlaps it) is done
     // if the set does not hold the address
-    const probe = await probeSets(host, file, bound, base, [first.instance.address!]);
-    if (probe.get(first.instance.address!.text) === false) {
+    const probe = await probeSets(host, file, bound, base, [first.address]);
+    if (probe.get(first.address.text) === false) {
       results[first.item.index] = fromSteps(true, step, [...first.before, step]);
       return;
     }
   }
   host.logger.error(
-    { action: file, jail: base.jail, ip: first.instance.address?.text, stderr: step.stderr.slice(0, 2000) },
+    { action: file, jail: base.jail, ip: first.address.text, stderr: step.stderr.slice(0, 2000) },
     `${first.item.operation} failed in the set backend`,
   );
   results[first.item.index] = fromSteps(false, step, [...first.before, step]);
@@ -400,7 +453,7 @@ async function runShellGroup(host: BatchHost, group: Item[], results: BatchOutco
   };
   for (const item of group) {
     try {
-      const instance = withTicket(base, item.request.params);
+      const instance = withTicket(base, item.checked);
       if (instance.address === undefined) throw missingIp(item.operation);
       let before: ActionStep[] = [];
       if (item.operation === "actionban") {

@@ -361,6 +361,11 @@ export class ActionEngine {
       now: this.now,
       timeoutSeconds: (instance) => this.timeoutSeconds(instance),
       checkParams: (file, params) => this.checkParams(file, params),
+      checkPolicy: (file, params) => this.paramPolicy.assertAllowed(file, params),
+      checkLoadedParams: (loaded, file, params) => {
+        this.paramPolicy.assertAllowed(file, params);
+        assertOptionsAsData(loaded, params, this.render.hostname);
+      },
       lifecycle: (file, instance, options) => {
         const state = this.jail(file, instance);
         state.options = options;

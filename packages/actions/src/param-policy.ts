@@ -118,8 +118,14 @@ export class ParamPolicy {
    */
   refusal(file: string, params: Readonly<Record<string, string>>): ParamRefusedError | undefined {
     assertString(file, "file");
-    assertStringRecord(params, "params");
-    for (const [key, value] of Object.entries(params)) {
+    assertObject(params, "params");
+    // one pass: each value checked as it is read (batches check thousands of requests)
+    for (const key of Object.keys(params)) {
+      const value: unknown = params[key];
+      if (typeof value !== "string") {
+        assertStringRecord(params, "params"); // throws, naming the key
+        continue;
+      }
       if (isTicketKey(key)) continue;
       const grammar = DEFAULT_VALUE_GRAMMAR.get(key);
       if (grammar !== undefined) {

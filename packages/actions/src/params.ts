@@ -1,7 +1,7 @@
 // Message params: which are ticket values (the ban), which are caller options (`action[key=value]`),
 // and the checks every param passes before anything is rendered.
 
-import { assertStringRecord } from "./assert.js";
+import { assertObject, assertStringRecord } from "./assert.js";
 import { ParamRefusedError } from "./errors.js";
 import { parseTicketAddress, type TicketAddress } from "./ipaddr.js";
 import { captureKey } from "./tags.js";
@@ -98,10 +98,15 @@ export function classifyParams(params: Record<string, string>): {
   ticket: Record<string, string>;
   options: Record<string, string>;
 } {
-  assertStringRecord(params, "params");
+  assertObject(params, "params");
   const ticket: Record<string, string> = {};
   const options: Record<string, string> = {};
-  for (const [key, value] of Object.entries(params)) {
+  for (const key of Object.keys(params)) {
+    const value: unknown = params[key];
+    if (typeof value !== "string") {
+      assertStringRecord(params, "params"); // throws, naming the key
+      continue;
+    }
     if (isTicketKey(key)) ticket[key] = value;
     else options[key] = value;
   }

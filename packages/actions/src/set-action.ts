@@ -31,8 +31,19 @@ type SetCommandKey = "actionset_target" | "actionset_batch" | "actionset_list";
 const COMMAND_KEYS: readonly SetCommandKey[] = ["actionset_target", "actionset_batch", "actionset_list"];
 const derived = new WeakMap<LoadedAction, Map<SetCommandKey, LoadedAction>>();
 
+const backends = new WeakMap<LoadedAction, SetBackend | null>();
+
 /** The backend an action names in `actionset_type`, undefined when it has none (a stock action). */
 export function setBackendOf(action: LoadedAction): SetBackend | undefined {
+  let backend = backends.get(action);
+  if (backend === undefined) {
+    backend = readBackend(action) ?? null;
+    backends.set(action, backend);
+  }
+  return backend ?? undefined;
+}
+
+function readBackend(action: LoadedAction): SetBackend | undefined {
   let type: string;
   try {
     type = configGet(action.config, "Definition", "actionset_type").trim();

@@ -5,9 +5,9 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { buildShellCommand } from "./tags.js";
 import { runCommand } from "./run.js";
 import { batchEntry, runShellBatch } from "./shell-batch.js";
+import { buildShellCommand } from "./tags.js";
 
 const options = { timeoutMs: 10_000 };
 
@@ -52,6 +52,7 @@ describe("runShellBatch", () => {
     const { results } = await runShellBatch(
       [
         "X=1; set -e; exit 0",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions, not a template
         'echo "${X-unset} ${net2ban_n-unset} ${net2ban_s-unset} ${net2ban_i-unset}"; false; echo still',
       ],
       runCommand,
