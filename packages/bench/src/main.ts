@@ -17,6 +17,7 @@ import { benchKeys } from "./keys.js";
 import { benchMemory } from "./memory.js";
 import { renderFigureTable, renderResultsBlock, spliceResultsBlock } from "./report.js";
 import type { BenchRun } from "./results.js";
+import { benchSets } from "./sets.js";
 
 export const SUITES: Readonly<Record<string, (ctx: BenchContext) => Promise<void>>> = {
   envelope: benchEnvelope,
@@ -28,6 +29,7 @@ export const SUITES: Readonly<Record<string, (ctx: BenchContext) => Promise<void
   memory: benchMemory,
   burst: benchBurst,
   catchup: benchCatchUpSuite,
+  sets: benchSets,
 };
 
 /** Left out of `--quick` unless named in --only: the quick run's minute is spent (catchup: ~10 s quick). */
