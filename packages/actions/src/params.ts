@@ -127,9 +127,9 @@ export interface CheckedParams {
  */
 export function validateParams(params: Record<string, string>): CheckedParams {
   const { ticket, options } = classifyParams(params);
-  for (const [key, value] of Object.entries(params)) {
+  for (const key of Object.keys(params)) {
     if (!PARAM_NAME_RE.test(key)) throw new ParamRefusedError(key, `name must match ${PARAM_NAME_RE}`);
-    if (value.includes("\0")) throw new ParamRefusedError(key, "value contains a NUL character");
+    if (params[key]!.includes("\0")) throw new ParamRefusedError(key, "value contains a NUL character");
   }
   let address: TicketAddress | undefined;
   if (ticket.ip !== undefined) {
@@ -137,8 +137,9 @@ export function validateParams(params: Record<string, string>): CheckedParams {
     if (address === undefined)
       throw new ParamRefusedError("ip", `not an IPv4/IPv6 address or CIDR: ${JSON.stringify(ticket.ip)}`);
   }
-  const captures = new Map<string, string>();
-  for (const [key, value] of Object.entries(ticket)) {
+  let captures: Map<string, string> | undefined;
+  for (const key of Object.keys(ticket)) {
+    const value = ticket[key]!;
     if (INTEGER_KEYS.has(key) && !INTEGER_RE.test(value)) {
       throw new ParamRefusedError(key, `expected an integer, got ${JSON.stringify(value)}`);
     }
@@ -149,6 +150,7 @@ export function validateParams(params: Record<string, string>): CheckedParams {
       if (!CAPTURE_RE.test(key))
         throw new ParamRefusedError(key, "filter capture names are F-<UPPER CASE NAME>");
       const stored = captureKey(key.slice(2));
+      captures ??= new Map();
       const other = captures.get(stored);
       if (other !== undefined) throw new ParamRefusedError(key, `names the same capture as ${other}`);
       captures.set(stored, key);
