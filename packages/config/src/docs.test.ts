@@ -1,0 +1,54 @@
+// docs/configuration.md's key table and the sample configs/net2ban.cfg are checked against the schema:
+// every key net2ban reads is documented (with the sections the schema reads it from) and shown in the
+// sample, set or commented; no documented key is missing from the schema.
+import { readFile } from "node:fs/promises";
+import { describe, expect, it } from "vitest";
+import { CONFIG_KEYS, type ConfigKey } from "./schema.js";
+
+const root = new URL("../../../", import.meta.url);
+const read = (path: string) => readFile(new URL(path, root), "utf8");
+
+/** The rows of the "## Keys" table: key -> the "sections" cell. */
+async function documentedKeys(): Promise<Map<string, string>> {
+  const text = await read("docs/configuration.md");
+  const start = text.indexOf("\n## Keys");
+  const end = text.indexOf("\n## ", start + 1);
+  expect(start, "docs/configuration.md has a '## Keys' section").toBeGreaterThan(-1);
+  const rows = new Map<string, string>();
+  for (const line of text.slice(start, end === -1 ? undefined : end).split("\n")) {
+    const cells = line.split("|").map((cell) => cell.trim());
+    const key = /^`([a-z_]+)`$/.exec(cells[1] ?? "")?.[1];
+    if (key !== undefined && cells.length > 3) rows.set(key, cells[2] ?? "");
+  }
+  return rows;
+}
+
+const schemaKeys = Object.keys(CONFIG_KEYS) as ConfigKey[];
+
+describe("docs/configuration.md against the schema", () => {
+  it("documents every key of the schema, and no key the schema lacks", async () => {
+    const documented = await documentedKeys();
+    expect(schemaKeys.filter((key) => !documented.has(key))).toEqual([]);
+    expect([...documented.keys()].filter((key) => !(schemaKeys as string[]).includes(key))).toEqual([]);
+  });
+
+  it("names, for each key, every kind of section the schema reads it from", async () => {
+    const documented = await documentedKeys();
+    const missing = schemaKeys.flatMap((key) => {
+      const cell = documented.get(key) ?? "";
+      // "P" in the table is every peer section: [server] and the clients'.
+      const named = (kind: string) =>
+        cell.includes(kind) || ((kind === "server" || kind === "client") && /\bP\b/.test(cell));
+      return CONFIG_KEYS[key].sections.filter((kind) => !named(kind)).map((kind) => `${key}: ${kind}`);
+    });
+    expect(missing).toEqual([]);
+  });
+});
+
+describe("configs/net2ban.cfg shows every key", () => {
+  it("each key of the schema appears, set or commented out", async () => {
+    const sample = await read("configs/net2ban.cfg");
+    const shown = new Set([...sample.matchAll(/^#?\s*([a-z_]+)\s*=/gm)].map((m) => m[1]));
+    expect(schemaKeys.filter((key) => !shown.has(key))).toEqual([]);
+  });
+});
