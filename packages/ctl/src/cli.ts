@@ -30,6 +30,7 @@ const defaultIo: CliIo = {
 function commonOptions<T>(y: Argv<T>) {
   return y
     .option("config", {
+      alias: "c",
       type: "string",
       describe:
         "config file (default: $NET2BAN_CONFIG, /etc/net2ban/net2ban.cfg, /usr/share/net2ban/net2ban.cfg)",
@@ -47,7 +48,7 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
       "$0 <command> [options]\n\nSends ban decisions to every net2ban agent and manages the fleet's config.",
     )
     .command(
-      "gen_random",
+      ["gen-random", "gen_random"],
       "print a random key of [keygen] keylen characters",
       (y) =>
         y.option("length", { type: "number", describe: "characters (default: [keygen] keylen, else 40)" }),
@@ -65,7 +66,7 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
       },
     )
     .command(
-      "list_clients",
+      ["list-clients", "list_clients"],
       "list the clients of the config",
       (y) => y,
       (a) => {
@@ -79,7 +80,7 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
       },
     )
     .command(
-      "get_client <name>",
+      ["get-client <name>", "get_client <name>"],
       "print the config file of one client (global, keygen and its own section only)",
       (y) => y.positional("name", { type: "string", demandOption: true }),
       (a) => {
@@ -109,11 +110,7 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
             describe: "actionban, actionunban, actionstart, ...",
           })
           .positional("params", { type: "string", array: true, describe: "key=value" })
-          .option("to", {
-            type: "string",
-            array: true,
-            describe: "only these clients (comma-separated or repeated)",
-          })
+          .option("to", toOption("only these clients (comma-separated or repeated)"))
           .options(waitOptions)
           .example("$0 exec iptables-multiport actionban name=sshd ip=203.0.113.9", "ban on every host")
           .example(
@@ -145,7 +142,7 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
           })
           .option("action", { type: "string", default: "iptables-multiport", describe: "action file" })
           .option("name", { type: "string", default: "default", describe: "jail name (the action's <name>)" })
-          .option("to", { type: "string", array: true, describe: "only these clients" })
+          .option("to", toOption("only these clients (comma-separated or repeated)"))
           .option("for", {
             type: "string",
             describe: "how long: 90s, 10m, 1h, 1d, 1h30m or permanent (default: the server's bantime)",
@@ -178,7 +175,7 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
           })
           .option("action", { type: "string", describe: "only the bans of this action file" })
           .option("name", { type: "string", describe: "only the bans of this jail name" })
-          .option("to", { type: "string", array: true, describe: "protocol 1 only: only these clients" })
+          .option("to", toOption("protocol 1 only: only these clients"))
           .options(waitOptions)
           .example("$0 unban 203.0.113.9", "every ban of the address, on every host")
           .example(
@@ -425,6 +422,14 @@ function printRendered(io: CliIo, command: Rendered): void {
   } else {
     for (const one of command.commands) printRendered(io, one);
   }
+}
+
+/**
+ * `--to` of exec, ban and unban. Not an array option: yargs would read every following word into it,
+ * so `ban --to web1 203.0.113.9` lost its address; repeated, yargs still gathers the values into an array.
+ */
+function toOption(describe: string) {
+  return { type: "string", describe } as const;
 }
 
 /** --wait and --timeout of ban, unban and exec. */

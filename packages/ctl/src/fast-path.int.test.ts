@@ -97,10 +97,17 @@ describe("net2banctl fast path against the full CLI", () => {
     ["ban", "198.51.100.0/24", "port=22", "--action", "nftables", "--name=sshd"],
     ["unban", "2001:db8::1", "--to", "client1"],
     ["--json", "ban", "192.0.2.7", "--to=client1,client2"],
+    ["ban", "--to", "client1", "203.0.113.9"],
+    ["exec", "--to", "client1", "net2ban-demo", "actionban", "ip=203.0.113.9"],
   ];
 
   it.each(sends.map((argv) => [argv.join(" "), argv]))("sends the same request: %s", async (_label, argv) => {
-    const args = ["--config", configPath, ...(argv as string[])];
+    // -c and --config alternate, so that both spellings go through both parsers.
+    const args = [
+      sends.indexOf(argv as string[]) % 2 === 0 ? "--config" : "-c",
+      configPath,
+      ...(argv as string[]),
+    ];
     expect(parseFastCommand(args), "the fast path must take this one").toBeDefined();
     const fast = await invoke(run, args);
     const [fromFast] = await nextMessages(1);
@@ -145,5 +152,6 @@ describe("net2banctl fast path against the full CLI", () => {
     expect(help.out.join("\n")).toContain("net2banctl ban <ip>");
     const clients = await invoke(run, ["--config", configPath, "list_clients"]);
     expect(clients).toEqual({ code: 0, out: ["client1"], err: [] });
+    expect(await invoke(run, ["-c", configPath, "list-clients"])).toEqual(clients);
   });
 });

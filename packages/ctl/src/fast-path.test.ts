@@ -60,6 +60,26 @@ describe("parseFastCommand takes", () => {
   it("--to repeated, each with one value", () => {
     expect(parseFastCommand(["ban", "192.0.2.1", "--to", "a", "--to", "b"])?.to).toEqual(["a", "b"]);
   });
+
+  it("--to takes one word: the address after it stays the address", () => {
+    expect(parseFastCommand(["ban", "--to", "web1", "203.0.113.9"])).toMatchObject({
+      to: ["web1"],
+      ip: "203.0.113.9",
+      params: [],
+    });
+    expect(parseFastCommand(["ban", "1.2.3.4", "--to", "a", "b=1"])).toMatchObject({
+      to: ["a"],
+      ip: "1.2.3.4",
+      params: ["b=1"],
+    });
+  });
+
+  it("-c for --config, before or after the command", () => {
+    expect(parseFastCommand(["-c", "/etc/n.cfg", "ban", "192.0.2.1"])?.common).toEqual({
+      config: "/etc/n.cfg",
+    });
+    expect(parseFastCommand(["exec", "f", "actionban", "-c", "/c"])?.common).toEqual({ config: "/c" });
+  });
 });
 
 describe("parseFastCommand leaves to yargs", () => {
@@ -74,7 +94,9 @@ describe("parseFastCommand leaves to yargs", () => {
     ["ban"],
     ["ban", "10"],
     ["exec", "123", "actionban"],
-    ["ban", "1.2.3.4", "--to", "a", "b"],
+    ["-c", "a", "--config", "b", "ban", "1.2.3.4"],
+    ["-c=/c", "ban", "1.2.3.4"],
+    ["-cj", "ban", "1.2.3.4"],
     ["ban", "1.2.3.4", "--to"],
     ["--config", "a", "--config", "b", "ban", "1.2.3.4"],
     ["ban", "1.2.3.4", "--json", "true"],
@@ -109,6 +131,7 @@ describe("parseFastCommand leaves to yargs", () => {
         "unban",
         "--to",
         "--config",
+        "-c",
         "--json",
         "--name",
         "--action",

@@ -56,9 +56,10 @@ export function parseFastCommand(argv: readonly string[]): FastCommand | undefin
       command ??= token;
       continue;
     }
-    if (!token.startsWith("--") || token === "--") return undefined;
-    const eq = token.indexOf("=");
-    const name = eq === -1 ? token.slice(2) : token.slice(2, eq);
+    // `-c FILE` is --config; other short forms (`-c=FILE`, `-cj`, `-h`) go to yargs.
+    if (token !== "-c" && (!token.startsWith("--") || token === "--")) return undefined;
+    const eq = token === "-c" ? -1 : token.indexOf("=");
+    const name = token === "-c" ? "config" : eq === -1 ? token.slice(2) : token.slice(2, eq);
     const inline = eq === -1 ? undefined : token.slice(eq + 1);
     if (name === "json") {
       // `--json true` would be read by yargs as a value: leave such forms to it.
@@ -72,8 +73,7 @@ export function parseFastCommand(argv: readonly string[]): FastCommand | undefin
     const value = inline ?? argv[++i];
     if (!isWord(value)) return undefined;
     if (name === "to") {
-      // yargs reads every following word into an array option: only the unambiguous form is taken.
-      if (inline === undefined && isWord(argv[i + 1])) return undefined;
+      // One value per --to, as yargs reads it (a string option, gathered into an array when repeated).
       to.push(value);
       continue;
     }

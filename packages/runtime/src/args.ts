@@ -23,6 +23,7 @@ export async function parseDaemonArgs(
     .scriptName(spec.script)
     .usage(`$0 [options]\n\n${spec.description}`)
     .option("config", {
+      alias: "c",
       type: "string",
       describe:
         "config file (default: $NET2BAN_CONFIG, /etc/net2ban/net2ban.cfg, /usr/share/net2ban/net2ban.cfg)",
