@@ -1,5 +1,5 @@
 // net2banctl's self-lockout guard: a ban of a protected address exits 2 with one line and sends nothing
-// (net2banctl publishes through ctl_url, where nothing listens: reaching it fails with exit 1, not 2).
+// (net2banctl publishes through ctl_url, where nothing listens: reaching it fails with exit 3, not 2).
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -99,7 +99,8 @@ describe.each([
 
   test("an unban of a protected address is not refused (it gets as far as the missing broker)", async () => {
     const result = await ctl(runner, "unban", "10.0.0.1");
-    expect(result.code).toBe(1);
+    // Exit 3: nothing sent, the broker is unreachable (docs/cli.md, "Exit codes").
+    expect(result.code).toBe(3);
     expect(result.err.join("\n")).toContain("127.0.0.1:5999");
   });
 });

@@ -1,6 +1,7 @@
 // --wait and status without a broker: a scripted reply session, the lines and exit codes net2banctl gives.
 import type { Message } from "@net2ban/protocol";
 import type { AcceptedMessage, ResultMessage, StateMessage } from "@net2ban/protocol/fleet";
+import { exitCodeFor } from "@net2ban/runtime";
 import { describe, expect, test } from "vitest";
 import { describeBan } from "./status.js";
 import { collectState, NoAnswerError, type ReplySession, sendAndWait } from "./wait.js";
@@ -80,20 +81,20 @@ describe("--wait", () => {
     ]);
   });
 
-  test("exit 1 naming the hosts that failed and those that did not answer", async () => {
+  test("exit 4 naming the hosts that failed and those that did not answer", async () => {
     const { code, out, err } = await run([
       accepted(["web1", "web2", "web3"]),
       result("web1", true),
       result("web2", false),
     ]);
-    expect(code).toBe(1);
+    expect(code).toBe(4);
     expect(out.at(-1)).toBe("  web2: FAILED (ban, exit 1: iptables: No chain/target/match by that name.)");
     expect(err).toEqual(["net2banctl: ban 203.0.113.9: failed on web2; no answer within 1s from web3"]);
   });
 
   test("--json: one object with each host", async () => {
     const { code, out } = await run([accepted(["web1", "web2"]), result("web1", true)], true);
-    expect(code).toBe(1);
+    expect(code).toBe(4);
     expect(JSON.parse(out[0]!)).toEqual({
       id: ID,
       change: "new",
@@ -106,15 +107,17 @@ describe("--wait", () => {
     });
   });
 
-  test("a refusal by the server is exit 1 with its reason; silence is NoAnswerError", async () => {
+  test("a refusal by the server is exit 2 with its reason; silence is NoAnswerError", async () => {
     const refused = await run([
       accepted([], { refused: "ban 127.0.0.1 refused: 127.0.0.0/8 is in ignoreip (default)" }),
     ]);
-    expect(refused.code).toBe(1);
+    expect(refused.code).toBe(2);
     expect(refused.err).toEqual([
       "net2banctl: ban 203.0.113.9: refused by the server: ban 127.0.0.1 refused: 127.0.0.0/8 is in ignoreip (default)",
     ]);
     await expect(run([])).rejects.toBeInstanceOf(NoAnswerError);
+    // Sent, never confirmed: exit 4 (docs/cli.md, "Exit codes").
+    expect(exitCodeFor(new NoAnswerError("ban: the server did not answer"))).toBe(4);
     // Replies to other requests are not this one's.
     await expect(run([accepted(["web1"], { requestId: "other-000001" })])).rejects.toThrow(
       /did not answer within 1s/,

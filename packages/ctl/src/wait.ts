@@ -6,7 +6,7 @@ import { hostname } from "node:os";
 import type { Net2banConfig } from "@net2ban/config";
 import type { Codec, Message } from "@net2ban/protocol";
 import type { AcceptedMessage, ResultMessage, StateMessage } from "@net2ban/protocol/fleet";
-import { EXIT_FAILED, EXIT_OK, UsageError } from "@net2ban/runtime";
+import { EXIT_NOT_CONFIRMED, EXIT_OK, EXIT_USAGE, UsageError } from "@net2ban/runtime";
 import type { Broker } from "@net2ban/transport";
 import type { CliIo } from "./commands.js";
 import { escapeControls, escapeJsonControls } from "./terminal-text.js";
@@ -176,7 +176,8 @@ function describeResult(result: ResultMessage): string {
 
 /**
  * Sends `message` (which carries the session's replyTo), shows each host's confirmation, and returns 0
- * only if every host it went to confirmed; otherwise 1, naming the hosts that failed or did not answer.
+ * only if every host it went to confirmed; otherwise 4, naming the hosts that failed or did not answer
+ * (2 when the server refused it).
  */
 export async function sendAndWait(
   io: CliIo,
@@ -274,8 +275,9 @@ function report(
     );
   }
   if (accepted.refused !== undefined) {
+    // What the server refuses (ignoreip, a param) is bad input, as when net2banctl refuses it itself.
     io.err(`net2banctl: ${options.label}: refused by the server: ${escapeControls(accepted.refused)}`);
-    return EXIT_FAILED;
+    return EXIT_USAGE;
   }
   if (failed.length === 0 && missing.length === 0) {
     if (!options.json) io.out(`${options.label}: confirmed by all ${accepted.hosts.length} host(s)`);
@@ -288,7 +290,7 @@ function report(
       : [`no answer within ${options.timeoutSeconds}s from ${missing.join(", ")}`]),
   ];
   io.err(`net2banctl: ${options.label}: ${parts.join("; ")}`);
-  return EXIT_FAILED;
+  return EXIT_NOT_CONFIRMED;
 }
 
 /** Reads the `state` parts answering `requestId` until the last one; undefined if the server is silent. */

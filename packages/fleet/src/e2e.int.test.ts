@@ -223,14 +223,14 @@ describe("messages that must never run", () => {
 });
 
 describe("net2banctl failures", () => {
-  test("unreachable broker: one line, exit 1", async () => {
+  test("unreachable broker: one line, exit 3 (nothing sent)", async () => {
     const fleet = await fleetOf({
       agents: 1,
       brokerUrl: "amqp://guest:secretpw@127.0.0.1:5999/",
       label: "e2enob",
     });
     const result = await fleet.ctl(["ban", "192.0.2.1"]);
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(3);
     expect(result.stderr.trim().split("\n")).toHaveLength(1);
     expect(result.stderr).toMatch(/^net2banctl: .*127\.0\.0\.1:5999/);
     expect(result.stderr).not.toContain("secretpw");
@@ -262,10 +262,10 @@ describe("net2banctl failures", () => {
     expect(help.stdout).toContain("ban <ip>");
   });
 
-  test("no server running yet: the input queue is missing, exit 1 and the ban is not lost silently", async () => {
+  test("no server running yet: the input queue is missing, exit 3 and the ban is not lost silently", async () => {
     const fleet = await fleetOf({ agents: 1, label: "e2enosrv" });
     const result = await fleet.ctl(["ban", "192.0.2.1"]);
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(3);
     expect(result.stderr).toContain(fleet.inputQueue);
   });
 });

@@ -128,7 +128,7 @@ describe("expiry", () => {
 });
 
 describe("confirmations and status", () => {
-  test("--wait exits 0 when every host confirms, and 1 naming the host that is down", async () => {
+  test("--wait exits 0 when every host confirms, and 4 naming the host that is down", async () => {
     const fleet = await fleetOf({ agents: 2, label: "stwait" });
     await fleet.startAll();
     const ok = await fleet.ctl(["ban", "203.0.113.60", ...demo, "--wait"]);
@@ -138,7 +138,7 @@ describe("confirmations and status", () => {
     expect(ok.stdout).toContain("confirmed by all 2 host(s)");
     await fleet.stop("agent2");
     const down = await fleet.ctl(["ban", "203.0.113.61", ...demo, "--wait", "--timeout", "3s"]);
-    expect(down.code).toBe(1);
+    expect(down.code).toBe(4);
     expect(down.stdout).toContain("agent1: ok (ban");
     expect(down.stderr).toBe("net2banctl: ban 203.0.113.61: no answer within 3s from agent2\n");
     // exec --wait follows the original's syntax host by host too.
@@ -151,7 +151,7 @@ describe("confirmations and status", () => {
       "--timeout",
       "3s",
     ]);
-    expect(exec.code).toBe(1);
+    expect(exec.code).toBe(4);
     expect(exec.stderr).toContain("agent2");
     // Unbanning what nobody holds is harmless: nothing to lift, exit 0.
     const nothing = await fleet.ctl(["unban", "192.0.2.222", "--wait"]);
@@ -177,7 +177,7 @@ describe("confirmations and status", () => {
       "web",
       "--wait",
     ]);
-    expect(partial.code).toBe(1);
+    expect(partial.code).toBe(4);
     expect(partial.stderr).toContain("failed on agent2");
     const { code, json } = await ctlJson(fleet, ["status"]);
     expect(code).toBe(0);

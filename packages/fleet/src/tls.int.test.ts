@@ -158,7 +158,7 @@ describe("amqps with a CA and client certificates", () => {
     expect(await readFile(noCert, "utf8")).toContain("tls_ca = ");
 
     const refused = await fl.ctl(["ban", "203.0.113.72", "--action", "net2ban-demo"], noCert);
-    expect(refused.code).toBe(1);
+    expect(refused.code).toBe(3);
     expect(refused.stdout).toBe("");
     const lines = refused.stderr.trimEnd().split("\n");
     expect(lines).toHaveLength(1);

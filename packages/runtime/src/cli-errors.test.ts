@@ -1,9 +1,16 @@
-// Exit codes: what restarting could fix exits 1, what it cannot (usage, config, a queue of another type) exits 2.
+// Exit codes (docs/cli.md): 1 failed, 2 what a restart or resend cannot fix (usage, config, a queue of another
+// type), 3 nothing sent, 4 sent but not confirmed.
 
 import { ConfigError, LocalAddressesError } from "@net2ban/config";
-import { QueueMismatchError, QueueOperationError } from "@net2ban/transport";
+import {
+  BrokerUnavailableError,
+  PublishBatchError,
+  PublishError,
+  QueueMismatchError,
+  QueueOperationError,
+} from "@net2ban/transport";
 import { describe, expect, it } from "vitest";
-import { EXIT_FAILED, EXIT_USAGE, exitCodeFor, UsageError } from "./cli-errors.js";
+import { EXIT_FAILED, EXIT_NOT_SENT, EXIT_USAGE, exitCodeFor, UsageError } from "./cli-errors.js";
 
 describe("exitCodeFor", () => {
   it("exits 2 for what a restart cannot fix", () => {
@@ -19,5 +26,21 @@ describe("exitCodeFor", () => {
       EXIT_FAILED,
     );
     expect(exitCodeFor(new Error("boom"))).toBe(EXIT_FAILED);
+  });
+
+  it("exits 3 when nothing was sent: no broker node, or the broker refused the publish", () => {
+    const unreachable = new BrokerUnavailableError([
+      { url: "amqp://127.0.0.1:1/", error: new Error("ECONNREFUSED") },
+    ]);
+    expect(exitCodeFor(unreachable)).toBe(EXIT_NOT_SENT);
+    expect(exitCodeFor(new PublishError("input_net2ban", "nacked", "nack"))).toBe(EXIT_NOT_SENT);
+    expect(exitCodeFor(new PublishError("input_net2ban", "refused", "ACCESS_REFUSED"))).toBe(EXIT_NOT_SENT);
+    const batch = new PublishBatchError([new PublishError("q", "returned", "NO_ROUTE")], 1);
+    expect(exitCodeFor(batch)).toBe(EXIT_NOT_SENT);
+  });
+
+  it("exits 1 when a publish may have arrived (connection lost, confirm timed out)", () => {
+    expect(exitCodeFor(new PublishError("input_net2ban", "connection-lost", "lost"))).toBe(EXIT_FAILED);
+    expect(exitCodeFor(new PublishError("input_net2ban", "timeout", "no confirm"))).toBe(EXIT_FAILED);
   });
 });

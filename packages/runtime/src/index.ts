@@ -1,6 +1,15 @@
 // Shared wiring of the net2ban daemons and CLIs: logger, config and broker start-up, signals, exit codes.
 export { type DaemonArgsSpec, type ParsedDaemonArgs, parseDaemonArgs } from "./args.js";
-export { describeError, EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodeFor, UsageError } from "./cli-errors.js";
+export {
+  describeError,
+  EXIT_FAILED,
+  EXIT_NOT_CONFIRMED,
+  EXIT_NOT_SENT,
+  EXIT_OK,
+  EXIT_USAGE,
+  exitCodeFor,
+  UsageError,
+} from "./cli-errors.js";
 export {
   connectFromConfig,
   type DaemonArgs,
