@@ -19,6 +19,7 @@ import {
   EXIT_OK,
   exitCodeFor,
   loadDaemonContext,
+  packageVersion,
   parseDaemonArgs,
   runDaemon,
 } from "@net2ban/runtime";
@@ -63,6 +64,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const args = await parseDaemonArgs(argv, {
       script: "net2ban-agent",
+      version: packageVersion(import.meta.url),
       description: "Runs the fail2ban actions that the net2ban server sends to this host.",
       examples: [
         ["net2ban-agent --config /etc/net2ban/net2ban.cfg", "run with an exported client config"],

@@ -110,4 +110,22 @@ describe("net2banctl check-config and the broker", () => {
       err: [],
     });
   });
+
+  it("--strict fails with one line when no node answers; without it, a warning", async () => {
+    const path = join(dir.path, "down.cfg");
+    await writeFile(
+      path,
+      `[global]\nurl = ${deadUrl}\nrounds = 1000\nsecret = s\nauthkey = a\nmode = server\n\n[server]\nkey = k\n`,
+      { mode: 0o600 },
+    );
+    const strict = await checkConfig(["--config", path, "--strict"]);
+    expect(strict.code).toBe(3);
+    expect(strict.err).toEqual(["net2banctl: no node of the broker answered (1 tried); queues not checked"]);
+    const lenient = await checkConfig(["--config", path]);
+    expect(lenient.code).toBe(0);
+    expect(lenient.err).toEqual(["warning: no node of the broker answered; queues not checked"]);
+    // One node answering is enough.
+    const okPath = await writeConfig("strict-ok.cfg", { web1: "classic" });
+    expect((await checkConfig(["--config", okPath, "--strict"])).code).toBe(0);
+  });
 });

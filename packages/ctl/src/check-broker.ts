@@ -3,7 +3,7 @@
 // (exit 2): RabbitMQ cannot change a queue's type, so a daemon would fail on it at every start.
 import { readFile } from "node:fs/promises";
 import type { Net2banConfig } from "@net2ban/config";
-import { EXIT_OK, EXIT_USAGE } from "@net2ban/runtime";
+import { EXIT_NOT_SENT, EXIT_OK, EXIT_USAGE } from "@net2ban/runtime";
 import type { BrokerInspection, QueueSpec, QueueStatus } from "@net2ban/transport";
 import type { CliIo } from "./commands.js";
 import { escapeControls, escapeJsonControls } from "./terminal-text.js";
@@ -57,12 +57,13 @@ export function mismatchError(queue: QueueStatus): string {
 /**
  * Runs the broker checks and prints them after `summary` (text) or inside `report` (--json).
  * Exit 0 unless a queue exists with another type or other arguments (2). Nodes that do not answer are
- * reported, not failed on: the file is valid, and the broker may simply be elsewhere or down.
+ * reported, not failed on: the file is valid, and the broker may simply be elsewhere or down; with
+ * `strict` (monitoring) no node answering is exit 3, as a send that finds the broker down.
  */
 export async function checkBroker(
   io: CliIo,
   config: Net2banConfig,
-  options: { json: boolean; report: Record<string, unknown>; summary: string },
+  options: { json: boolean; strict?: boolean; report: Record<string, unknown>; summary: string },
 ): Promise<number> {
   const { inspectBroker } = await import("@net2ban/transport");
   const plan = brokerCheckPlan(config);
@@ -101,6 +102,12 @@ export async function checkBroker(
       );
     }
     for (const queue of inspection.queues) io.out(describeQueue(queue));
+  }
+  if (answered === 0 && options.strict === true) {
+    io.err(
+      `net2banctl: no node of the broker answered (${inspection.nodes.length} tried); queues not checked`,
+    );
+    return EXIT_NOT_SENT;
   }
   if (answered === 0) io.err("warning: no node of the broker answered; queues not checked");
   for (const queue of inspection.queues) {

@@ -2,7 +2,14 @@
 // without loading this file (yargs costs more start-up time than the whole send); the rest come here.
 import { existsSync } from "node:fs";
 import type { Net2banMessage } from "@net2ban/protocol";
-import { describeError, EXIT_OK, EXIT_USAGE, exitCodeFor, UsageError } from "@net2ban/runtime";
+import {
+  describeError,
+  EXIT_OK,
+  EXIT_USAGE,
+  exitCodeFor,
+  packageVersion,
+  UsageError,
+} from "@net2ban/runtime";
 import yargs, { type Argv } from "yargs";
 import {
   banRequestSpec,
@@ -21,6 +28,9 @@ import {
 import { escapeControls } from "./terminal-text.js";
 
 export type { CliIo } from "./commands.js";
+
+// The bundle (dist/net2banctl.cjs), dist/cli.js and src/cli.ts all sit one directory below package.json.
+const VERSION = packageVersion(import.meta.url);
 
 const defaultIo: CliIo = {
   out: (line) => process.stdout.write(`${line}\n`),
@@ -303,7 +313,12 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
       (y) =>
         y
           .option("offline", { type: "boolean", describe: "check the file only, not the broker" })
-          .example("$0 check-config", "the file, every node, and each queue's type against queue_type"),
+          .option("strict", {
+            type: "boolean",
+            describe: "exit 3 (one line) when no node of the broker answers, for monitoring",
+          })
+          .example("$0 check-config", "the file, every node, and each queue's type against queue_type")
+          .example("$0 check-config --strict", "as a monitoring check: non-zero when the broker is down"),
       (a) => {
         action = async () => {
           const { loadConfig, ConfigError } = await import("@net2ban/config");
@@ -324,7 +339,12 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
               return EXIT_OK;
             }
             const { checkBroker } = await import("./check-broker.js");
-            return await checkBroker(io, config, { json: a.json === true, report, summary });
+            return await checkBroker(io, config, {
+              json: a.json === true,
+              strict: a.strict === true,
+              report,
+              summary,
+            });
           } catch (error) {
             if (error instanceof ConfigError) {
               for (const warning of error.warnings) io.err(`warning: ${warning}`);
@@ -378,6 +398,21 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
         };
       },
     )
+    .command(
+      "version",
+      "print net2banctl's version and the protocol versions it speaks",
+      (y) => y.example("$0 version --json", '{"name":"net2banctl","version":...,"protocols":[1,2]}'),
+      (a) => {
+        action = async () => {
+          const { runVersion } = await import("./version.js");
+          return runVersion(io, a, VERSION);
+        };
+      },
+    )
+    .completion(
+      "completion",
+      "print a bash completion script (add it to ~/.bashrc or /etc/bash_completion.d)",
+    )
     .demandCommand(1, "give a command; see net2banctl --help")
     .strict()
     .recommendCommands()
@@ -387,7 +422,7 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
       throw error ?? new UsageError(message);
     })
     .help()
-    .version(false)
+    .version(VERSION)
     .wrap(Math.min(110, process.stdout.columns || 80));
 
   try {

@@ -6,6 +6,8 @@ import type { DaemonArgs } from "./daemon.js";
 export interface DaemonArgsSpec {
   script: string;
   description: string;
+  /** What --version prints (packageVersion(import.meta.url) of the daemon's cli module). */
+  version: string;
   examples: [string, string][];
   /** Extra string options (e.g. the agent's --name). */
   extra?: Record<string, string>;
@@ -39,7 +41,7 @@ export async function parseDaemonArgs(
       throw error ?? new UsageError(message);
     })
     .help()
-    .version(false);
+    .version(spec.version);
   for (const [name, describe] of Object.entries(spec.extra ?? {})) {
     parser = parser.option(name, { type: "string", describe });
   }

@@ -40,3 +40,4 @@ export {
   registerQueueDepth,
   startMetricsServer,
 } from "./metrics.js";
+export { packageVersion } from "./version.js";

@@ -8,6 +8,7 @@ import {
   EXIT_OK,
   exitCodeFor,
   loadDaemonContext,
+  packageVersion,
   parseDaemonArgs,
   runDaemon,
 } from "@net2ban/runtime";
@@ -23,6 +24,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     const args = await parseDaemonArgs(argv, {
       script: "net2ban-server",
+      version: packageVersion(import.meta.url),
       description: "Forwards bans from the input queue to every net2ban agent.",
       examples: [
         ["net2ban-server --config /etc/net2ban/net2ban.cfg", "run with this config"],
