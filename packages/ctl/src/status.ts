@@ -14,12 +14,17 @@ export interface StatusArgs extends CommonArgs {
   timeout?: string | undefined;
 }
 
-/** One ban for a terminal: address, action/jail, when it ends, and the hosts by state. */
-export function describeBan(ban: Ban, nowSeconds: number): string {
+/** Seconds since the epoch as ISO 8601 in UTC, to the second: `2026-11-27T13:44:06Z`. */
+export function isoSeconds(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().replace(/\.\d+Z$/, "Z");
+}
+
+/** The columns of one ban for a terminal: address, action/jail, when it ends, the hosts by state. */
+function banCells(ban: Ban, nowSeconds: number): [string, string, string, string] {
   const ends =
     ban.expiresAt === null
       ? "permanent"
-      : `ends in ${formatDuration(Math.max(0, Math.round(ban.expiresAt - nowSeconds)))} (${new Date(ban.expiresAt * 1000).toISOString().replace(/\.\d+Z$/, "Z")})`;
+      : `${isoSeconds(ban.expiresAt)} (in ${formatDuration(Math.max(0, Math.round(ban.expiresAt - nowSeconds)))})`;
   const by = { applied: [] as string[], failed: [] as string[], pending: [] as string[] };
   for (const [host, state] of Object.entries(ban.hosts)) {
     by[state.state].push(
@@ -32,7 +37,32 @@ export function describeBan(ban: Ban, nowSeconds: number): string {
     ...(by.failed.length === 0 ? [] : [`failed: ${by.failed.join(", ")}`]),
     ...(by.pending.length === 0 ? [] : [`pending: ${by.pending.join(", ")}`]),
   ];
-  return `${ban.ip}  ${ban.file}/${escapeControls(ban.name)}  ${ends}  ${hosts.join("; ")}`;
+  return [ban.ip, `${ban.file}/${escapeControls(ban.name)}`, ends, hosts.join("; ")];
+}
+
+/** One ban for a terminal, its columns two spaces apart. */
+export function describeBan(ban: Ban, nowSeconds: number): string {
+  return banCells(ban, nowSeconds).join("  ");
+}
+
+/** The bans for a terminal, one line each, columns aligned (every cell is ASCII once escaped). */
+export function describeBans(bans: readonly Ban[], nowSeconds: number): string[] {
+  const rows = bans.map((ban) => banCells(ban, nowSeconds));
+  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]!.length)));
+  return rows.map((row) => row.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join("  "));
+}
+
+/** A ban for --json: the protocol's fields (seconds since the epoch) and the same times as ISO 8601. */
+export function banForJson(ban: Ban): Ban & Record<string, unknown> {
+  return {
+    ...ban,
+    expires: ban.expiresAt === null ? null : isoSeconds(ban.expiresAt),
+    created: isoSeconds(ban.createdAt),
+    updated: isoSeconds(ban.updatedAt),
+    hosts: Object.fromEntries(
+      Object.entries(ban.hosts).map(([host, state]) => [host, { ...state, since: isoSeconds(state.at) }]),
+    ),
+  };
 }
 
 /** Asks the server for its active bans (of `ip`) and prints them; exit 0 whenever the server answered. */
@@ -69,14 +99,13 @@ export async function runStatus(io: CliIo, args: StatusArgs): Promise<number> {
     );
   }
   if (args.json) {
-    io.out(escapeJsonControls(JSON.stringify({ bans })));
+    io.out(escapeJsonControls(JSON.stringify({ bans: bans.map(banForJson) })));
     return EXIT_OK;
   }
   if (bans.length === 0) {
     io.out(args.ip === undefined ? "no active bans" : `no active ban of ${args.ip}`);
     return EXIT_OK;
   }
-  const now = Date.now() / 1000;
-  for (const ban of bans) io.out(describeBan(ban, now));
+  for (const line of describeBans(bans, Date.now() / 1000)) io.out(line);
   return EXIT_OK;
 }

@@ -3,7 +3,7 @@ import type { Message } from "@net2ban/protocol";
 import type { AcceptedMessage, ResultMessage, StateMessage } from "@net2ban/protocol/fleet";
 import { exitCodeFor } from "@net2ban/runtime";
 import { describe, expect, test } from "vitest";
-import { describeBan } from "./status.js";
+import { banForJson, describeBan, describeBans } from "./status.js";
 import { collectState, NoAnswerError, type ReplySession, sendAndWait } from "./wait.js";
 
 const ID = "request-0001";
@@ -189,11 +189,38 @@ describe("status", () => {
 
   test("a line per ban: address, action/jail, end, hosts by state", () => {
     expect(describeBan(ban, 1_700_000_000)).toBe(
-      "203.0.113.9  iptables-multiport/sshd  ends in 10m (2023-11-14T22:23:20Z)  applied 1/3; failed: web2 (exit 4); pending: web3",
+      "203.0.113.9  iptables-multiport/sshd  2023-11-14T22:23:20Z (in 10m)  applied 1/3; failed: web2 (exit 4); pending: web3",
     );
     expect(describeBan({ ...ban, expiresAt: null, hosts: {} }, 0)).toBe(
       "203.0.113.9  iptables-multiport/sshd  permanent  applied 0/0",
     );
+  });
+
+  test("several bans: the columns line up", () => {
+    const lines = describeBans(
+      [
+        ban,
+        { ...ban, ip: "2001:db8::1", file: "nftables", expiresAt: null, hosts: {} },
+        { ...ban, ip: "192.0.2.1", name: "web", expiresAt: 1_700_090_000 },
+      ],
+      1_700_000_000,
+    );
+    expect(lines).toEqual([
+      "203.0.113.9  iptables-multiport/sshd  2023-11-14T22:23:20Z (in 10m)   applied 1/3; failed: web2 (exit 4); pending: web3",
+      "2001:db8::1  nftables/sshd            permanent                       applied 0/0",
+      "192.0.2.1    iptables-multiport/web   2023-11-15T23:13:20Z (in 1d1h)  applied 1/3; failed: web2 (exit 4); pending: web3",
+    ]);
+  });
+
+  test("--json carries each time as seconds and as ISO 8601", () => {
+    expect(banForJson(ban)).toMatchObject({
+      expiresAt: 1_700_000_600,
+      expires: "2023-11-14T22:23:20Z",
+      created: "2023-11-14T22:13:20Z",
+      updated: "2023-11-14T22:13:20Z",
+      hosts: { web1: { state: "applied", at: 1, since: "1970-01-01T00:00:01Z" } },
+    });
+    expect(banForJson({ ...ban, expiresAt: null }).expires).toBeNull();
   });
 
   test("parts are put back in order; nothing until the last one is there", async () => {

@@ -186,20 +186,25 @@ describe("confirmations and status", () => {
       ["203.0.113.70", "net2ban-demo", "default"],
       ["203.0.113.71", "only-one", "web"],
     ]);
+    const iso = expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     expect(bans[0]!["hosts"]).toEqual({
-      agent1: { state: "applied", at: expect.any(Number) },
-      agent2: { state: "applied", at: expect.any(Number) },
+      agent1: { state: "applied", at: expect.any(Number), since: iso },
+      agent2: { state: "applied", at: expect.any(Number), since: iso },
     });
     expect(bans[1]!["hosts"]).toEqual({
-      agent1: { state: "applied", at: expect.any(Number) },
+      agent1: { state: "applied", at: expect.any(Number), since: iso },
       agent2: {
         state: "failed",
         at: expect.any(Number),
+        since: iso,
         exitCode: null,
         detail: expect.stringContaining("only-one"),
       },
     });
     expect(bans[0]!["expiresAt"]).toBeGreaterThan(Date.now() / 1000 + 3500);
+    expect(bans[0]!["expires"]).toBe(
+      new Date((bans[0]!["expiresAt"] as number) * 1000).toISOString().replace(/\.\d+Z$/, "Z"),
+    );
     // ...and what the hosts' own files say.
     expect(await fleet.banLines("agent1")).toEqual(["ban 203.0.113.70", "only 203.0.113.71"]);
     expect(await fleet.banLines("agent2")).toEqual(["ban 203.0.113.70"]);
