@@ -15,6 +15,8 @@ import {
 } from "@net2ban/config";
 import {
   connectFromConfig,
+  type DaemonArgsSpec,
+  daemonHelp,
   describeError,
   EXIT_OK,
   exitCodeFor,
@@ -60,21 +62,26 @@ export function pickActionsDir(
   return found;
 }
 
+/** net2ban-agent's options, --help and --version (docs/cli.md is generated from them). */
+export const AGENT_ARGS: DaemonArgsSpec = {
+  script: "net2ban-agent",
+  version: packageVersion(import.meta.url),
+  description: "Runs the fail2ban actions that the net2ban server sends to this host.",
+  examples: [
+    ["net2ban-agent --config /etc/net2ban/net2ban.cfg", "run with an exported client config"],
+    ["net2ban-agent --config fleet.cfg --name web1", "run as client web1 of a config with several clients"],
+  ],
+  extra: { name: "client name (default: the only client section of the config)" },
+};
+
+/** net2ban-agent --help wrapped at `columns`, for docs/cli.md. */
+export function helpText(columns: number): Promise<string> {
+  return daemonHelp(AGENT_ARGS, columns);
+}
+
 export async function run(argv: string[]): Promise<number> {
   try {
-    const args = await parseDaemonArgs(argv, {
-      script: "net2ban-agent",
-      version: packageVersion(import.meta.url),
-      description: "Runs the fail2ban actions that the net2ban server sends to this host.",
-      examples: [
-        ["net2ban-agent --config /etc/net2ban/net2ban.cfg", "run with an exported client config"],
-        [
-          "net2ban-agent --config fleet.cfg --name web1",
-          "run as client web1 of a config with several clients",
-        ],
-      ],
-      extra: { name: "client name (default: the only client section of the config)" },
-    });
+    const args = await parseDaemonArgs(argv, AGENT_ARGS);
     if (args === undefined) return EXIT_OK;
     const { config, logger } = await loadDaemonContext("agent", args);
     const peer = clientConfig(config, agentName(config, args["name"]));

@@ -1,6 +1,6 @@
 // @net2ban/agent: the agent as a library (tests, embedding) and its command line.
 export { type AgentOptions, Net2banAgent } from "./agent.js";
-export { agentName, pickActionsDir, run } from "./cli.js";
+export { agentName, helpText, pickActionsDir, run } from "./cli.js";
 export {
   formatRecord,
   Journal,

@@ -48,8 +48,15 @@ function commonOptions<T>(y: Argv<T>) {
     .option("json", { type: "boolean", describe: "machine-readable output" });
 }
 
-/** Runs net2banctl with `argv` through yargs (every command, --help); resolves with the exit code. */
-export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<number> {
+/**
+ * Runs net2banctl with `argv` through yargs (every command, --help); resolves with the exit code.
+ * `columns` wraps --help (default: the terminal's, at most 110); docs/cli.md is generated with a fixed one.
+ */
+export async function runFull(
+  argv: string[],
+  io: CliIo = defaultIo,
+  options: { columns?: number } = {},
+): Promise<number> {
   let exitCode = EXIT_OK;
   let action: (() => Promise<number>) | undefined;
   const parser = commonOptions(yargs(argv))
@@ -423,7 +430,7 @@ export async function runFull(argv: string[], io: CliIo = defaultIo): Promise<nu
     })
     .help()
     .version(VERSION)
-    .wrap(Math.min(110, process.stdout.columns || 80));
+    .wrap(options.columns ?? Math.min(110, process.stdout.columns || 80));
 
   try {
     let printed = false;

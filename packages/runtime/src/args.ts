@@ -1,5 +1,5 @@
 // Command-line options every net2ban daemon shares, parsed with yargs in-process (no process.exit).
-import yargs from "yargs";
+import yargs, { type Argv } from "yargs";
 import { UsageError } from "./cli-errors.js";
 import type { DaemonArgs } from "./daemon.js";
 
@@ -15,13 +15,9 @@ export interface DaemonArgsSpec {
 
 export type ParsedDaemonArgs = DaemonArgs & Record<string, string | undefined>;
 
-/** Parses argv; returns undefined when --help or --version was printed, throws UsageError on bad usage. */
-export async function parseDaemonArgs(
-  argv: string[],
-  spec: DaemonArgsSpec,
-): Promise<ParsedDaemonArgs | undefined> {
-  let printed = false;
-  let parser = yargs(argv)
+/** The yargs parser of a daemon's options; `columns` wraps the help (default: yargs', the terminal's up to 80). */
+function daemonParser(argv: string[], spec: DaemonArgsSpec, columns?: number): Argv {
+  let parser: Argv = yargs(argv)
     .scriptName(spec.script)
     .usage(`$0 [options]\n\n${spec.description}`)
     .option("config", {
@@ -42,12 +38,26 @@ export async function parseDaemonArgs(
     })
     .help()
     .version(spec.version);
+  if (columns !== undefined) parser = parser.wrap(columns);
   for (const [name, describe] of Object.entries(spec.extra ?? {})) {
     parser = parser.option(name, { type: "string", describe });
   }
   for (const [command, description] of spec.examples) parser = parser.example(command, description);
-  parser = parser.showHelpOnFail(false);
-  const parsed = await parser.parseAsync(argv, {}, (error, _argv, output) => {
+  return parser.showHelpOnFail(false);
+}
+
+/** The --help text of a daemon, wrapped at `columns` (docs/cli.md is generated from it). */
+export function daemonHelp(spec: DaemonArgsSpec, columns: number): Promise<string> {
+  return daemonParser([], spec, columns).getHelp();
+}
+
+/** Parses argv; returns undefined when --help or --version was printed, throws UsageError on bad usage. */
+export async function parseDaemonArgs(
+  argv: string[],
+  spec: DaemonArgsSpec,
+): Promise<ParsedDaemonArgs | undefined> {
+  let printed = false;
+  const parsed = await daemonParser(argv, spec).parseAsync(argv, {}, (error, _argv, output) => {
     if (output && !error) {
       printed = true;
       process.stdout.write(`${output}\n`);
@@ -55,9 +65,9 @@ export async function parseDaemonArgs(
   });
   if (printed) return undefined;
   const result: ParsedDaemonArgs = {
-    config: parsed.config,
-    log: parsed.log,
-    logLevel: parsed["log-level"],
+    config: parsed["config"] as string | undefined,
+    log: parsed["log"] as DaemonArgs["log"],
+    logLevel: parsed["log-level"] as string | undefined,
   };
   for (const name of Object.keys(spec.extra ?? {})) {
     const value = parsed[name];

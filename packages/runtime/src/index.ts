@@ -1,5 +1,5 @@
 // Shared wiring of the net2ban daemons and CLIs: logger, config and broker start-up, signals, exit codes.
-export { type DaemonArgsSpec, type ParsedDaemonArgs, parseDaemonArgs } from "./args.js";
+export { type DaemonArgsSpec, daemonHelp, type ParsedDaemonArgs, parseDaemonArgs } from "./args.js";
 export {
   describeError,
   EXIT_FAILED,

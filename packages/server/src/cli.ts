@@ -4,6 +4,8 @@ import { loadConfig, metricsFor } from "@net2ban/config";
 import { KeyCache } from "@net2ban/protocol";
 import {
   connectFromConfig,
+  type DaemonArgsSpec,
+  daemonHelp,
   describeError,
   EXIT_OK,
   exitCodeFor,
@@ -16,21 +18,29 @@ import type { Broker } from "@net2ban/transport";
 import { Net2banServer } from "./server.js";
 import { setUpBanState } from "./state.js";
 
+/** net2ban-server's options, --help and --version (docs/cli.md is generated from them). */
+export const SERVER_ARGS: DaemonArgsSpec = {
+  script: "net2ban-server",
+  version: packageVersion(import.meta.url),
+  description: "Forwards bans from the input queue to every net2ban agent.",
+  examples: [
+    ["net2ban-server --config /etc/net2ban/net2ban.cfg", "run with this config"],
+    ["net2ban-server --log syslog --log-level debug", "log to syslog (facility daemon, ident net2ban)"],
+  ],
+};
+
+/** net2ban-server --help wrapped at `columns`, for docs/cli.md. */
+export function helpText(columns: number): Promise<string> {
+  return daemonHelp(SERVER_ARGS, columns);
+}
+
 /**
  * Runs net2ban-server. Resolves with an exit code when start-up fails or for --help; once started it
  * runs until SIGTERM/SIGINT (graceful stop, exit 0). SIGHUP reloads the config.
  */
 export async function run(argv: string[]): Promise<number> {
   try {
-    const args = await parseDaemonArgs(argv, {
-      script: "net2ban-server",
-      version: packageVersion(import.meta.url),
-      description: "Forwards bans from the input queue to every net2ban agent.",
-      examples: [
-        ["net2ban-server --config /etc/net2ban/net2ban.cfg", "run with this config"],
-        ["net2ban-server --log syslog --log-level debug", "log to syslog (facility daemon, ident net2ban)"],
-      ],
-    });
+    const args = await parseDaemonArgs(argv, SERVER_ARGS);
     if (args === undefined) return EXIT_OK;
     const { config, logger } = await loadDaemonContext("server", args);
     // What start-up has opened so far: a stop signal may come at any point, also while RabbitMQ is down

@@ -1,3 +1,3 @@
 // @net2ban/server: the server as a library (tests, embedding) and its command line.
-export { run } from "./cli.js";
+export { helpText, run } from "./cli.js";
 export { Net2banServer, ServerConfigError, type ServerOptions } from "./server.js";
