@@ -1,5 +1,6 @@
 // The one logger of every net2ban daemon: pino JSON on stdout, or syslog lines (facility daemon, ident net2ban).
 import { createSocket } from "node:dgram";
+import { hostname } from "node:os";
 import { Writable } from "node:stream";
 import pino, { type DestinationStream, type Logger } from "pino";
 import { DAEMON_FACILITY, formatRfc3164 } from "./syslog.js";
@@ -40,7 +41,9 @@ export const REDACT_PATHS = [
 ];
 
 export function createLogger(options: LoggerOptions): Logger {
-  const base = { component: options.component };
+  // pino's own base is pid and hostname; setting `base` replaces it, so both are given again: syslog
+  // lines show them (`web1 net2ban[812]: ...`), and JSON readers of several hosts tell lines apart.
+  const base = { pid: process.pid, hostname: hostname(), component: options.component };
   const common = {
     level: options.level,
     base,

@@ -1,5 +1,6 @@
 // RFC 3164 lines: the expected strings are what pino-syslog 4.0.0's rfc3164 builder (modern: false,
 // messageOnly: true, facility 3, appname net2ban, tz UTC) printed for the same records.
+import { hostname } from "node:os";
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { createLogger, createSyslogFormatter } from "./logger.js";
@@ -49,10 +50,11 @@ describe("createSyslogFormatter", () => {
     const formatted = lines.map((line) =>
       format(line).replace(/^(<\d+>)[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d /, "$1"),
     );
-    // The daemons' records carry neither pid nor hostname (their pino `base` is the component).
+    // The daemons' records carry this process's id and the host name (up to its first dot).
+    const host = hostname().split(".")[0];
     expect(formatted).toEqual([
-      "<30>localhost net2ban[undefined]: IP 203.0.113.9 banned",
-      '<28>localhost net2ban[undefined]: File "x" updated',
+      `<30>${host} net2ban[${process.pid}]: IP 203.0.113.9 banned`,
+      `<28>${host} net2ban[${process.pid}]: File "x" updated`,
     ]);
   });
 

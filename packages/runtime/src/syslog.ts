@@ -25,7 +25,7 @@ export interface SyslogRecord {
   level: number;
   /** Milliseconds since the epoch. */
   time: number;
-  /** Shown as given (the daemons' records carry none, so it reads "undefined"). */
+  /** Shown as given (the daemons' records carry their process id). */
   pid?: unknown;
   hostname: string;
   msg: string;
