@@ -92,7 +92,12 @@ describe("parseConfig with the original README's samples", () => {
     expect(config.actionsDirs).toEqual(["/etc/net2ban/action.d", "/usr/share/net2ban/actions"]);
     expect(config.stateDir).toBe("/var/lib/net2ban");
     expect(config.actionTimeoutSeconds).toBe(60);
-    expect(config.log).toEqual({ target: "stdout", level: "info" });
+    expect(config.log).toEqual({
+      target: "stdout",
+      level: "info",
+      format: "json",
+      syslogAddress: "udp://127.0.0.1:514",
+    });
     expect(config.queuePrefix).toBe("net2ban_");
   });
 });
@@ -255,6 +260,29 @@ key = ""
     ]);
   });
 
+  it("reads the logging keys: journal, text, a syslog address; one line for each bad value", () => {
+    const good = parseConfig(
+      `${BASE}log = journal\nlog_format = TEXT\nsyslog_address = tcp://[2001:db8::5]:6514\n[server]\nkey = k\n`,
+      "net2ban.cfg",
+    );
+    expect(good.config.log).toEqual({
+      target: "journal",
+      level: "info",
+      format: "text",
+      syslogAddress: "tcp://[2001:db8::5]:6514",
+    });
+    expect(
+      parseConfig(`${BASE}syslog_address = udp://logs.example\n[server]\nkey = k\n`, "net2ban.cfg").config.log
+        .syslogAddress,
+    ).toBe("udp://logs.example:514");
+    expect(
+      configError(`${BASE}log_format = yaml\nsyslog_address = /dev/log\n[server]\nkey = k\n`).errors,
+    ).toEqual([
+      'net2ban.cfg: [global] log_format: expected "json" or "text", got "yaml"',
+      'net2ban.cfg: [global] syslog_address: expected udp://host:port or tcp://host:port, got "/dev/log"',
+    ]);
+  });
+
   it("names the base name of the file", () => {
     expect(configError("[global]\nmode = x\n", "/etc/net2ban/net2ban.cfg").errors[0]).toBe(
       'net2ban.cfg: [global] mode: expected "server" or "client", got "x"',
@@ -295,7 +323,7 @@ key = sk
     expect(error.errors).toEqual([
       'net2ban.cfg: [global] url: expected amqp:// or amqps:// URLs separated by commas, got "http://u:***@mq2/"',
       'net2ban.cfg: [global] state_dir: expected an absolute path, got "var/lib"',
-      'net2ban.cfg: [global] log: expected "stdout" or "syslog", got "file"',
+      'net2ban.cfg: [global] log: expected one of "stdout", "syslog", "journal", got "file"',
       'net2ban.cfg: [global] log_level: expected one of "trace", "debug", "info", "warn", "error", "fatal", "silent", got "verbose"',
       'net2ban.cfg: [global] protocol: expected "1" or "2", got "3"',
       'net2ban.cfg: [global] queue_type: expected "classic" or "quorum", got "lazy"',

@@ -76,7 +76,13 @@ export interface Net2banConfig {
   actionsDirs: string[];
   stateDir: string;
   actionTimeoutSeconds: number;
-  log: { target: "stdout" | "syslog"; level: string };
+  log: {
+    target: "stdout" | "syslog" | "journal";
+    level: string;
+    format: "json" | "text";
+    /** Where `log = syslog` sends: `udp://host:port` or `tcp://host:port`. */
+    syslogAddress: string;
+  };
   /** Absent when the file has no [server] section (an exported client file). */
   server?: PeerConfig;
   /** In file order. */
@@ -374,6 +380,8 @@ export function parseConfig(text: string, fileName: string): ParsedConfig {
   const actionTimeoutSeconds = reader.readOrDefault("action_timeout", ["global"]);
   const logTarget = reader.readOrDefault("log", ["global"]);
   const logLevel = reader.readOrDefault("log_level", ["global"]);
+  const logFormat = reader.readOrDefault("log_format", ["global"]);
+  const syslogAddress = reader.readOrDefault("syslog_address", ["global"]);
   const banTime = reader.read("bantime", ["server", "global"]);
   const driftIntervalSeconds = reader.readOrDefault("drift_interval", ["global"]);
 
@@ -437,7 +445,7 @@ export function parseConfig(text: string, fileName: string): ParsedConfig {
     actionsDirs: actionsDir.state === "ok" ? [actionsDir.value] : [...DEFAULT_ACTIONS_DIRS],
     stateDir: stateDir!,
     actionTimeoutSeconds: actionTimeoutSeconds!,
-    log: { target: logTarget!, level: logLevel! },
+    log: { target: logTarget!, level: logLevel!, format: logFormat!, syslogAddress: syslogAddress! },
     clients,
     ignoreIp,
     allowParams,

@@ -209,6 +209,16 @@ const metricsAddress = rule((raw): MetricsAddress | { problem: string } => {
   return { host: v6 ?? (match[2] === "" ? "0.0.0.0" : (match[2] ?? "0.0.0.0")), port };
 });
 
+/** `udp://host:port` or `tcp://host:port` (port default 514): where `log = syslog` sends its lines. */
+const syslogAddress = rule((raw) => {
+  const match = /^(udp|tcp):\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::([0-9]{1,5}))?\/?$/i.exec(raw.trim());
+  const port = match?.[3] === undefined ? 514 : Number(match[3]);
+  if (match === null || !(port >= 1 && port <= 65_535)) {
+    return { problem: `expected udp://host:port or tcp://host:port, got ${got(raw)}` };
+  }
+  return `${match[1]!.toLowerCase()}://${match[2]}:${port}`;
+});
+
 const lowerCased = rule((raw) => raw.toLowerCase());
 const inputQueue = rule((raw) => (raw === "" ? { problem: "must not be empty" } : raw.toLowerCase()));
 
@@ -345,9 +355,21 @@ export const CONFIG_KEYS = {
   }),
   log: spec({
     sections: GLOBAL,
-    schema: oneOf(["stdout", "syslog"], true),
+    schema: oneOf(["stdout", "syslog", "journal"], true),
     default: "stdout",
-    summary: "where logs go",
+    summary: "where logs go (stdout: with journald's priority prefix when stdout is the journal)",
+  }),
+  log_format: spec({
+    sections: GLOBAL,
+    schema: oneOf(["json", "text"], true),
+    default: "json",
+    summary: "stdout lines: pino JSON, or text (time LEVEL msg key=value ...)",
+  }),
+  syslog_address: spec({
+    sections: GLOBAL,
+    schema: syslogAddress,
+    default: "udp://127.0.0.1:514",
+    summary: "where log = syslog sends: udp://host:port or tcp://host:port (octet-counted)",
   }),
   log_level: spec({
     sections: GLOBAL,

@@ -27,8 +27,12 @@ function daemonParser(argv: string[], spec: DaemonArgsSpec, columns?: number): A
         "config file (default: $NET2BAN_CONFIG, /etc/net2ban/net2ban.cfg, /usr/share/net2ban/net2ban.cfg)",
     })
     .option("log", {
-      choices: ["stdout", "syslog"] as const,
+      choices: ["stdout", "syslog", "journal"] as const,
       describe: "log target (default: `log` in the config)",
+    })
+    .option("log-format", {
+      choices: ["json", "text"] as const,
+      describe: "stdout lines (default: `log_format` in the config)",
     })
     .option("log-level", { type: "string", describe: "pino level: fatal, error, warn, info, debug, trace" })
     .strict()
@@ -68,6 +72,7 @@ export async function parseDaemonArgs(
     config: parsed["config"] as string | undefined,
     log: parsed["log"] as DaemonArgs["log"],
     logLevel: parsed["log-level"] as string | undefined,
+    logFormat: parsed["log-format"] as DaemonArgs["logFormat"],
   };
   for (const name of Object.keys(spec.extra ?? {})) {
     const value = parsed[name];

@@ -7,8 +7,9 @@ import { createLogger } from "./logger.js";
 
 export interface DaemonArgs {
   config?: string | undefined;
-  log?: "stdout" | "syslog" | undefined;
+  log?: "stdout" | "syslog" | "journal" | undefined;
   logLevel?: string | undefined;
+  logFormat?: "json" | "text" | undefined;
 }
 
 export interface DaemonContext {
@@ -25,6 +26,8 @@ export async function loadDaemonContext(component: string, args: DaemonArgs): Pr
     component,
     target: args.log ?? config.log.target,
     level: args.logLevel ?? config.log.level,
+    format: args.logFormat ?? config.log.format,
+    syslogAddress: config.log.syslogAddress,
   });
   for (const warning of warnings) logger.warn(warning);
   return { config, logger };

@@ -1,21 +1,30 @@
-// The one logger of every net2ban daemon: pino JSON on stdout, or syslog lines (facility daemon, ident net2ban).
-import { createSocket } from "node:dgram";
+// The one logger of every net2ban daemon: pino JSON (or one-line text) on stdout, with the `<N>` priority
+// prefix journald reads when stdout is the journal; or syslog lines (facility daemon, ident net2ban).
 import { hostname } from "node:os";
 import { Writable } from "node:stream";
 import pino, { type DestinationStream, type Logger } from "pino";
+import { formatTextLine, journalPrefix, stdoutIsJournal } from "./log-lines.js";
 import { DAEMON_FACILITY, formatRfc3164 } from "./syslog.js";
+import { createSyslogDestination, DEFAULT_SYSLOG_ADDRESS } from "./syslog-destination.js";
 
 export type { Logger } from "pino";
 
 export interface LoggerOptions {
-  /** `stdout` (pino JSON, the default) or `syslog` (RFC 3164 datagrams over UDP). */
-  target: "stdout" | "syslog";
+  /**
+   * `stdout` (the default; with the `<N>` prefix when JOURNAL_STREAM says stdout is the journal),
+   * `journal` (stdout, always with the prefix) or `syslog` (RFC 3164 lines to `syslogAddress`).
+   */
+  target: "stdout" | "syslog" | "journal";
   level: string;
   /** Which daemon: "server", "agent", "ctl"; added to every line. */
   component: string;
-  /** syslog only: where datagrams go, `udp://host:port` (default udp://127.0.0.1:514). */
+  /** stdout and journal: `json` (pino's lines, the default) or `text` (`time LEVEL msg key=value ...`). */
+  format?: "json" | "text";
+  /** syslog only: `udp://host:port` (default udp://127.0.0.1:514) or `tcp://host:port`. */
   syslogAddress?: string;
-  /** Tests: write here instead of stdout / syslog. */
+  /** Where JOURNAL_STREAM is looked up (default process.env); tests pass their own. */
+  env?: Record<string, string | undefined>;
+  /** Tests: write here instead of stdout / syslog (lines as the target would write them). */
   destination?: DestinationStream;
 }
 
@@ -49,11 +58,39 @@ export function createLogger(options: LoggerOptions): Logger {
     base,
     redact: { paths: REDACT_PATHS, censor: "[redacted]" },
   };
-  if (options.destination) return pino(common, options.destination);
   if (options.target === "syslog") {
-    return pino(common, createSyslogDestination(options.syslogAddress ?? "udp://127.0.0.1:514"));
+    const format = createSyslogFormatter();
+    if (options.destination) return pino(common, lineMapper(format, options.destination));
+    return pino(common, createSyslogDestination(options.syslogAddress ?? DEFAULT_SYSLOG_ADDRESS, format));
   }
-  return pino(common, pino.destination({ dest: 1, sync: false }));
+  const journal = options.target === "journal" || stdoutIsJournal(options.env ?? process.env);
+  const map = stdoutLineFormat(options.format ?? "json", journal);
+  const out = options.destination ?? pino.destination({ dest: 1, sync: false });
+  return pino(common, map === undefined ? out : lineMapper(map, out));
+}
+
+/** How a stdout line is written: undefined for pino's JSON as it is. */
+export function stdoutLineFormat(
+  format: "json" | "text",
+  journal: boolean,
+): ((line: string) => string) | undefined {
+  if (format === "json" && !journal) return undefined;
+  const body = format === "text" ? formatTextLine : (line: string) => line;
+  return journal ? (line) => journalPrefix(line) + body(line) : body;
+}
+
+/** A stream that writes each of pino's lines to `out` through `map`. */
+function lineMapper(map: (line: string) => string, out: DestinationStream): DestinationStream {
+  return new Writable({
+    write(chunk: Buffer, _enc, done) {
+      const lines = chunk
+        .toString("utf8")
+        .split("\n")
+        .filter((line) => line.trim() !== "");
+      if (lines.length > 0) out.write(`${lines.map(map).join("\n")}\n`);
+      done();
+    },
+  });
 }
 
 /** Turns pino's JSON lines into RFC 3164 lines (facility daemon, ident net2ban). */
@@ -78,28 +115,4 @@ export function createSyslogFormatter(): (line: string) => string {
       { facility: DAEMON_FACILITY, appname: "net2ban" },
     );
   };
-}
-
-function createSyslogDestination(address: string): DestinationStream {
-  const url = new URL(address);
-  if (url.protocol !== "udp:")
-    throw new TypeError(`syslog address: expected udp://host:port, got "${address}"`);
-  const host = url.hostname.replace(/^\[|\]$/g, "");
-  const port = Number(url.port || 514);
-  const socket = createSocket(host.includes(":") ? "udp6" : "udp4");
-  socket.unref();
-  const format = createSyslogFormatter();
-  return new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString("utf8").split("\n")) {
-        if (line.trim() === "") continue;
-        socket.send(format(line), port, host);
-      }
-      done();
-    },
-    final(done) {
-      socket.close();
-      done();
-    },
-  });
 }

@@ -16,6 +16,11 @@ const SEVERITY_OF_LEVEL: ReadonlyMap<number, number> = new Map([
 ]);
 /** What pino-syslog gives a level it does not know (a custom level without a mapping): error. */
 const UNKNOWN_LEVEL_SEVERITY = 3;
+
+/** The syslog severity of a pino level (also the `<N>` of a journal line). */
+export function syslogSeverity(level: number): number {
+  return SEVERITY_OF_LEVEL.get(level) ?? UNKNOWN_LEVEL_SEVERITY;
+}
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 /** RFC 3164's bound on a whole packet; the message is cut to fit after the header. */
 const MAX_LINE = 1024;
@@ -36,7 +41,7 @@ export interface SyslogRecord {
  * the host name up to its first dot, and `msg` cut so that the line stays within 1024 characters.
  */
 export function formatRfc3164(record: SyslogRecord, options: { facility: number; appname: string }): string {
-  const severity = SEVERITY_OF_LEVEL.get(record.level) ?? UNKNOWN_LEVEL_SEVERITY;
+  const severity = syslogSeverity(record.level);
   const date = new Date(record.time);
   const day = String(date.getUTCDate()).padStart(2, " ");
   const clock = [date.getUTCHours(), date.getUTCMinutes(), date.getUTCSeconds()]
