@@ -29,6 +29,7 @@ export {
 } from "./duration.js";
 export { ConfigError } from "./errors.js";
 export { exportClientConfig } from "./export.js";
+export { exportPublisherConfig } from "./export-publisher.js";
 export {
   DEFAULT_MAX_INTERPOLATION_DEPTH,
   INI_FLAVORS,
@@ -66,7 +67,10 @@ export {
   type Net2banConfig,
   type ParsedConfig,
   type PeerConfig,
+  type PublisherConfig,
+  type PublisherRights,
   parseConfig,
+  publisherConfig,
   type StateConfig,
 } from "./resolve.js";
 export {
@@ -79,6 +83,10 @@ export {
   type LogLevel,
   type MetricsAddress,
   PEER_KEYS,
+  PUBLISHER_COMMANDS,
+  PUBLISHER_KEYS,
+  PUBLISHER_SECTION_PREFIX,
+  type PublisherCommand,
   redactUrl,
   type SectionKind,
 } from "./schema.js";

@@ -244,7 +244,7 @@ rounds = abc
 key = ""
 `);
     expect(error.errors).toEqual([
-      'net2ban.cfg: [global] mode: expected "server" or "client", got "sever"',
+      'net2ban.cfg: [global] mode: expected one of "server", "client", "publisher", got "sever"',
       'net2ban.cfg: [global] heartbeat: expected a non-negative integer, got "-1"',
       "net2ban.cfg: [server] secret: missing; set it in [server] or [global]",
       'net2ban.cfg: [global] valid_wtime: expected a positive integer, got "soon"',
@@ -285,7 +285,7 @@ key = ""
 
   it("names the base name of the file", () => {
     expect(configError("[global]\nmode = x\n", "/etc/net2ban/net2ban.cfg").errors[0]).toBe(
-      'net2ban.cfg: [global] mode: expected "server" or "client", got "x"',
+      'net2ban.cfg: [global] mode: expected one of "server", "client", "publisher", got "x"',
     );
   });
 
@@ -356,7 +356,7 @@ key = sk
     );
     expect(warnings).toEqual([
       "net2ban.cfg: [DEFAULT] foo: unknown key, ignored",
-      "net2ban.cfg: [global] key: only read in [server] and client sections, ignored",
+      "net2ban.cfg: [global] key: only read in [server], client sections and [publisher:NAME] sections, ignored",
       "net2ban.cfg: [server] keylen: only read in [keygen], ignored",
       "net2ban.cfg: [Keygen]: section names are case-sensitive; read as a client, not as [keygen]",
       "net2ban.cfg: [global] tls_ca: the broker URL is not amqps://, ignored",

@@ -22,6 +22,8 @@ import {
   isConfigKey,
   MAX_QUEUE_NAME_BYTES,
   type MetricsAddress,
+  PUBLISHER_SECTION_PREFIX,
+  type PublisherCommand,
   RESERVED_SECTIONS,
   type SectionKind,
 } from "./schema.js";
@@ -51,6 +53,42 @@ export interface PeerConfig {
   allowUpdate?: false;
 }
 
+/**
+ * What a publisher (`[publisher:NAME]`) may ask of the server. Checked at the server on every request
+ * sealed with the publisher's key; `"*"` is any.
+ */
+export interface PublisherRights {
+  commands: readonly PublisherCommand[];
+  /** Action files its ban, unban, exec and update may name. */
+  actions: readonly string[] | "*";
+  /** Operations its exec may run. */
+  operations: readonly string[] | "*";
+  /** Clients its requests may reach; a request without `to` reaches these. */
+  to: readonly string[] | "*";
+  /** Longest ban in seconds (null: bans without end allowed); undefined: no limit. */
+  maxBanTimeSeconds?: number | null;
+  /** Bans per minute; undefined: no limit. */
+  ratePerMinute?: number;
+}
+
+/** A host or tool that sends requests under its own key (`[publisher:NAME]`). */
+export interface PublisherConfig {
+  /** NAME of `[publisher:NAME]`: the key id of its requests, named in every log line and ledger entry. */
+  name: string;
+  key: string;
+  secret: string;
+  rounds: number;
+  authkey: string;
+  validWindowSeconds: number;
+  /** Publishers need protocol 2: protocol 1 has no key id to tell them apart. */
+  protocol: 2;
+  /** The server's input queue (`input` in an exported publisher file, else [server] input). */
+  queue: string;
+  /** Its own broker login (`url` in its section, made by `net2banctl rabbitmq-setup`). */
+  urls?: string[];
+  rights: PublisherRights;
+}
+
 export interface BrokerConfig {
   /** Nodes of one cluster, tried in order ([global] url or server). */
   urls: string[];
@@ -68,7 +106,7 @@ export interface BrokerConfig {
 export interface Net2banConfig {
   /** The file as given to parseConfig/loadConfig. */
   path: string;
-  mode: "server" | "client";
+  mode: "server" | "client" | "publisher";
   broker: BrokerConfig;
   queuePrefix: string;
   keygenLength: number;
@@ -87,6 +125,10 @@ export interface Net2banConfig {
   server?: PeerConfig;
   /** In file order. */
   clients: PeerConfig[];
+  /** `[publisher:NAME]` sections, in file order. */
+  publishers: PublisherConfig[];
+  /** `[server] accept_server_key`: false when only publishers' keys are taken. */
+  acceptServerKey: boolean;
   /**
    * `ignoreip` as each section sets it (own value or [DEFAULT]'s), by section name: "global", "server",
    * client names. A section's list adds to [global]'s; see allowlistFor().
@@ -123,11 +165,17 @@ const RESULTS_QUEUE_SUFFIX = "results";
 type Found<T> = { state: "missing" } | { state: "invalid" } | { state: "ok"; value: T; section: string };
 
 export function sectionKind(name: string): SectionKind {
+  if (name.startsWith(PUBLISHER_SECTION_PREFIX)) return "publisher";
   return (RESERVED_SECTIONS as readonly string[]).includes(name) ? (name as SectionKind) : "client";
 }
 
+/** A publisher's name: a key id on the wire (as a client name), never "server" (the [server] key's id). */
+const PUBLISHER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,127}$/;
+
 function placesFor(sections: readonly SectionKind[]): string {
-  const labels = sections.map((s) => (s === "client" ? "client sections" : `[${s}]`));
+  const labels = sections.map((s) =>
+    s === "client" ? "client sections" : s === "publisher" ? "[publisher:NAME] sections" : `[${s}]`,
+  );
   return labels.length <= 1 ? (labels[0] ?? "") : `${labels.slice(0, -1).join(", ")} and ${labels.at(-1)}`;
 }
 
@@ -281,6 +329,81 @@ function resolvePeer(reader: Reader, name: string, queue: string | undefined): P
   return peer;
 }
 
+function resolvePublisher(
+  reader: Reader,
+  section: string,
+  serverInput: string | undefined,
+): PublisherConfig | undefined {
+  const name = section.slice(PUBLISHER_SECTION_PREFIX.length);
+  if (!PUBLISHER_NAME.test(name)) {
+    reader.error(
+      `[${section}]: expected a publisher name of 1-128 of A-Z a-z 0-9 _ . @ + - after "publisher:"`,
+    );
+    return undefined;
+  }
+  if (name === "server") {
+    reader.error(`[${section}]: "server" is the key id of the [server] key; name the publisher otherwise`);
+    return undefined;
+  }
+  const chain = [section, "global"];
+  const where = `[${section}] or [global]`;
+  const key = reader.require("key", [section], "set this publisher's key here (net2banctl gen_random)");
+  const secret = reader.require("secret", chain, `set it in ${where}`);
+  const rounds = reader.require("rounds", chain, `set it in ${where}`);
+  const authkey = reader.require("authkey", chain, `set it in ${where}`);
+  const validWindowSeconds = reader.readOrDefault("valid_wtime", chain);
+  const protocol = reader.readOrDefault("protocol", [section]);
+  if (protocol === "1") {
+    reader.error(`[${section}] protocol: publishers need protocol 2 (protocol 1 has no key id)`);
+  }
+  const ownInput = reader.read("input", [section]);
+  const queue = ownInput.state === "ok" ? ownInput.value : serverInput;
+  if (ownInput.state === "missing" && serverInput === undefined) {
+    reader.error(`[${section}] input: missing; set the server's input queue here, or add [server]`);
+  }
+  const urls = reader.read("url", [section]);
+  const commands = reader.readOrDefault("commands", [section]);
+  const actions = reader.readOrDefault("actions", [section]);
+  const operations = reader.readOrDefault("operations", [section]);
+  const to = reader.readOrDefault("to", [section]);
+  const maxBanTime = reader.read("max_bantime", [section]);
+  const rate = reader.read("rate", [section]);
+  if (
+    key === undefined ||
+    secret === undefined ||
+    rounds === undefined ||
+    authkey === undefined ||
+    validWindowSeconds === undefined ||
+    protocol !== "2" ||
+    queue === undefined ||
+    urls.state === "invalid" ||
+    commands === undefined ||
+    actions === undefined ||
+    operations === undefined ||
+    to === undefined ||
+    maxBanTime.state === "invalid" ||
+    rate.state === "invalid"
+  ) {
+    return undefined;
+  }
+  const rights: PublisherRights = { commands, actions, operations, to };
+  if (maxBanTime.state === "ok") rights.maxBanTimeSeconds = maxBanTime.value;
+  if (rate.state === "ok") rights.ratePerMinute = rate.value;
+  const publisher: PublisherConfig = {
+    name,
+    key,
+    secret,
+    rounds,
+    authkey,
+    validWindowSeconds,
+    protocol: 2,
+    queue,
+    rights,
+  };
+  if (urls.state === "ok") publisher.urls = urls.value;
+  return publisher;
+}
+
 function checkQueueName(reader: Reader, section: string, queue: string): void {
   if (Buffer.byteLength(queue, "utf8") > MAX_QUEUE_NAME_BYTES) {
     reader.error(
@@ -396,7 +519,7 @@ export function parseConfig(text: string, fileName: string): ParsedConfig {
 
   const ignoreIp: Record<string, string[]> = {};
   for (const name of document.sections.keys()) {
-    if (sectionKind(name) === "keygen") continue;
+    if (sectionKind(name) === "keygen" || sectionKind(name) === "publisher") continue;
     const found = reader.read("ignoreip", [name]);
     if (found.state === "ok" && found.value.length > 0) ignoreIp[name] = found.value;
   }
@@ -410,10 +533,20 @@ export function parseConfig(text: string, fileName: string): ParsedConfig {
 
   const metrics: Record<string, MetricsAddress> = {};
   for (const name of document.sections.keys()) {
-    if (sectionKind(name) === "keygen") continue;
+    if (sectionKind(name) === "keygen" || sectionKind(name) === "publisher") continue;
     const found = reader.read("metrics", [name]);
     if (found.state === "ok") metrics[name] = found.value;
   }
+
+  const publishers: PublisherConfig[] = [];
+  for (const name of document.sections.keys()) {
+    if (sectionKind(name) !== "publisher") continue;
+    const publisher = resolvePublisher(reader, name, server?.queue);
+    if (publisher !== undefined) publishers.push(publisher);
+  }
+  const acceptServerKey = document.sections.has("server")
+    ? reader.readOrDefault("accept_server_key", ["server"])
+    : true;
 
   const clients: PeerConfig[] = [];
   for (const name of document.sections.keys()) {
@@ -447,6 +580,8 @@ export function parseConfig(text: string, fileName: string): ParsedConfig {
     actionTimeoutSeconds: actionTimeoutSeconds!,
     log: { target: logTarget!, level: logLevel!, format: logFormat!, syslogAddress: syslogAddress! },
     clients,
+    publishers,
+    acceptServerKey: acceptServerKey!,
     ignoreIp,
     allowParams,
     state: {
@@ -503,6 +638,19 @@ export function metricsFor(config: Net2banConfig, section: string): MetricsAddre
   assertObject(config, "config");
   assertString(section, "section");
   return config.metrics[section] ?? config.metrics["global"];
+}
+
+/** One publisher's settings; ConfigError naming the known publishers if there is no such section. */
+export function publisherConfig(config: Net2banConfig, name: string): PublisherConfig {
+  assertObject(config, "config");
+  assertString(name, "name");
+  const found = config.publishers.find((p) => p.name === name);
+  if (found !== undefined) return found;
+  const known = config.publishers.map((p) => p.name);
+  const display = basename(config.path) || config.path;
+  throw new ConfigError([
+    `${display}: no publisher named ${JSON.stringify(name)}; ${known.length > 0 ? `known: ${known.join(", ")}` : "the file defines no [publisher:NAME] sections"}`,
+  ]);
 }
 
 /** Client names in file order (the original's `net2banctl list_clients`). */

@@ -6,10 +6,20 @@ import { parseAddressRange, splitIgnoreIp } from "./allowlist.js";
 import { DurationError, parseDurationSeconds } from "./duration.js";
 import { ipFamily } from "./ip.js";
 
-/** The kinds of section a key can be read from; `client` is every section but the three named ones. */
-export type SectionKind = "global" | "server" | "client" | "keygen";
+/**
+ * The kinds of section a key can be read from: `publisher` is every `[publisher:NAME]` section, `client`
+ * every section but those and the three named ones.
+ */
+export type SectionKind = "global" | "server" | "client" | "keygen" | "publisher";
 
 export const RESERVED_SECTIONS = ["global", "server", "keygen"] as const;
+
+/** `[publisher:NAME]`: a host or tool that sends requests under its own key, with its own rights. */
+export const PUBLISHER_SECTION_PREFIX = "publisher:";
+
+/** The commands a publisher may be given (`commands`). */
+export const PUBLISHER_COMMANDS = ["ban", "unban", "exec", "update", "status"] as const;
+export type PublisherCommand = (typeof PUBLISHER_COMMANDS)[number];
 
 /** Where the agent looks for action files when `actions_dir` is not set: the first that exists. */
 export const DEFAULT_ACTIONS_DIRS: readonly string[] = [
@@ -219,6 +229,38 @@ const syslogAddress = rule((raw) => {
   return `${match[1]!.toLowerCase()}://${match[2]}:${port}`;
 });
 
+/** Words separated by spaces or commas; `*` alone: any. */
+function wordList(word: RegExp, what: string): z.ZodType<string[] | "*", string> {
+  return rule((raw) => {
+    const words = raw.split(/[\s,]+/).filter((w) => w !== "");
+    if (words.length === 1 && words[0] === "*") return "*" as const;
+    for (const w of words) {
+      if (!word.test(w)) return { problem: `expected ${what} separated by commas (or *), got ${got(w)}` };
+    }
+    return [...new Set(words)];
+  });
+}
+
+const commandList = rule((raw): PublisherCommand[] | { problem: string } => {
+  const words = raw.split(/[\s,]+/).filter((w) => w !== "");
+  for (const w of words) {
+    if (!(PUBLISHER_COMMANDS as readonly string[]).includes(w)) {
+      return {
+        problem: `expected commands of ${PUBLISHER_COMMANDS.join(", ")} separated by commas, got ${got(w)}`,
+      };
+    }
+  }
+  return [...new Set(words)] as PublisherCommand[];
+});
+
+/** A positive number of bans per minute. */
+const perMinute = rule((raw) => {
+  if (!/^[0-9]+$/.test(raw) || Number(raw) < 1 || Number(raw) > 1_000_000) {
+    return { problem: `expected bans per minute, an integer from 1 to 1000000, got ${got(raw)}` };
+  }
+  return Number(raw);
+});
+
 const lowerCased = rule((raw) => raw.toLowerCase());
 const inputQueue = rule((raw) => (raw === "" ? { problem: "must not be empty" } : raw.toLowerCase()));
 
@@ -232,8 +274,9 @@ export interface KeySpec<T> {
 }
 
 const GLOBAL: readonly SectionKind[] = ["global"];
-const PEER_WITH_GLOBAL: readonly SectionKind[] = ["global", "server", "client"];
-const PEER: readonly SectionKind[] = ["server", "client"];
+const PEER_WITH_GLOBAL: readonly SectionKind[] = ["global", "server", "client", "publisher"];
+const PEER: readonly SectionKind[] = ["server", "client", "publisher"];
+const PUBLISHER: readonly SectionKind[] = ["publisher"];
 
 function spec<T>(s: KeySpec<T>): KeySpec<T> {
   return s;
@@ -250,7 +293,7 @@ export const CONFIG_KEYS = {
     summary: "host or IP of the RabbitMQ server (port 5672, guest/guest)",
   }),
   url: spec({
-    sections: ["global", "server", "client"],
+    sections: ["global", "server", "client", "publisher"],
     schema: brokerUrls,
     summary:
       "amqp:// or amqps:// broker URL(s), comma-separated nodes of one cluster; in a peer's section, that peer's own login",
@@ -272,8 +315,8 @@ export const CONFIG_KEYS = {
   }),
   mode: spec({
     sections: GLOBAL,
-    schema: oneOf(["server", "client"], true),
-    summary: "what this host runs: server or client",
+    schema: oneOf(["server", "client", "publisher"], true),
+    summary: "what this host runs: server or client (publisher: a file from net2banctl get_publisher)",
   }),
   queue_prefix: spec({
     sections: GLOBAL,
@@ -309,14 +352,14 @@ export const CONFIG_KEYS = {
     summary: "message format: 1 (original) or 2",
   }),
   queue_type: spec({
-    sections: PEER_WITH_GLOBAL,
+    sections: ["global", "server", "client"],
     schema: oneOf(["classic", "quorum"], true),
     default: "classic",
     summary: "RabbitMQ queue type",
   }),
   key: spec({ sections: PEER, schema: secretText, summary: "this peer's own key (PBKDF2 password)" }),
   input: spec({
-    sections: ["server"],
+    sections: ["server", "publisher"],
     schema: inputQueue,
     default: "input_net2ban",
     summary: "the server's input queue",
@@ -378,7 +421,7 @@ export const CONFIG_KEYS = {
     summary: "pino log level",
   }),
   ignoreip: spec({
-    sections: PEER_WITH_GLOBAL,
+    sections: ["global", "server", "client"],
     schema: ignoreIp,
     summary:
       "addresses and CIDRs never banned (added to [global]'s; loopback, broker and own addresses always)",
@@ -408,7 +451,7 @@ export const CONFIG_KEYS = {
     summary: "whether this agent installs action files sent by `net2banctl update` (no: refused, logged)",
   }),
   allow_params: spec({
-    sections: ["global", "server", "client"],
+    sections: ["global", "server", "client", "publisher"],
     schema: allowParams,
     summary:
       "action options a message may set besides name, port, protocol, chain and the ticket (option or file:option; added to [global]'s)",
@@ -417,6 +460,46 @@ export const CONFIG_KEYS = {
     sections: ["global", "server", "client"],
     schema: metricsAddress,
     summary: "host:port of the Prometheus endpoint (default: none)",
+  }),
+  accept_server_key: spec({
+    sections: ["server"],
+    schema: yesNo,
+    default: "yes",
+    summary: "whether the server takes requests sealed with the [server] key (no: only publishers' keys)",
+  }),
+  commands: spec({
+    sections: PUBLISHER,
+    schema: commandList,
+    default: "ban, unban",
+    summary: "what a publisher may ask: ban, unban, exec, update, status",
+  }),
+  actions: spec({
+    sections: PUBLISHER,
+    schema: wordList(ACTION_FILE_RE, "action file names"),
+    default: "iptables-multiport",
+    summary: "action files a publisher's requests may use (*: any)",
+  }),
+  operations: spec({
+    sections: PUBLISHER,
+    schema: wordList(/^[a-z][a-z0-9_]{0,63}$/, "operations like actionban"),
+    default: "actionban, actionunban",
+    summary: "operations of the action files a publisher's exec may run (*: any)",
+  }),
+  to: spec({
+    sections: PUBLISHER,
+    schema: wordList(/^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,127}$/, "client names"),
+    default: "*",
+    summary: "clients a publisher's requests may reach (*: every client)",
+  }),
+  max_bantime: spec({
+    sections: PUBLISHER,
+    schema: banTime,
+    summary: "longest ban a publisher may ask for (default: no limit; permanent allows bans without end)",
+  }),
+  rate: spec({
+    sections: PUBLISHER,
+    schema: perMinute,
+    summary: "bans per minute a publisher may ask for (default: no limit)",
   }),
 } as const;
 
@@ -430,4 +513,9 @@ export function isConfigKey(name: string): name is ConfigKey {
 /** The per-peer keys: may be set in [server] and in each client section. */
 export const PEER_KEYS: readonly ConfigKey[] = (Object.keys(CONFIG_KEYS) as ConfigKey[]).filter((k) =>
   CONFIG_KEYS[k].sections.includes("client"),
+);
+
+/** The keys a publisher section reads. */
+export const PUBLISHER_KEYS: readonly ConfigKey[] = (Object.keys(CONFIG_KEYS) as ConfigKey[]).filter((k) =>
+  CONFIG_KEYS[k].sections.includes("publisher"),
 );

@@ -112,6 +112,21 @@ export async function runFull(
       },
     )
     .command(
+      "get_publisher <name>",
+      "print the config file of one publisher: its own key and login, nothing of the server's or clients'",
+      (y) => y.positional("name", { type: "string", demandOption: true }),
+      (a) => {
+        action = async () => {
+          const { exportPublisherConfig } = await import("@net2ban/config");
+          const text = exportPublisherConfig(await readConfig(a), a.name, {
+            warn: (line) => io.err(`net2banctl: warning: ${line}`),
+          });
+          io.out(text.replace(/\n$/, ""));
+          return EXIT_OK;
+        };
+      },
+    )
+    .command(
       "exec <file> <action> [params..]",
       "run an action of an action file on every agent (params: key=value)",
       (y) =>

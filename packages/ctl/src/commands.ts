@@ -7,6 +7,7 @@ import { basename } from "node:path";
 import type { Net2banConfig } from "@net2ban/config";
 import type { Net2banMessage } from "@net2ban/protocol";
 import { EXIT_OK, UsageError } from "@net2ban/runtime";
+import { sendingKey } from "./sending-key.js";
 
 /** Where a command writes: stdout and stderr lines (tests capture them). */
 export interface CliIo {
@@ -200,7 +201,7 @@ export function printSent(
   print(
     io,
     args,
-    { id: message.id, sent: label, queue: config.server?.queue },
+    { id: message.id, sent: label, queue: sendingKey(config).queue },
     `${label}: sent (${message.id})`,
   );
 }
@@ -225,12 +226,7 @@ export interface Publisher {
  * sends it). Modules are imported here, not at start-up: only publishing commands pay for them.
  */
 export function startPublisher(config: Net2banConfig): Publisher {
-  const server = config.server;
-  if (server === undefined) {
-    throw new UsageError(
-      `${config.path}: [server] key: missing; net2banctl needs the [server] section to send`,
-    );
-  }
+  const server = sendingKey(config);
   const ready = (async () => {
     const [{ createCodec }, { connectBroker }] = await Promise.all([
       import("@net2ban/protocol"),
@@ -239,14 +235,14 @@ export function startPublisher(config: Net2banConfig): Publisher {
     // PBKDF2 runs on the libuv pool while the connection is made.
     const keys = createCodec({
       protocol: server.protocol,
-      keyId: "server",
+      keyId: server.keyId,
       direction: "to-server",
-      keys: server,
+      keys: server.keys,
     });
     const tls = config.broker.tls;
     const connecting = (async () =>
       connectBroker({
-        urls: config.broker.ctlUrls ?? config.broker.urls,
+        urls: server.urls,
         ...(tls === undefined ? {} : { tls: await readTls(tls) }),
         heartbeatSeconds: config.broker.heartbeatSeconds,
         connectionName: senderName(),

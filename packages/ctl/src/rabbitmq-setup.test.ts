@@ -146,6 +146,35 @@ describe("planRabbitmqSetup: permissions", () => {
   });
 });
 
+describe("planRabbitmqSetup: publishers", () => {
+  it("gives each [publisher:NAME] a login of its own that may only publish to the input exchange", () => {
+    const plan = planRabbitmqSetup(
+      config(undefined, "[web1]\nkey = k1\n[publisher:detect1]\nkey = d1\n[publisher:detect2]\nkey = d2\n"),
+      { randomPassword: counter() },
+    );
+    const publishers = plan.logins.filter((l) => l.role === "publisher");
+    expect(publishers.map((l) => [l.publisher, l.user])).toEqual([
+      ["detect1", "net2ban-publisher-detect1"],
+      ["detect2", "net2ban-publisher-detect2"],
+    ]);
+    const rights = publishers[0]!.permissions;
+    expect(rights).toEqual(loginOf(plan, "ctl").permissions);
+    for (const resource of [
+      "input_net2ban",
+      "net2ban_web1",
+      "amq.default",
+      "net2ban.dead",
+      "net2ban_results",
+    ]) {
+      expect(allows(rights.write, resource), resource).toBe(false);
+      expect(allows(rights.read, resource), resource).toBe(false);
+    }
+    expect(allows(rights.write, "net2ban.input")).toBe(true);
+    expect(plan.configLines.get("publisher:detect1")).toEqual([`url = ${publishers[0]!.urls.join(", ")}`]);
+    expect(renderSetupScript(plan).join("\n")).toContain("# publisher detect2");
+  });
+});
+
 describe("planRabbitmqSetup: logins, vhost and URLs", () => {
   it("generates one login per role in vhost net2ban, with URLs on the config's broker", () => {
     const plan = planRabbitmqSetup(config(), { randomPassword: counter() });

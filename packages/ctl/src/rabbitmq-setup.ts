@@ -20,7 +20,7 @@ import {
   queueBoundPolicies,
 } from "./queue-bounds.js";
 
-export type LoginRole = "server" | "ctl" | "agent";
+export type LoginRole = "server" | "ctl" | "agent" | "publisher";
 
 /** RabbitMQ's three per-vhost regexes (rabbitmqctl set_permissions USER CONFIGURE WRITE READ). */
 export interface Permissions {
@@ -40,6 +40,8 @@ export interface PlannedLogin {
   role: LoginRole;
   /** The client section, for agents. */
   client?: string;
+  /** NAME of `[publisher:NAME]`, for publishers. */
+  publisher?: string;
   user: string;
   password: string;
   /** "config": user and password came from the config's URL for this role; else generated here. */
@@ -183,7 +185,7 @@ export function planRabbitmqSetup(config: Net2banConfig, options: SetupOptions):
     fromConfig: string | undefined,
     name: string,
     permissions: Permissions,
-    extra: { client?: string; topicPermission?: TopicPermission } = {},
+    extra: { client?: string; publisher?: string; topicPermission?: TopicPermission } = {},
   ) => {
     const taken = loginOf(fromConfig);
     const user = taken?.user ?? `${prefix}${name}`;
@@ -191,7 +193,7 @@ export function planRabbitmqSetup(config: Net2banConfig, options: SetupOptions):
     const clash = logins.find((l) => l.user === user);
     if (clash !== undefined) {
       throw new UsageError(
-        `login "${user}" would serve both ${clash.client ?? clash.role} and ${extra.client ?? role}: give each its own url (or none, to have one made)`,
+        `login "${user}" would serve both ${clash.client ?? loginLabel(clash)} and ${extra.client ?? loginLabel({ role, ...extra })}: give each its own url (or none, to have one made)`,
       );
     }
     logins.push({
@@ -220,6 +222,17 @@ export function planRabbitmqSetup(config: Net2banConfig, options: SetupOptions):
     write: `^${inputEx}$`,
     read: `^${replyQueues}$`,
   });
+  // Each publisher (a detection host): what net2banctl's login may do, under a login of its own, so that
+  // revoking one (its section and its login) leaves the others working.
+  for (const publisher of config.publishers) {
+    login(
+      "publisher",
+      publisher.urls?.[0],
+      `publisher-${publisher.name}`,
+      { configure: `^${replyQueues}$`, write: `^${inputEx}$`, read: `^${replyQueues}$` },
+      { publisher: publisher.name },
+    );
+  }
   for (const client of config.clients) {
     const queue = literal(client.queue);
     login(
@@ -251,8 +264,18 @@ export function planRabbitmqSetup(config: Net2banConfig, options: SetupOptions):
   for (const agent of logins.filter((l) => l.role === "agent")) {
     configLines.set(agent.client!, [`url = ${agent.urls.join(", ")}`]);
   }
+  for (const publisher of logins.filter((l) => l.role === "publisher")) {
+    configLines.set(`publisher:${publisher.publisher!}`, [`url = ${publisher.urls.join(", ")}`]);
+  }
   const policies = queueBoundPolicies(config, { ...DEFAULT_QUEUE_BOUNDS, ...definedOnly(options.bounds) });
   return { vhost, inputExchange, deadLetterExchange, logins, policies, configLines };
+}
+
+/** Who a login serves, for comments and messages: `server`, `ctl`, `agent web1`, `publisher detect1`. */
+function loginLabel(login: { role: LoginRole; client?: string; publisher?: string }): string {
+  if (login.role === "agent") return `agent ${login.client}`;
+  if (login.role === "publisher") return `publisher ${login.publisher}`;
+  return login.role;
 }
 
 /** The bounds given, without the undefined ones (which keep their defaults). */
@@ -321,7 +344,7 @@ export function renderSetupScript(plan: SetupPlan, nodeName?: string): string[] 
     ),
   ];
   for (const login of plan.logins) {
-    const who = login.role === "agent" ? `agent ${login.client}` : login.role;
+    const who = loginLabel(login);
     lines.push(`# ${who}`, `n2b_login ${shellQuote(login.user)} ${shellQuote(login.password)}`);
     for (const call of permissionCalls({ ...plan, logins: [login] }, nodeName)) {
       lines.push(["rabbitmqctl", ...call.args].map(shellQuote).join(" "));
@@ -386,7 +409,7 @@ export async function applyRabbitmqSetup(
     for (const call of permissionCalls({ ...plan, logins: [login] }, nodeName)) {
       await step(`${call.args.find((a) => a.startsWith("set_"))} ${login.user}`, call);
     }
-    report(`login ${login.user} (${login.role === "agent" ? `agent ${login.client}` : login.role}): ok`);
+    report(`login ${login.user} (${loginLabel(login)}): ok`);
   }
 }
 

@@ -9,6 +9,7 @@ import type { AcceptedMessage, ResultMessage, StateMessage } from "@net2ban/prot
 import { EXIT_NOT_CONFIRMED, EXIT_OK, EXIT_USAGE, UsageError } from "@net2ban/runtime";
 import type { Broker } from "@net2ban/transport";
 import type { CliIo } from "./commands.js";
+import { type SendingKey, sendingKey } from "./sending-key.js";
 import { escapeControls, escapeJsonControls } from "./terminal-text.js";
 
 /** The server did not answer at all (no `accepted`, no `state`) within the time given. */
@@ -40,14 +41,12 @@ async function readTls(files: { ca?: string; cert?: string; key?: string }) {
   };
 }
 
-/** Connects, declares `<queue_prefix>reply.<uuid>` (exclusive) and consumes it. v2 [server] only. */
+/**
+ * Connects, declares `<queue_prefix>reply.<uuid>` (exclusive) and consumes it. v2 only; replies come sealed
+ * with the key the requests are sealed with ([server]'s or the publisher's).
+ */
 export async function openReplySession(config: Net2banConfig, what: string): Promise<ReplySession> {
-  const server = config.server;
-  if (server === undefined) {
-    throw new UsageError(
-      `${config.path}: [server] key: missing; net2banctl needs the [server] section to send`,
-    );
-  }
+  const server = sendingKey(config);
   if (server.protocol !== 2) {
     throw new UsageError(`${what} needs protocol = 2 for [server] (protocol 1 has no replies)`);
   }
@@ -56,12 +55,12 @@ export async function openReplySession(config: Net2banConfig, what: string): Pro
     import("@net2ban/transport"),
   ]);
   const codecs = Promise.all([
-    createCodec({ protocol: 2, keyId: "server", direction: "to-server", keys: server }),
-    createCodec({ protocol: 2, keyId: "server", direction: "from-server", keys: server }),
+    createCodec({ protocol: 2, keyId: server.keyId, direction: "to-server", keys: server.keys }),
+    createCodec({ protocol: 2, keyId: server.keyId, direction: "from-server", keys: server.keys }),
   ]);
   const tls = config.broker.tls;
   const broker: Broker = await connectBroker({
-    urls: config.broker.ctlUrls ?? config.broker.urls,
+    urls: server.urls,
     ...(tls === undefined ? {} : { tls: await readTls(tls) }),
     heartbeatSeconds: config.broker.heartbeatSeconds,
     connectionName: `net2banctl@${hostname()}`,
@@ -70,7 +69,7 @@ export async function openReplySession(config: Net2banConfig, what: string): Pro
   });
   try {
     const [toServer, fromServer] = await codecs;
-    return await startSession(config, broker, toServer, fromServer, what);
+    return await startSession(config, server, broker, toServer, fromServer, what);
   } catch (error) {
     await broker.close();
     throw error;
@@ -79,12 +78,12 @@ export async function openReplySession(config: Net2banConfig, what: string): Pro
 
 async function startSession(
   config: Net2banConfig,
+  server: SendingKey,
   broker: Broker,
   toServer: Codec,
   fromServer: Codec,
   what: string,
 ): Promise<ReplySession> {
-  const server = config.server!;
   const replyTo = `${config.queuePrefix}reply.${randomUUID()}`;
   const inbox: Message[] = [];
   let wake: (() => void) | undefined;

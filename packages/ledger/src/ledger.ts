@@ -24,6 +24,11 @@ export interface LedgerBan extends BanIdentity {
   /** The request that created or last extended it. */
   requestId: string;
   sender: string;
+  /**
+   * Whose key sealed that request: "server" (the [server] key) or a publisher's name. Ledgers written
+   * before publishers existed read as "server".
+   */
+  publisher: string;
   /** The hosts it is for; null: every host. */
   to: string[] | null;
   /** Each host's state, by client name. */
@@ -36,6 +41,8 @@ export interface BanInput extends BanIdentity {
   expiresAt: number | null;
   requestId: string;
   sender: string;
+  /** Whose key sealed the request; default "server". */
+  publisher?: string;
   to: string[] | null;
 }
 
@@ -56,7 +63,7 @@ export interface LedgerOptions {
 }
 
 type Record_ =
-  | { t: "ban"; b: Omit<LedgerBan, "hosts" | "key"> }
+  | { t: "ban"; b: Omit<LedgerBan, "hosts" | "key" | "publisher"> & { publisher?: string } }
   | { t: "unban"; k: string }
   | { t: "host"; k: string; h: string; s: HostStatus };
 
@@ -86,6 +93,7 @@ function isRecord(value: unknown): value is Record_ {
       typeof b.updatedAt === "number" &&
       typeof b.requestId === "string" &&
       typeof b.sender === "string" &&
+      (b.publisher === undefined || typeof b.publisher === "string") &&
       (b.to === null || Array.isArray(b.to))
     );
   }
@@ -105,8 +113,9 @@ function isRecord(value: unknown): value is Record_ {
 }
 
 function banRecord(ban: LedgerBan): Record_ {
-  const { hosts: _hosts, key: _key, ...fields } = ban;
-  return { t: "ban", b: fields };
+  const { hosts: _hosts, key: _key, publisher, ...fields } = ban;
+  // The [server] key's bans are written as before publishers existed, so older readers keep reading them.
+  return { t: "ban", b: publisher === "server" ? fields : { ...fields, publisher } };
 }
 
 /**
@@ -208,6 +217,7 @@ export class Ledger {
       existing.updatedAt = nowSeconds;
       existing.requestId = input.requestId;
       existing.sender = input.sender;
+      existing.publisher = input.publisher ?? "server";
       await this.#append([banRecord(existing)]);
       return { ban: existing, change: later ? "extended" : "unchanged" };
     }
@@ -223,6 +233,7 @@ export class Ledger {
       updatedAt: nowSeconds,
       requestId: input.requestId,
       sender: input.sender,
+      publisher: input.publisher ?? "server",
       to: input.to === null ? null : [...input.to],
       hosts: new Map(),
     };
@@ -316,6 +327,7 @@ export class Ledger {
           updatedAt: b.updatedAt,
           requestId: b.requestId,
           sender: b.sender,
+          publisher: b.publisher ?? "server",
           to: b.to === null ? null : [...b.to],
           hosts: existing?.hosts ?? new Map(),
         };

@@ -342,6 +342,8 @@ export const stateMessageSchema = z
           expiresAt,
           createdAt: timestamp,
           updatedAt: timestamp,
+          /** Whose key sealed the request that made or last extended it: "server" or a publisher. */
+          publisher: clientName.optional(),
           hosts: z.record(clientName, hostState),
         }),
       )

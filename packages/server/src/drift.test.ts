@@ -24,6 +24,7 @@ function ban(ip: string, expiresAt: number | null = null, to: string[] | null = 
     updatedAt: t(),
     requestId: `r-${ip}`,
     sender: "test",
+    publisher: "server",
     to,
     hosts: new Map(),
   };

@@ -19,14 +19,19 @@ const SWEEP_INTERVAL_MS = 30_000;
 
 interface Wait {
   replyTo: string;
+  /** Who asked: its replies are sealed with its key. */
+  publisher: string;
   hosts: Set<string>;
   until: number;
 }
 
 export interface RepliesOptions {
   broker: Broker;
-  /** The server's from-server codec (key id "server"). */
-  codec: Codec;
+  /**
+   * The from-server codec of who asked: "server" (the [server] key) or a publisher's name; undefined for
+   * one no longer configured (revoked: it is sent nothing more).
+   */
+  codecFor: (publisher: string) => Codec | undefined;
   logger: Logger;
   /** Clock in milliseconds since the epoch. */
   now: () => number;
@@ -35,7 +40,7 @@ export interface RepliesOptions {
 /** The callers waiting for results, and what they are sent. */
 export class Replies {
   readonly #broker: Broker;
-  readonly #codec: Codec;
+  readonly #codecFor: (publisher: string) => Codec | undefined;
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #waits = new Map<string, Wait>();
@@ -45,7 +50,7 @@ export class Replies {
 
   constructor(options: RepliesOptions) {
     this.#broker = options.broker;
-    this.#codec = options.codec;
+    this.#codecFor = options.codecFor;
     this.#logger = options.logger;
     this.#now = options.now;
   }
@@ -60,15 +65,20 @@ export class Replies {
     clearInterval(this.#sweepTimer);
   }
 
-  /** Seals a reply (a `state` part) for a caller. */
-  seal(message: Message): Buffer {
-    return this.#codec.seal(message);
+  /** Seals a reply (a `state` part) for `publisher`'s caller; undefined when it is revoked. */
+  seal(message: Message, publisher: string): Buffer | undefined {
+    return this.#codecFor(publisher)?.seal(message);
   }
 
-  /** The caller at `replyTo` is sent the results of `hosts` for request `requestId`. */
-  expect(requestId: string, replyTo: string, hosts: string[]): void {
+  /** The caller of `publisher` at `replyTo` is sent the results of `hosts` for request `requestId`. */
+  expect(requestId: string, replyTo: string, hosts: string[], publisher: string): void {
     if (this.#waits.size >= MAX_WAITS) this.#waits.delete(this.#waits.keys().next().value as string);
-    this.#waits.set(requestId, { replyTo, hosts: new Set(hosts), until: this.#now() + WAIT_KEPT_MS });
+    this.#waits.set(requestId, {
+      replyTo,
+      publisher,
+      hosts: new Set(hosts),
+      until: this.#now() + WAIT_KEPT_MS,
+    });
   }
 
   /** Results of apply `applyId` answer request `requestId`. */
@@ -77,16 +87,24 @@ export class Replies {
   }
 
   /** Tells the caller, if it waits, that request `requestId` was refused and why. */
-  async refuse(requestId: string, replyTo: string | undefined, reason: string): Promise<void> {
+  async refuse(
+    requestId: string,
+    replyTo: string | undefined,
+    reason: string,
+    publisher: string,
+  ): Promise<void> {
     if (replyTo === undefined) return;
-    await this.accepted(replyTo, { requestId, hosts: [], refused: reason.slice(0, LIMITS.note) });
+    await this.accepted(replyTo, { requestId, hosts: [], refused: reason.slice(0, LIMITS.note) }, publisher);
   }
 
   /** Tells the caller which hosts its request went to. */
   async accepted(
     replyTo: string,
     fields: Omit<AcceptedMessage, "cmd" | "timestamp" | "id" | "sender">,
+    publisher: string,
   ): Promise<void> {
+    const codec = this.#codecFor(publisher);
+    if (codec === undefined) return;
     const message: AcceptedMessage = {
       cmd: "accepted",
       ...fields,
@@ -94,15 +112,16 @@ export class Replies {
       id: randomUUID(),
       sender: SERVER_SENDER,
     };
-    await this.#publish(replyTo, this.#codec.seal(message));
+    await this.#publish(replyTo, codec.seal(message));
   }
 
   /** A host's result, to the caller waiting for it (under the request's own id). */
   async result(result: ResultMessage): Promise<void> {
     const requestId = this.#aliases.get(result.requestId) ?? result.requestId;
     const wait = this.#waits.get(requestId);
-    if (wait?.hosts.has(result.client)) {
-      await this.#publish(wait.replyTo, this.#codec.seal({ ...result, requestId }));
+    const codec = wait === undefined ? undefined : this.#codecFor(wait.publisher);
+    if (wait?.hosts.has(result.client) && codec !== undefined) {
+      await this.#publish(wait.replyTo, codec.seal({ ...result, requestId }));
     }
   }
 

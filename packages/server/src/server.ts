@@ -8,6 +8,7 @@ import {
   type Net2banConfig,
   type PeerConfig,
   type ProtectedAddressesOptions,
+  type PublisherConfig,
   protectedAddresses,
 } from "@net2ban/config";
 import {
@@ -19,10 +20,12 @@ import {
   type Net2banMessage,
   type OpenedMessage,
 } from "@net2ban/protocol";
+import { readV2KeyId } from "@net2ban/protocol/fleet";
 import type { Logger } from "@net2ban/runtime";
 import type { Broker, Consumer, Delivery, Verdict } from "@net2ban/transport";
 import { holdBack } from "./held-back.js";
 import { inMemoryRequestGuard, type RequestGuard } from "./request-memory.js";
+import { BanRate, commandOf, type RightRefusal, rightsRefusal } from "./rights.js";
 import type { ServerState } from "./state.js";
 
 export interface ServerOptions {
@@ -52,9 +55,27 @@ export interface Route {
   allowlist: Allowlist;
 }
 
+/** The key id of requests sealed with the [server] key; no publisher may take this name. */
+export const SERVER_KEY_ID = "server";
+
+/** A publisher's codecs: its requests (to-server) and the replies to its --wait and status (from-server). */
+export interface PublisherRoute {
+  config: PublisherConfig;
+  codec: Codec;
+  replyCodec: Codec;
+  /** Its own `allow_params`, when its section sets them (checked besides the server's). */
+  paramPolicy?: ParamPolicy;
+}
+
 export interface Routing {
   input: PeerConfig;
   inputCodec: Codec;
+  /** By name, which is the key id of their requests. */
+  publishers: Map<string, PublisherRoute>;
+  /** `[server] accept_server_key`: requests under key id "server" are taken. */
+  acceptServerKey: boolean;
+  /** `bantime`: what a ban without a duration lasts (judging a publisher's max_bantime). */
+  banTimeSeconds: number | null;
   routes: Map<string, Route>;
   prefetch: number;
   /** [global] + [server] ignoreip and the defaults (loopback, broker, this server's addresses). */
@@ -118,7 +139,34 @@ async function buildRouting(
     .concat(defaults);
   const exchanges = { input: config.broker.inputExchange, deadLetter: config.broker.deadLetterExchange };
   const paramPolicy = ParamPolicy.of(allowParamsFor(config, "server"), describeAllowParams("server"));
-  return { input, inputCodec, routes, prefetch: config.broker.prefetch, allowlist, exchanges, paramPolicy };
+  const publishers = new Map<string, PublisherRoute>();
+  for (const publisher of config.publishers) {
+    const keys = { protocol: 2 as const, keyId: publisher.name, keys: publisher, cache: keyCache };
+    const [codec, replyCodec] = await Promise.all([
+      createCodec({ ...keys, direction: "to-server" }),
+      createCodec({ ...keys, direction: "from-server" }),
+    ]);
+    const section = `publisher:${publisher.name}`;
+    const own = config.allowParams[section];
+    publishers.set(publisher.name, {
+      config: publisher,
+      codec,
+      replyCodec,
+      ...(own === undefined ? {} : { paramPolicy: ParamPolicy.of(own, `allow_params of [${section}]`) }),
+    });
+  }
+  return {
+    input,
+    inputCodec,
+    publishers,
+    acceptServerKey: config.acceptServerKey,
+    banTimeSeconds: config.state.banTimeSeconds,
+    routes,
+    prefetch: config.broker.prefetch,
+    allowlist,
+    exchanges,
+    paramPolicy,
+  };
 }
 
 /** A stable id for a v1 request (it has none), so agents can deduplicate a re-forwarded v1 request. */
@@ -145,6 +193,7 @@ export class Net2banServer {
   #routing: Routing;
   #guard: RequestGuard;
   #consumer: Consumer | undefined;
+  readonly #banRate: BanRate;
 
   private constructor(routing: Routing, options: ServerOptions, keyCache: KeyCache) {
     this.#broker = options.broker;
@@ -154,6 +203,7 @@ export class Net2banServer {
     this.#options = options;
     this.#routing = routing;
     this.#guard = this.#makeGuard(routing.input);
+    this.#banRate = new BanRate(this.#now);
   }
 
   /** Derives every key once and returns a server ready to `start()`. */
@@ -236,8 +286,15 @@ export class Net2banServer {
     if (next.input.validWindowSeconds !== this.#routing.input.validWindowSeconds) {
       this.#guard = this.#makeGuard(next.input);
     }
+    // A publisher whose section is gone is unknown from here on: its next request is rejected.
+    const revoked = [...this.#routing.publishers.keys()].filter((n) => !next.publishers.has(n));
+    for (const name of revoked) this.#logger.warn({ publisher: name }, `publisher ${name} revoked`);
     this.#routing = next;
-    this.#logger.info({ clients: next.routes.size, added, removed }, "configuration reloaded");
+    this.#banRate.keep(new Set(next.publishers.keys()));
+    this.#logger.info(
+      { clients: next.routes.size, added, removed, publishers: next.publishers.size },
+      "configuration reloaded",
+    );
     await this.#options.state?.reload(next, added, removed);
   }
 
@@ -254,9 +311,13 @@ export class Net2banServer {
    */
   async handleRequest(delivery: Delivery): Promise<Verdict> {
     const routing = this.#routing;
+    const sealer = this.#sealer(delivery, routing);
+    if (sealer === undefined) return "reject";
+    const publisher = sealer.publisher;
+    const by = publisher?.config.name ?? SERVER_KEY_ID;
     let opened: OpenedMessage;
     try {
-      opened = routing.inputCodec.open(delivery.body);
+      opened = sealer.codec.open(delivery.body);
       this.#guard.check(opened);
     } catch (error) {
       if (error instanceof MessageRejectedError) {
@@ -266,32 +327,63 @@ export class Net2banServer {
           return "ack";
         }
         this.#logger.warn(
-          { reason: error.reason, bytes: delivery.body.length, redelivered: delivery.redelivered },
+          {
+            reason: error.reason,
+            publisher: by,
+            bytes: delivery.body.length,
+            redelivered: delivery.redelivered,
+          },
           "message rejected",
         );
         return "reject";
       }
       throw error;
     }
-    const message = opened.message;
+    let message = opened.message;
     const id = requestId(opened);
     const state = this.#options.state;
-    const refusal = paramRefusal(routing.paramPolicy, message);
+    if (publisher !== undefined) {
+      const denied = this.#rightsRefusal(publisher, message, routing);
+      if (denied !== undefined) {
+        this.#logger.warn(
+          { id, publisher: by, right: denied.right, cmd: message.cmd },
+          `${denied.message}; request dropped`,
+        );
+        this.#guard.forget(opened);
+        await state?.refused(message, id, denied.message, by);
+        return "reject";
+      }
+      const allowed = publisher.config.rights.to;
+      if (allowed !== "*" && (message.cmd === "exec" || message.cmd === "ban") && message.to === undefined) {
+        // A publisher limited to some clients reaches those when it names none.
+        message = { ...message, to: [...allowed] } as Net2banMessage;
+        opened = { ...opened, message };
+      }
+    }
+    const refusal =
+      paramRefusal(routing.paramPolicy, message) ??
+      (publisher?.paramPolicy === undefined ? undefined : paramRefusal(publisher.paramPolicy, message));
     if (refusal !== undefined) {
-      // Whoever holds the [server] key can write here: a param outside the policy never reaches an agent.
+      // Whoever holds a key can write here: a param outside the policy never reaches an agent.
       this.#logger.warn(
-        { id, cmd: message.cmd, file: "file" in message ? message.file : undefined, param: refusal.param },
+        {
+          id,
+          publisher: by,
+          cmd: message.cmd,
+          file: "file" in message ? message.file : undefined,
+          param: refusal.param,
+        },
         `${refusal.message}; request dropped`,
       );
       this.#guard.forget(opened);
-      await state?.refused(message, id, refusal.message);
+      await state?.refused(message, id, refusal.message, by);
       return "reject";
     }
     if (state !== undefined) {
       // ban, unban, status, and fail2ban's exec with a bantime go through the ledger.
       let verdict: Verdict | undefined;
       try {
-        verdict = await state.handleRequest(opened, routing, id);
+        verdict = await state.handleRequest(opened, routing, id, by);
       } catch (error) {
         this.#guard.forget(opened);
         const held = await holdBack(error, { id, logger: this.#logger });
@@ -311,7 +403,7 @@ export class Net2banServer {
     }
     const file = "file" in message ? message.file : "";
     this.#logger.info(
-      { id, cmd: message.cmd, file, clients: targets.length },
+      { id, publisher: by, cmd: message.cmd, file, clients: targets.length },
       `Forwarding: ${message.cmd}/${file}`,
     );
     const forwarded = {
@@ -341,9 +433,47 @@ export class Net2banServer {
       message,
       id,
       targets.map((route) => route.peer),
+      by,
     );
     await this.#guard.taken(opened);
     return "ack";
+  }
+
+  /**
+   * The codec of the key that sealed `delivery`: a publisher's, by the v2 header's key id, else the
+   * [server] key's. Undefined (logged, to be rejected) for a key id no publisher has, or for the [server]
+   * key with accept_server_key = no.
+   */
+  #sealer(delivery: Delivery, routing: Routing): { codec: Codec; publisher?: PublisherRoute } | undefined {
+    const keyId = readV2KeyId(delivery.body, "to-server");
+    if (keyId !== undefined && keyId !== SERVER_KEY_ID) {
+      const publisher = routing.publishers.get(keyId);
+      if (publisher !== undefined) return { codec: publisher.codec, publisher };
+      this.#logger.warn(
+        { reason: "wrong-key-id", publisher: keyId.slice(0, 128), bytes: delivery.body.length },
+        "message rejected",
+      );
+      return undefined;
+    }
+    if (!routing.acceptServerKey) {
+      this.#logger.warn(
+        { reason: "server-key-refused", publisher: SERVER_KEY_ID, bytes: delivery.body.length },
+        "message rejected: the [server] key is not accepted (accept_server_key = no)",
+      );
+      return undefined;
+    }
+    return { codec: routing.inputCodec };
+  }
+
+  /** The right `publisher` lacks for `message`, if any; a ban within them takes one of its rate. */
+  #rightsRefusal(
+    publisher: PublisherRoute,
+    message: Net2banMessage,
+    routing: Routing,
+  ): RightRefusal | undefined {
+    const refusal = rightsRefusal(publisher.config, message, routing.banTimeSeconds);
+    if (refusal !== undefined) return refusal;
+    return commandOf(message) === "ban" ? this.#banRate.take(publisher.config) : undefined;
   }
 
   #targets(message: Net2banMessage, routing: Routing, id: string): Route[] | undefined {

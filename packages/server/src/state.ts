@@ -48,6 +48,8 @@ const DEFAULT_NAME = "default";
 interface Origin {
   id: string;
   sender: string;
+  /** Whose key sealed the request: "server" or a publisher's name. */
+  publisher: string;
   timestamp: number;
   replyTo: string | undefined;
 }
@@ -121,7 +123,8 @@ export class ServerState {
     this.#resultsQueue = options.config.state.resultsQueue;
     this.#replies = new Replies({
       broker: options.broker,
-      codec: replyCodec,
+      codecFor: (publisher) =>
+        publisher === "server" ? replyCodec : this.#routing?.publishers.get(publisher)?.replyCodec,
       logger: options.logger,
       now: this.#now,
     });
@@ -253,11 +256,17 @@ export class ServerState {
    * A request the ban state takes: ban, unban, status, an exec actionban with bantime (fail2ban's), an exec
    * actionunban of a ban in the ledger. Returns the verdict, or undefined for a request forwarded as usual.
    */
-  async handleRequest(opened: OpenedMessage, routing: Routing, id: string): Promise<Verdict | undefined> {
+  async handleRequest(
+    opened: OpenedMessage,
+    routing: Routing,
+    id: string,
+    publisher = "server",
+  ): Promise<Verdict | undefined> {
     this.#routing = routing;
     const message = opened.message;
     const origin: Origin = {
       id,
+      publisher,
       sender: "sender" in message && message.sender !== undefined ? message.sender : "net2ban-v1",
       timestamp: message.timestamp,
       replyTo: "replyTo" in message ? message.replyTo : undefined,
@@ -271,7 +280,7 @@ export class ServerState {
         return this.#unban(message, origin, routing, false);
       case "status":
         this.#metrics?.requests.inc({ cmd: "status" });
-        await this.#status(message, routing);
+        await this.#status(message, routing, publisher);
         return "ack";
       case "exec": {
         const banTime = execBanTime(message);
@@ -319,20 +328,25 @@ export class ServerState {
   }
 
   /** A request the server refused before the ledger saw it: a --wait caller learns why. */
-  async refused(message: Net2banMessage, id: string, reason: string): Promise<void> {
+  async refused(message: Net2banMessage, id: string, reason: string, publisher = "server"): Promise<void> {
     const replyTo = "replyTo" in message ? message.replyTo : undefined;
     if (replyTo === undefined) return;
-    await this.#replies.refuse(id, replyTo, reason);
+    await this.#replies.refuse(id, replyTo, reason, publisher);
   }
 
   /** After the server forwarded an exec as usual: a --wait caller learns which hosts to expect. */
-  async forwarded(message: Net2banMessage, id: string, targets: PeerConfig[]): Promise<void> {
+  async forwarded(
+    message: Net2banMessage,
+    id: string,
+    targets: PeerConfig[],
+    publisher = "server",
+  ): Promise<void> {
     this.#metrics?.requests.inc({ cmd: message.cmd });
     const replyTo = "replyTo" in message ? message.replyTo : undefined;
     if (replyTo === undefined) return;
     const hosts = targets.filter((peer) => peer.protocol === 2).map((peer) => peer.name);
-    this.#replies.expect(id, replyTo, hosts);
-    await this.#replies.accepted(replyTo, { requestId: id, hosts, change: "exec" });
+    this.#replies.expect(id, replyTo, hosts, publisher);
+    await this.#replies.accepted(replyTo, { requestId: id, hosts, change: "exec" }, publisher);
   }
 
   // --- requests -------------------------------------------------------------------------------------
@@ -344,7 +358,7 @@ export class ServerState {
         { id: origin.id, file: message.file, ignoreip: refusal.entry?.source },
         `${refusal.message}; request dropped`,
       );
-      await this.#replies.refuse(origin.id, origin.replyTo, refusal.message);
+      await this.#replies.refuse(origin.id, origin.replyTo, refusal.message, origin.publisher);
       return "reject";
     }
     const seconds =
@@ -355,7 +369,12 @@ export class ServerState {
         { id: origin.id, ip: message.ip },
         `ban ${message.ip} ended before it arrived; nothing to do`,
       );
-      await this.#replies.refuse(origin.id, origin.replyTo, "the ban ended before the server got it");
+      await this.#replies.refuse(
+        origin.id,
+        origin.replyTo,
+        "the ban ended before the server got it",
+        origin.publisher,
+      );
       return "ack";
     }
     const targets = this.#targetsOf(message.to ?? null, message.ip, routing, origin.id);
@@ -368,6 +387,7 @@ export class ServerState {
         expiresAt,
         requestId: origin.id,
         sender: origin.sender,
+        publisher: origin.publisher,
         to: message.to === undefined ? null : [...message.to],
       });
       const items: PublishItem[] = [];
@@ -392,10 +412,12 @@ export class ServerState {
       }
       await this.#ledger.setHostStates(pending);
       const hosts = targets.filter((r) => r.peer.protocol === 2).map((r) => r.peer.name);
-      if (origin.replyTo !== undefined) this.#replies.expect(origin.id, origin.replyTo, hosts);
+      if (origin.replyTo !== undefined)
+        this.#replies.expect(origin.id, origin.replyTo, hosts, origin.publisher);
       this.#logger.info(
         {
           id: origin.id,
+          publisher: origin.publisher,
           cmd: "ban",
           file: ban.file,
           ip: ban.ip,
@@ -408,12 +430,11 @@ export class ServerState {
       await this.#options.broker.publishAll(items);
       this.#armExpiry();
       if (origin.replyTo !== undefined) {
-        await this.#replies.accepted(origin.replyTo, {
-          requestId: origin.id,
-          hosts,
-          change,
-          expiresAt: ban.expiresAt,
-        });
+        await this.#replies.accepted(
+          origin.replyTo,
+          { requestId: origin.id, hosts, change, expiresAt: ban.expiresAt },
+          origin.publisher,
+        );
       }
       return "ack";
     });
@@ -423,7 +444,7 @@ export class ServerState {
     const refusal = checkBan(routing.allowlist, { action: "actionunban", params: { ip: message.ip } });
     if (refusal !== undefined) {
       this.#logger.warn({ id: origin.id }, `${refusal.message}; request dropped`);
-      await this.#replies.refuse(origin.id, origin.replyTo, refusal.message);
+      await this.#replies.refuse(origin.id, origin.replyTo, refusal.message, origin.publisher);
       return "reject";
     }
     return this.#locked(async (): Promise<Verdict> => {
@@ -447,7 +468,8 @@ export class ServerState {
           }
         }
       });
-      if (origin.replyTo !== undefined) this.#replies.expect(origin.id, origin.replyTo, [...hosts]);
+      if (origin.replyTo !== undefined)
+        this.#replies.expect(origin.id, origin.replyTo, [...hosts], origin.publisher);
       if (removed.length === 0) {
         this.#logger.info(
           { id: origin.id, ip: message.ip },
@@ -455,23 +477,31 @@ export class ServerState {
         );
       } else {
         this.#logger.info(
-          { id: origin.id, cmd: "unban", ip: message.ip, bans: removed.length, clients: hosts.size, viaExec },
+          {
+            id: origin.id,
+            publisher: origin.publisher,
+            cmd: "unban",
+            ip: message.ip,
+            bans: removed.length,
+            clients: hosts.size,
+            viaExec,
+          },
           `Forwarding: unban ${message.ip} (${removed.map(describeBan).join(", ")})`,
         );
       }
       await this.#options.broker.publishAll(items);
       if (origin.replyTo !== undefined) {
-        await this.#replies.accepted(origin.replyTo, {
-          requestId: origin.id,
-          hosts: [...hosts],
-          change: removed.length === 0 ? "none" : "removed",
-        });
+        await this.#replies.accepted(
+          origin.replyTo,
+          { requestId: origin.id, hosts: [...hosts], change: removed.length === 0 ? "none" : "removed" },
+          origin.publisher,
+        );
       }
       return "ack";
     });
   }
 
-  async #status(message: StatusMessage, routing: Routing): Promise<void> {
+  async #status(message: StatusMessage, routing: Routing, publisher: string): Promise<void> {
     const bans = this.#ledger
       .active()
       .filter((ban) => message.ip === undefined || ban.ip === message.ip)
@@ -488,23 +518,27 @@ export class ServerState {
           expiresAt: ban.expiresAt,
           createdAt: ban.createdAt,
           updatedAt: ban.updatedAt,
+          publisher: ban.publisher,
           hosts,
         };
       });
     const parts = split(bans);
-    const items = parts.map((part, seq) => ({
-      queue: message.replyTo,
-      body: this.#replies.seal({
-        cmd: "state",
-        requestId: message.id,
-        seq,
-        last: seq === parts.length - 1,
-        bans: part,
-        timestamp: this.#now() / 1000,
-        id: `${seq}.${message.id}`.slice(0, LIMITS.messageId),
-        sender: SERVER_SENDER,
-      }),
-    }));
+    const items = parts.flatMap((part, seq) => {
+      const body = this.#replies.seal(
+        {
+          cmd: "state",
+          requestId: message.id,
+          seq,
+          last: seq === parts.length - 1,
+          bans: part,
+          timestamp: this.#now() / 1000,
+          id: `${seq}.${message.id}`.slice(0, LIMITS.messageId),
+          sender: SERVER_SENDER,
+        },
+        publisher,
+      );
+      return body === undefined ? [] : [{ queue: message.replyTo, body }];
+    });
     await this.#options.broker.publishAll(items).catch((error: unknown) => {
       this.#logger.info({ err: error, replyTo: message.replyTo }, "status: the caller's reply queue is gone");
     });
@@ -649,6 +683,7 @@ export class ServerState {
               this.#legacyExec(route, "actionunban", ban, {
                 id: ban.requestId,
                 sender: SERVER_SENDER,
+                publisher: "server",
                 timestamp: 0,
                 replyTo: undefined,
               }),

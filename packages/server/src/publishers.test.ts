@@ -1,0 +1,304 @@
+// Publishers ([publisher:NAME]): each sender's own key, picked by the request's key id; its rights judged at
+// the server (one log line naming publisher and right, the reason to a --wait caller); its name in the
+// ledger, the logs and status; accept_server_key; a section removed on SIGHUP revokes the key at once.
+import { parseConfig } from "@net2ban/config";
+import {
+  type Codec,
+  createCodec,
+  createExecBanRequest,
+  createExecRequest,
+  createStatusRequest,
+  createTrackedBanRequest,
+  createTrackedUnbanRequest,
+  createUpdateRequest,
+  KeyCache,
+  type Message,
+} from "@net2ban/protocol";
+import type { AcceptedMessage, StateMessage } from "@net2ban/protocol/fleet";
+import type { Logger } from "@net2ban/runtime";
+import { MemoryBroker, memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
+import type { Delivery } from "@net2ban/transport";
+import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { Net2banServer } from "./server.js";
+import { ServerState } from "./state.js";
+
+let clock = Date.UTC(2026, 0, 15, 12, 0, 0);
+const now = () => clock;
+const shared = { secret: "s", authkey: "a", rounds: 1000 };
+
+let dir: TempDir;
+const running: Array<{ stop(): Promise<void> }> = [];
+beforeEach(async () => {
+  dir = await tempDir("server-publishers");
+  clock = Date.UTC(2026, 0, 15, 12, 0, 0);
+});
+afterEach(async () => {
+  for (const server of running.splice(0)) await server.stop();
+  await dir.remove();
+});
+
+const DETECT = `[publisher:detect1]
+key = detect1-key
+`;
+const LIMITED = `[publisher:ops]
+key = ops-key
+commands = ban, unban, exec, status
+actions = iptables-multiport, demo
+operations = actionban, actionunban, actioncheck
+to = web1
+max_bantime = 1h
+rate = 2
+`;
+
+function configText(extra: string, server = ""): string {
+  return `[global]
+url = amqp://guest:guest@192.0.2.50:5672/
+rounds = 1000
+secret = s
+mode = server
+authkey = a
+queue_prefix = pb_
+state_dir = ${dir.path}
+bantime = 10m
+
+[server]
+key = server-key
+${server}
+[web1]
+key = k1
+
+[web2]
+key = k2
+
+${extra}`;
+}
+
+async function serverWith(text: string) {
+  const { config } = parseConfig(text, "publishers.cfg");
+  const broker = new MemoryBroker();
+  const logger = memoryLogger();
+  const keyCache = new KeyCache();
+  const options = { broker, logger: logger as unknown as Logger, keyCache, now };
+  const state = await ServerState.open({ config, ...options });
+  const server = await Net2banServer.create(config, {
+    ...options,
+    state,
+    protectedAddresses: { localAddresses: () => [], resolveHost: false },
+  });
+  await server.start();
+  running.push(server);
+  const codecs = async (keyId: string, key: string) => ({
+    to: await createCodec({ protocol: 2, keyId, direction: "to-server", keys: { key, ...shared } }),
+    from: await createCodec({ protocol: 2, keyId, direction: "from-server", keys: { key, ...shared } }),
+  });
+  const delivery = (body: Buffer): Delivery => ({ body, redelivered: false, deliveryTag: 1, headers: {} });
+  return {
+    server,
+    state,
+    logger,
+    broker,
+    codecs,
+    send: (codec: Codec, message: Message) => server.handleRequest(delivery(codec.seal(message))),
+    reload: (next: string) => server.reload(parseConfig(next, "publishers.cfg").config),
+  };
+}
+
+/** What the server sent to reply queue `replyTo`, opened with `codec` (the caller's from-server key). */
+function repliesTo(broker: MemoryBroker, replyTo: string, codec: Codec): Message[] {
+  return broker
+    .take()
+    .filter((item) => item.queue === replyTo)
+    .map((item) => codec.open(item.body).message as Message);
+}
+
+describe("publishers: key by key id", () => {
+  test("a fail2ban detection host's exec actionban with bantime is taken under its own key and named", async () => {
+    const s = await serverWith(configText(DETECT));
+    const detect = await s.codecs("detect1", "detect1-key");
+    const ban = createExecBanRequest({ ip: "203.0.113.9", name: "sshd", now });
+    ban.params["bantime"] = "600";
+    expect(await s.send(detect.to, ban)).toBe("ack");
+    const [entry] = s.state.ledger.active();
+    expect(entry).toMatchObject({ ip: "203.0.113.9", publisher: "detect1" });
+    const forwarded = s.logger.find("info", "Forwarding: exec/iptables-multiport");
+    expect(forwarded.map((e) => e.fields["publisher"])).toEqual(["detect1"]);
+  });
+
+  test("status rows name the publisher", async () => {
+    const s = await serverWith(configText(`${DETECT}commands = ban, unban, status\n`));
+    const detect = await s.codecs("detect1", "detect1-key");
+    await s.send(detect.to, createTrackedBanRequest({ ip: "203.0.113.9", now }));
+    s.broker.take();
+    await s.send(detect.to, createStatusRequest({ replyTo: "pb_reply.x", now }));
+    const [state] = repliesTo(s.broker, "pb_reply.x", detect.from) as StateMessage[];
+    expect(state?.bans.map((b) => [b.ip, b.publisher])).toEqual([["203.0.113.9", "detect1"]]);
+  });
+
+  test("a key id no publisher has is rejected, and so is a known name sealed with another key", async () => {
+    const s = await serverWith(configText(DETECT));
+    const stranger = await s.codecs("intruder", "detect1-key");
+    const forged = await s.codecs("detect1", "server-key");
+    expect(await s.send(stranger.to, createTrackedBanRequest({ ip: "203.0.113.9", now }))).toBe("reject");
+    expect(await s.send(forged.to, createTrackedBanRequest({ ip: "203.0.113.9", now }))).toBe("reject");
+    expect(s.state.ledger.active()).toEqual([]);
+    expect(s.logger.find("warn", "message rejected").map((e) => e.fields["reason"])).toEqual([
+      "wrong-key-id",
+      "mac-mismatch",
+    ]);
+  });
+
+  test("accept_server_key = no: the [server] key's requests are rejected, publishers' taken", async () => {
+    const s = await serverWith(configText(DETECT, "accept_server_key = no\n"));
+    const server = await s.codecs("server", "server-key");
+    const detect = await s.codecs("detect1", "detect1-key");
+    expect(await s.send(server.to, createTrackedBanRequest({ ip: "203.0.113.9", now }))).toBe("reject");
+    expect(s.logger.find("warn", "accept_server_key = no")).toHaveLength(1);
+    expect(await s.send(detect.to, createTrackedBanRequest({ ip: "203.0.113.9", now }))).toBe("ack");
+  });
+
+  test("the [server] key keeps working by default (the operator's net2banctl, old senders)", async () => {
+    const s = await serverWith(configText(DETECT));
+    const server = await s.codecs("server", "server-key");
+    expect(await s.send(server.to, createTrackedBanRequest({ ip: "203.0.113.9", now }))).toBe("ack");
+    expect(s.state.ledger.active()[0]?.publisher).toBe("server");
+  });
+
+  test("SIGHUP without its section revokes a publisher at once", async () => {
+    const s = await serverWith(configText(DETECT));
+    const detect = await s.codecs("detect1", "detect1-key");
+    expect(await s.send(detect.to, createTrackedBanRequest({ ip: "203.0.113.9", now }))).toBe("ack");
+    await s.reload(configText(""));
+    expect(s.logger.find("warn", "publisher detect1 revoked")).toHaveLength(1);
+    expect(await s.send(detect.to, createTrackedBanRequest({ ip: "203.0.113.10", now }))).toBe("reject");
+    expect(s.state.ledger.active().map((b) => b.ip)).toEqual(["203.0.113.9"]);
+  });
+});
+
+describe("publishers: rights, each refused at the server", () => {
+  /** Sends `message` with a reply queue; returns the verdict, the refusal line and what --wait was told. */
+  async function refused(
+    extra: string,
+    name: string,
+    key: string,
+    build: (replyTo: string) => Message,
+    before?: (s: Awaited<ReturnType<typeof serverWith>>, codec: Codec) => Promise<void>,
+  ) {
+    const s = await serverWith(configText(extra));
+    const codecs = await s.codecs(name, key);
+    await before?.(s, codecs.to);
+    s.broker.take();
+    const lines = s.logger.find("warn").length;
+    const verdict = await s.send(codecs.to, build("pb_reply.w"));
+    const warnings = s.logger.find("warn").slice(lines);
+    const [accepted] = repliesTo(s.broker, "pb_reply.w", codecs.from) as AcceptedMessage[];
+    return { verdict, warnings, accepted, s };
+  }
+
+  const cases: Array<{
+    right: string;
+    extra: string;
+    name: string;
+    key: string;
+    build: (replyTo: string) => Message;
+    before?: (s: Awaited<ReturnType<typeof serverWith>>, codec: Codec) => Promise<void>;
+    says: string;
+  }> = [
+    {
+      right: "commands",
+      extra: DETECT,
+      name: "detect1",
+      key: "detect1-key",
+      build: () =>
+        createUpdateRequest({ file: "iptables-multiport", content: "W0RlZmluaXRpb25d", client: "web1", now }),
+      says: "publisher detect1 may not send update ([publisher:detect1] commands = ban, unban)",
+    },
+    {
+      right: "commands",
+      extra: DETECT,
+      name: "detect1",
+      key: "detect1-key",
+      build: (replyTo) =>
+        createExecRequest({ file: "iptables-multiport", action: "actionstart", params: {}, replyTo, now }),
+      says: "publisher detect1 may not send exec",
+    },
+    {
+      right: "actions",
+      extra: DETECT,
+      name: "detect1",
+      key: "detect1-key",
+      build: (replyTo) => createTrackedBanRequest({ ip: "203.0.113.9", action: "nftables", replyTo, now }),
+      says: "publisher detect1 may not use action file nftables ([publisher:detect1] actions = iptables-multiport)",
+    },
+    {
+      right: "operations",
+      extra: LIMITED,
+      name: "ops",
+      key: "ops-key",
+      build: (replyTo) =>
+        createExecRequest({ file: "demo", action: "actionflush", params: {}, replyTo, now }),
+      says: "publisher ops may not run actionflush",
+    },
+    {
+      right: "to",
+      extra: LIMITED,
+      name: "ops",
+      key: "ops-key",
+      build: (replyTo) => createTrackedBanRequest({ ip: "203.0.113.9", to: ["web2"], replyTo, now }),
+      says: "publisher ops may not reach web2 ([publisher:ops] to = web1)",
+    },
+    {
+      right: "max_bantime",
+      extra: LIMITED,
+      name: "ops",
+      key: "ops-key",
+      build: (replyTo) => createTrackedBanRequest({ ip: "203.0.113.9", duration: 7200, replyTo, now }),
+      says: "publisher ops may not ban for 7200s ([publisher:ops] max_bantime = 3600s)",
+    },
+    {
+      right: "rate",
+      extra: LIMITED,
+      name: "ops",
+      key: "ops-key",
+      before: async (s, codec) => {
+        for (const ip of ["203.0.113.1", "203.0.113.2"]) {
+          expect(await s.send(codec, createTrackedBanRequest({ ip, now }))).toBe("ack");
+        }
+      },
+      build: (replyTo) => createTrackedBanRequest({ ip: "203.0.113.3", replyTo, now }),
+      says: "publisher ops asked for more than 2 bans per minute",
+    },
+  ];
+
+  test.each(cases)("$right: $says", async ({ right, extra, name, key, build, before, says }) => {
+    const { verdict, warnings, accepted, s } = await refused(extra, name, key, build, before);
+    expect(verdict).toBe("reject");
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.msg).toContain(says);
+    expect(warnings[0]?.fields).toMatchObject({ publisher: name, right });
+    if ("replyTo" in build("x")) expect(accepted?.refused).toContain(says);
+    expect(s.state.ledger.active().filter((b) => b.ip === "203.0.113.9" || b.ip === "203.0.113.3")).toEqual(
+      [],
+    );
+  });
+
+  test("within its rights: a limited publisher's ban without `to` reaches only its clients", async () => {
+    const s = await serverWith(configText(LIMITED));
+    const ops = await s.codecs("ops", "ops-key");
+    expect(await s.send(ops.to, createTrackedBanRequest({ ip: "203.0.113.9", duration: 600, now }))).toBe(
+      "ack",
+    );
+    expect(s.broker.take().map((item) => item.queue)).toEqual(["pb_web1"]);
+    expect(s.state.ledger.active()[0]).toMatchObject({ publisher: "ops", to: ["web1"] });
+    expect(await s.send(ops.to, createTrackedUnbanRequest({ ip: "203.0.113.9", now }))).toBe("ack");
+  });
+
+  test("the rate refills over the minute", async () => {
+    const s = await serverWith(configText(LIMITED));
+    const ops = await s.codecs("ops", "ops-key");
+    for (const ip of ["203.0.113.1", "203.0.113.2"])
+      await s.send(ops.to, createTrackedBanRequest({ ip, now }));
+    expect(await s.send(ops.to, createTrackedBanRequest({ ip: "203.0.113.3", now }))).toBe("reject");
+    clock += 30_000;
+    expect(await s.send(ops.to, createTrackedBanRequest({ ip: "203.0.113.3", now }))).toBe("ack");
+  });
+});
