@@ -29,6 +29,11 @@ export interface LedgerBan extends BanIdentity {
    * before publishers existed read as "server".
    */
   publisher: string;
+  /**
+   * Who holds it and until when (null: no end), by publisher ("server" for the [server] key). The ban
+   * lasts until the last hold ends or is released; `expiresAt` is the latest of them.
+   */
+  holders: Map<string, number | null>;
   /** The hosts it is for; null: every host. */
   to: string[] | null;
   /** Each host's state, by client name. */
@@ -63,7 +68,13 @@ export interface LedgerOptions {
 }
 
 type Record_ =
-  | { t: "ban"; b: Omit<LedgerBan, "hosts" | "key" | "publisher"> & { publisher?: string } }
+  | {
+      t: "ban";
+      b: Omit<LedgerBan, "hosts" | "key" | "publisher" | "holders"> & {
+        publisher?: string;
+        holders?: Record<string, number | null>;
+      };
+    }
   | { t: "unban"; k: string }
   | { t: "host"; k: string; h: string; s: HostStatus };
 
@@ -94,6 +105,7 @@ function isRecord(value: unknown): value is Record_ {
       typeof b.requestId === "string" &&
       typeof b.sender === "string" &&
       (b.publisher === undefined || typeof b.publisher === "string") &&
+      (b.holders === undefined || (typeof b.holders === "object" && b.holders !== null)) &&
       (b.to === null || Array.isArray(b.to))
     );
   }
@@ -113,9 +125,21 @@ function isRecord(value: unknown): value is Record_ {
 }
 
 function banRecord(ban: LedgerBan): Record_ {
-  const { hosts: _hosts, key: _key, publisher, ...fields } = ban;
-  // The [server] key's bans are written as before publishers existed, so older readers keep reading them.
-  return { t: "ban", b: publisher === "server" ? fields : { ...fields, publisher } };
+  const { hosts: _hosts, key: _key, publisher, holders, ...fields } = ban;
+  // A ban of the [server] key alone is written as before publishers existed, so older readers read it.
+  const alone = holders.size === 1 && holders.get(publisher) === ban.expiresAt;
+  if (alone && publisher === "server") return { t: "ban", b: fields };
+  return {
+    t: "ban",
+    b: alone ? { ...fields, publisher } : { ...fields, publisher, holders: Object.fromEntries(holders) },
+  };
+}
+
+/** The latest end of `holders` (null: one has no end). */
+function latestEnd(holders: ReadonlyMap<string, number | null>): number | null {
+  let latest: number | null = 0;
+  for (const end of holders.values()) if (latest !== null && (end === null || end > latest)) latest = end;
+  return latest;
 }
 
 /**
@@ -211,7 +235,17 @@ export class Ledger {
       const to =
         existing.to === null || input.to === null ? null : [...new Set([...existing.to, ...input.to])];
       const widened = existing.to !== null && (to === null || to.length > existing.to.length);
-      if (!later && !widened) return { ban: existing, change: "unchanged" };
+      // Each publisher's hold has its own end; the ban lasts as long as the latest.
+      const holder = input.publisher ?? "server";
+      const own = existing.holders.get(holder);
+      const holdGrows = own === undefined || endsLater(input.expiresAt, own);
+      if (holdGrows) existing.holders.set(holder, input.expiresAt);
+      if (!later && !widened) {
+        if (!holdGrows) return { ban: existing, change: "unchanged" };
+        existing.updatedAt = nowSeconds;
+        await this.#append([banRecord(existing)]);
+        return { ban: existing, change: "unchanged" };
+      }
       if (later) existing.expiresAt = input.expiresAt;
       existing.to = to;
       existing.updatedAt = nowSeconds;
@@ -234,6 +268,7 @@ export class Ledger {
       requestId: input.requestId,
       sender: input.sender,
       publisher: input.publisher ?? "server",
+      holders: new Map([[input.publisher ?? "server", input.expiresAt]]),
       to: input.to === null ? null : [...input.to],
       hosts: new Map(),
     };
@@ -256,6 +291,36 @@ export class Ledger {
         (match.name === undefined || ban.name === match.name),
     );
     return this.#removeAll(removed);
+  }
+
+  /**
+   * Releases `publisher`'s hold on the active bans of `ip` (of that file / name only, when given): a ban
+   * nobody else holds is removed (`lifted`, to be lifted on the hosts); one still held by others stays
+   * (`kept`) and lasts until the latest remaining hold.
+   */
+  async release(match: {
+    ip: string;
+    file?: string | undefined;
+    name?: string | undefined;
+    publisher: string;
+  }): Promise<{ lifted: LedgerBan[]; kept: LedgerBan[] }> {
+    const held = this.active().filter(
+      (ban) =>
+        ban.ip === match.ip &&
+        ban.holders.has(match.publisher) &&
+        (match.file === undefined || ban.file === match.file) &&
+        (match.name === undefined || ban.name === match.name),
+    );
+    const lifted = held.filter((ban) => ban.holders.size === 1);
+    const kept = held.filter((ban) => ban.holders.size > 1);
+    for (const ban of kept) {
+      ban.holders.delete(match.publisher);
+      ban.expiresAt = latestEnd(ban.holders);
+      ban.updatedAt = this.#nowSeconds();
+    }
+    if (kept.length > 0) await this.#append(kept.map(banRecord));
+    await this.#removeAll(lifted);
+    return { lifted, kept };
   }
 
   /** Removes the bans whose end has come; returns them. */
@@ -328,6 +393,9 @@ export class Ledger {
           requestId: b.requestId,
           sender: b.sender,
           publisher: b.publisher ?? "server",
+          holders: new Map(
+            b.holders === undefined ? [[b.publisher ?? "server", b.expiresAt]] : Object.entries(b.holders),
+          ),
           to: b.to === null ? null : [...b.to],
           hosts: existing?.hosts ?? new Map(),
         };

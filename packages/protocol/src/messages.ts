@@ -344,6 +344,8 @@ export const stateMessageSchema = z
           updatedAt: timestamp,
           /** Whose key sealed the request that made or last extended it: "server" or a publisher. */
           publisher: clientName.optional(),
+          /** Who holds it, each with its own end (null: none): it lasts until the last hold ends. */
+          holders: z.record(clientName, expiresAt).optional(),
           hosts: z.record(clientName, hostState),
         }),
       )

@@ -25,6 +25,7 @@ function ban(ip: string, expiresAt: number | null = null, to: string[] | null = 
     requestId: `r-${ip}`,
     sender: "test",
     publisher: "server",
+    holders: new Map([["server", expiresAt]]),
     to,
     hosts: new Map(),
   };

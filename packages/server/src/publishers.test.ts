@@ -302,3 +302,51 @@ describe("publishers: rights, each refused at the server", () => {
     expect(await s.send(ops.to, createTrackedBanRequest({ ip: "203.0.113.3", now }))).toBe("ack");
   });
 });
+
+describe("ban ownership: each publisher holds its own ban", () => {
+  const TWO = `${DETECT}\n[publisher:detect2]\nkey = detect2-key\n`;
+
+  test("two publishers hold one ban: the first unban releases its hold only, the second lifts it", async () => {
+    const s = await serverWith(configText(TWO));
+    const d1 = await s.codecs("detect1", "detect1-key");
+    const d2 = await s.codecs("detect2", "detect2-key");
+    await s.send(d1.to, createTrackedBanRequest({ ip: "203.0.113.9", duration: 600, now }));
+    await s.send(d2.to, createTrackedBanRequest({ ip: "203.0.113.9", duration: 300, now }));
+    const [ban] = s.state.ledger.active();
+    expect(Object.fromEntries(ban!.holders)).toEqual({
+      detect1: clock / 1000 + 600,
+      detect2: clock / 1000 + 300,
+    });
+    s.broker.take();
+    // detect1's fail2ban unbans (its expiry, or a restart of fail2ban): detect2 still holds the address.
+    expect(await s.send(d1.to, createTrackedUnbanRequest({ ip: "203.0.113.9", now }))).toBe("ack");
+    expect(s.broker.take()).toEqual([]);
+    expect(s.state.ledger.active().map((b) => [b.ip, [...b.holders.keys()], b.expiresAt])).toEqual([
+      ["203.0.113.9", ["detect2"], clock / 1000 + 300],
+    ]);
+    expect(s.logger.find("info", "still held by detect2")).toHaveLength(1);
+    expect(await s.send(d2.to, createTrackedUnbanRequest({ ip: "203.0.113.9", now }))).toBe("ack");
+    expect(s.state.ledger.active()).toEqual([]);
+    expect(
+      s.broker
+        .take()
+        .map((item) => item.queue)
+        .sort(),
+    ).toEqual(["pb_web1", "pb_web2"]);
+  });
+
+  test("the operator's unban ([server] key) lifts every hold; holds survive a restart of the ledger", async () => {
+    const s = await serverWith(configText(TWO));
+    const d1 = await s.codecs("detect1", "detect1-key");
+    const d2 = await s.codecs("detect2", "detect2-key");
+    const server = await s.codecs("server", "server-key");
+    await s.send(d1.to, createTrackedBanRequest({ ip: "203.0.113.9", duration: 600, now }));
+    await s.send(d2.to, createTrackedBanRequest({ ip: "203.0.113.9", duration: 300, now }));
+    await s.server.stop();
+    running.splice(running.indexOf(s.server), 1);
+    const again = await serverWith(configText(TWO));
+    expect([...again.state.ledger.active()[0]!.holders.keys()]).toEqual(["detect1", "detect2"]);
+    await again.send(server.to, createTrackedUnbanRequest({ ip: "203.0.113.9", now }));
+    expect(again.state.ledger.active()).toEqual([]);
+  });
+});

@@ -448,7 +448,21 @@ export class ServerState {
       return "reject";
     }
     return this.#locked(async (): Promise<Verdict> => {
-      const removed = await this.#ledger.unban({ ip: message.ip, file: message.file, name: message.name });
+      // The [server] key (the operator) lifts every hold; a publisher releases its own, and the address
+      // stays banned while another publisher still holds it.
+      const match = { ip: message.ip, file: message.file, name: message.name };
+      let removed: LedgerBan[];
+      if (origin.publisher === "server") removed = await this.#ledger.unban(match);
+      else {
+        const { lifted, kept } = await this.#ledger.release({ ...match, publisher: origin.publisher });
+        removed = lifted;
+        for (const ban of kept) {
+          this.#logger.info(
+            { id: origin.id, publisher: origin.publisher, ip: ban.ip, holders: [...ban.holders.keys()] },
+            `unban ${describeBan(ban)}: ${origin.publisher}'s hold released; still held by ${[...ban.holders.keys()].join(", ")}`,
+          );
+        }
+      }
       const items: PublishItem[] = [];
       const hosts = new Set<string>();
       removed.forEach((ban, index) => {
@@ -519,6 +533,7 @@ export class ServerState {
           createdAt: ban.createdAt,
           updatedAt: ban.updatedAt,
           publisher: ban.publisher,
+          holders: Object.fromEntries(ban.holders),
           hosts,
         };
       });
