@@ -158,9 +158,14 @@ export async function sendUnban(
     actionFile: string | undefined;
     name: string | undefined;
     params: Record<string, string>;
+    /** Release only this holder's hold (a publisher's name, or "server"). */
+    holder?: string | undefined;
   },
 ): Promise<number> {
   if (args.for !== undefined) throw new UsageError("--for goes with ban");
+  if (unban.holder !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,127}$/.test(unban.holder)) {
+    throw new UsageError(`unban: --publisher ${JSON.stringify(unban.holder)} is not a publisher name`);
+  }
   const exec: ExecRequestSpec = {
     file: unban.actionFile ?? "iptables-multiport",
     action: "actionunban",
@@ -169,6 +174,7 @@ export async function sendUnban(
   const config = await stateConfig(args);
   const label = `unban ${unban.ip}`;
   if (config.server?.protocol === 1) {
+    if (unban.holder !== undefined) throw new UsageError("--publisher needs protocol = 2 for [server]");
     return checkThenSend(io, config, args, exec, label, (protocol) =>
       protocol.createExecRequest({ ...exec, sender: senderName(), ...recipients(args) }),
     );
@@ -189,6 +195,7 @@ export async function sendUnban(
       ip: unban.ip,
       ...(unban.actionFile === undefined ? {} : { action: unban.actionFile }),
       ...(unban.name === undefined ? {} : { name: unban.name }),
+      ...(unban.holder === undefined ? {} : { holder: unban.holder }),
       sender: senderName(),
       ...recipients(args),
       ...(replyTo === undefined ? {} : { replyTo }),

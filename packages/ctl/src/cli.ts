@@ -207,9 +207,14 @@ export async function runFull(
           })
           .option("action", { type: "string", describe: "only the bans of this action file" })
           .option("name", { type: "string", describe: "only the bans of this jail name" })
+          .option("publisher", {
+            type: "string",
+            describe: "lift only this publisher's hold (the address stays banned while others hold it)",
+          })
           .option("to", toOption("protocol 1 only: only these clients"))
           .options(waitOptions)
           .example("$0 unban 203.0.113.9", "every ban of the address, on every host")
+          .example("$0 unban 203.0.113.9 --publisher detect1", "detect1's hold only")
           .example(
             "$0 unban 203.0.113.9 --action nftables --name sshd --wait",
             "only that one; confirmations",
@@ -221,7 +226,13 @@ export async function runFull(
           return sendUnban(
             io,
             { ...a, to: toList(a.to) },
-            { ip: a.ip, actionFile: a.action, name: a.name, params: parseParams(a.params ?? []) },
+            {
+              ip: a.ip,
+              actionFile: a.action,
+              name: a.name,
+              params: parseParams(a.params ?? []),
+              holder: a.publisher,
+            },
           );
         };
       },

@@ -75,6 +75,8 @@ export interface TrackedUnbanInput extends RequestOptions, ReplyOptions {
   ip: string;
   action?: string;
   name?: string;
+  /** Release only this holder's hold ("server" or a publisher's name); taken from the [server] key only. */
+  holder?: string;
 }
 
 /** Input of createStatusRequest. */
@@ -318,7 +320,7 @@ export function createTrackedUnbanRequest(input: TrackedUnbanInput): UnbanMessag
     {
       cmd: "unban",
       ip: input.ip,
-      ...optional({ file: input.action, name: input.name, replyTo: input.replyTo }),
+      ...optional({ file: input.action, name: input.name, holder: input.holder, replyTo: input.replyTo }),
       ...common(input),
     },
     { file: "action" },

@@ -224,6 +224,11 @@ export const unbanMessageSchema = z.object({
   ip: ipText,
   file: fileName.optional(),
   name: jailName.optional(),
+  /**
+   * Only this holder's hold ("server" or a publisher's name), the ban staying while others hold it. The
+   * server takes it from the operator's [server] key only; a publisher always releases its own hold.
+   */
+  holder: clientName.optional(),
   timestamp,
   ...requestFields,
   ...replyFields,

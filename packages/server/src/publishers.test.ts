@@ -349,4 +349,32 @@ describe("ban ownership: each publisher holds its own ban", () => {
     await again.send(server.to, createTrackedUnbanRequest({ ip: "203.0.113.9", now }));
     expect(again.state.ledger.active()).toEqual([]);
   });
+
+  test("the operator's unban --publisher releases that hold only; a publisher cannot release another's", async () => {
+    const s = await serverWith(configText(TWO));
+    const d1 = await s.codecs("detect1", "detect1-key");
+    const d2 = await s.codecs("detect2", "detect2-key");
+    const server = await s.codecs("server", "server-key");
+    await s.send(d1.to, createTrackedBanRequest({ ip: "203.0.113.9", duration: 600, now }));
+    await s.send(d2.to, createTrackedBanRequest({ ip: "203.0.113.9", duration: 300, now }));
+    s.broker.take();
+    const holders = () => s.state.ledger.active().map((b) => [...b.holders.keys()]);
+    // detect2 naming detect1's hold releases its own, never detect1's.
+    await s.send(d2.to, createTrackedUnbanRequest({ ip: "203.0.113.9", holder: "detect1", now }));
+    expect(holders()).toEqual([["detect1"]]);
+    expect(s.broker.take()).toEqual([]);
+    await s.send(d2.to, createTrackedBanRequest({ ip: "203.0.113.9", duration: 300, now }));
+    s.broker.take();
+    // The operator lifts detect1's hold: detect2 still holds the address, nothing goes to the hosts.
+    expect(
+      await s.send(server.to, createTrackedUnbanRequest({ ip: "203.0.113.9", holder: "detect1", now })),
+    ).toBe("ack");
+    expect(holders()).toEqual([["detect2"]]);
+    expect(s.broker.take()).toEqual([]);
+    expect(s.logger.find("info", "detect1's hold released; still held by detect2")).toHaveLength(1);
+    // The last holder's hold lifts the ban on the hosts.
+    await s.send(server.to, createTrackedUnbanRequest({ ip: "203.0.113.9", holder: "detect2", now }));
+    expect(s.state.ledger.active()).toEqual([]);
+    expect(s.broker.take().length).toBeGreaterThan(0);
+  });
 });

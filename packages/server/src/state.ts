@@ -448,18 +448,25 @@ export class ServerState {
       return "reject";
     }
     return this.#locked(async (): Promise<Verdict> => {
-      // The [server] key (the operator) lifts every hold; a publisher releases its own, and the address
-      // stays banned while another publisher still holds it.
+      // The [server] key (the operator) lifts every hold, or the one `holder` names; a publisher releases
+      // its own, whatever it names. The address stays banned while another holder still holds it.
       const match = { ip: message.ip, file: message.file, name: message.name };
+      const holder = origin.publisher === "server" ? message.holder : origin.publisher;
       let removed: LedgerBan[];
-      if (origin.publisher === "server") removed = await this.#ledger.unban(match);
+      if (holder === undefined) removed = await this.#ledger.unban(match);
       else {
-        const { lifted, kept } = await this.#ledger.release({ ...match, publisher: origin.publisher });
+        const { lifted, kept } = await this.#ledger.release({ ...match, publisher: holder });
         removed = lifted;
         for (const ban of kept) {
           this.#logger.info(
-            { id: origin.id, publisher: origin.publisher, ip: ban.ip, holders: [...ban.holders.keys()] },
-            `unban ${describeBan(ban)}: ${origin.publisher}'s hold released; still held by ${[...ban.holders.keys()].join(", ")}`,
+            {
+              id: origin.id,
+              publisher: origin.publisher,
+              holder,
+              ip: ban.ip,
+              holders: [...ban.holders.keys()],
+            },
+            `unban ${describeBan(ban)}: ${holder}'s hold released; still held by ${[...ban.holders.keys()].join(", ")}`,
           );
         }
       }
