@@ -32,10 +32,13 @@ function banCells(ban: Ban, nowSeconds: number): [string, string, string, string
     );
   }
   const total = Object.keys(ban.hosts).length;
+  // Who holds it: the [server] key ("server") and each publisher that asked for it (servers since 0.2).
+  const holders = Object.keys(ban.holders ?? {}).map(escapeControls);
   const hosts = [
     `applied ${by.applied.length}/${total}`,
     ...(by.failed.length === 0 ? [] : [`failed: ${by.failed.join(", ")}`]),
     ...(by.pending.length === 0 ? [] : [`pending: ${by.pending.join(", ")}`]),
+    ...(holders.length === 0 ? [] : [`held by ${holders.join(", ")}`]),
   ];
   return [ban.ip, `${ban.file}/${escapeControls(ban.name)}`, ends, hosts.join("; ")];
 }

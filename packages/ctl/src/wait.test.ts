@@ -191,6 +191,9 @@ describe("status", () => {
     expect(describeBan(ban, 1_700_000_000)).toBe(
       "203.0.113.9  iptables-multiport/sshd  2023-11-14T22:23:20Z (in 10m)  applied 1/3; failed: web2 (exit 4); pending: web3",
     );
+    expect(describeBan({ ...ban, holders: { detect1: null, detect2: 1_700_000_600 } }, 1_700_000_000)).toBe(
+      "203.0.113.9  iptables-multiport/sshd  2023-11-14T22:23:20Z (in 10m)  applied 1/3; failed: web2 (exit 4); pending: web3; held by detect1, detect2",
+    );
     expect(describeBan({ ...ban, expiresAt: null, hosts: {} }, 0)).toBe(
       "203.0.113.9  iptables-multiport/sshd  permanent  applied 0/0",
     );
