@@ -5,13 +5,11 @@
 // is written outside actions_dir.
 import { lstat, mkdir, readdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { parseConfig } from "@net2ban/config";
-import { createCodec, createExecRequest, createUpdateRequest } from "@net2ban/protocol";
-import { sealPlaintext } from "@net2ban/protocol/testing";
+import { createExecRequest, createUpdateRequest } from "@net2ban/protocol";
 import { brokerUrl } from "@net2ban/test-utils";
-import amqp from "amqplib";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { Fleet, type LogLine, probeBroker } from "./fleet.js";
+import { Fleet, probeBroker } from "./fleet.js";
+import { linesAfter, publishRaw, sealForAgent } from "./intruder.js";
 
 const url = brokerUrl();
 const AGENTS = ["agent1", "agent2"] as const;
@@ -108,47 +106,6 @@ async function readRecord(agent: string, ip: string, timeoutMs = 15_000): Promis
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     }
     if (Date.now() > deadline) throw new Error(`${agent} never wrote ${path}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** Publishes raw bytes straight into a queue, skipping net2banctl and the server. */
-async function inject(queue: string, bodies: Buffer[]): Promise<void> {
-  const connection = await amqp.connect(url);
-  try {
-    const channel = await connection.createConfirmChannel();
-    for (const body of bodies) channel.sendToQueue(queue, body, { persistent: true });
-    await channel.waitForConfirms();
-    await channel.close();
-  } finally {
-    await connection.close();
-  }
-}
-
-/** Seals any JSON for `agent` with the keys of the fleet's server config (what a key holder could do). */
-async function sealForAgent(agent: string, message: object): Promise<Buffer> {
-  const { config } = parseConfig(await readFile(fleet.serverConfigPath, "utf8"), fleet.serverConfigPath);
-  const peer = config.clients.find((c) => c.name === agent)!;
-  const codec = await createCodec({
-    protocol: peer.protocol,
-    keyId: agent,
-    direction: "to-agent",
-    keys: peer,
-  });
-  return sealPlaintext(codec, JSON.stringify(message));
-}
-
-/** Waits for `count` lines of `agent` that match, after `from` lines; returns them. */
-async function linesOf(agent: string, from: number, match: (l: LogLine) => boolean, count: number) {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const found = fleet.process(agent).lines.slice(from).filter(match);
-    if (found.length >= count) return found;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `${agent}: ${found.length}/${count} lines: ${JSON.stringify(fleet.process(agent).lines.slice(-5))}`,
-      );
-    }
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -261,6 +218,7 @@ describe("the same, injected straight into the agents' queues", () => {
       const queue = `${fleet.prefix}_${agent}`;
       const exec = (params: Record<string, string>) =>
         sealForAgent(
+          fleet,
           agent,
           createExecRequest({ file: "probe", action: "actionban", params, sender: "intruder" }),
         );
@@ -279,13 +237,13 @@ describe("the same, injected straight into the agents' queues", () => {
         exec({ ip: "127.0.0.0/8" }),
         exec({ ip: "2001:db8:1::fd", actionban: `touch ${canary(301)}` }),
       ]);
-      await inject(queue, [...good.map((g) => g.body), ...refused]);
+      await publishRaw(url, queue, [...good.map((g) => g.body), ...refused]);
       for (const { ip, value } of good)
         expect({ value, record: await readRecord(agent, ip) }).toEqual({
           value,
           record: expectedRecord(value),
         });
-      const errors = await linesOf(agent, from, (l) => l.level >= 50, refused.length);
+      const errors = await linesAfter(fleet, agent, from, (l) => l.level >= 50, refused.length);
       expect(errors.map((l) => l.msg)).toEqual([
         'param "note" refused: value contains a NUL character',
         `ban "2001:db8:1::fe; touch ${canary(300)}" refused: not an IPv4/IPv6 address or CIDR`,
@@ -345,7 +303,7 @@ describe("update names and contents", () => {
     await writeFile(large, `[Definition]\nactionban = true\n${"x = y\n".repeat(50_000)}`);
     const from = fleet.process("agent1").lines.length;
     expect((await fleet.ctl(["update", "agent1", large])).code).toBe(0);
-    const [refusal] = await linesOf("agent1", from, (l) => l.level >= 50, 1);
+    const [refusal] = await linesAfter(fleet, "agent1", from, (l) => l.level >= 50, 1);
     expect(refusal?.msg).toBe("update: content larger than 262144 bytes refused");
     expect(await readdir(actionsDir("agent1"))).not.toContain("large.conf");
   });
@@ -368,20 +326,25 @@ describe("update names and contents", () => {
     ];
     const bodies = await Promise.all([
       ...names.map((file) =>
-        sealForAgent("agent1", { ...base, id: `${base.id}-${file.length}${names.indexOf(file)}`, file }),
+        sealForAgent(fleet, "agent1", {
+          ...base,
+          id: `${base.id}-${file.length}${names.indexOf(file)}`,
+          file,
+        }),
       ),
-      sealForAgent("agent1", {
+      sealForAgent(fleet, "agent1", {
         ...base,
         id: `${base.id}-nul`,
         file: "nul",
         content: Buffer.from("[Definition]\0").toString("base64"),
       }),
-      sealForAgent("agent1", { ...base, id: `${base.id}-other`, file: "other", client: "agent2" }),
+      sealForAgent(fleet, "agent1", { ...base, id: `${base.id}-other`, file: "other", client: "agent2" }),
     ]);
     const from = fleet.process("agent1").lines.length;
-    await inject(queue, bodies);
+    await publishRaw(url, queue, bodies);
     // The transport's own "message moved to <queue>.dead" line follows each refusal; it is not counted.
-    const lines = await linesOf(
+    const lines = await linesAfter(
+      fleet,
       "agent1",
       from,
       (l) => l.level >= 40 && !l.msg.startsWith("message moved to"),

@@ -6,15 +6,13 @@
 // straight into its queue, v2 and v1, exec and the ledger's apply: dead-lettered, one line). Canary files
 // prove that nothing ran and nothing was written. An option the operator allows keeps working.
 import { randomUUID } from "node:crypto";
-import { cp, mkdir, readdir, readFile } from "node:fs/promises";
+import { cp, mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { parseConfig } from "@net2ban/config";
-import { createCodec, createExecRequest, createTrackedBanRequest } from "@net2ban/protocol";
-import { sealPlaintext } from "@net2ban/protocol/testing";
+import { createExecRequest, createTrackedBanRequest } from "@net2ban/protocol";
 import { brokerUrl, requireBroker } from "@net2ban/test-utils";
-import amqp from "amqplib";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { Fleet, type LogLine } from "./fleet.js";
+import { Fleet } from "./fleet.js";
+import { linesAfter, publishRaw, sealForAgent, sealForServer } from "./intruder.js";
 import { netnsUnavailableReason, sweepStaleNetworks, TestNetwork } from "./netns.js";
 
 const url = brokerUrl();
@@ -60,62 +58,6 @@ function attacks(label: string): Array<{ file: string; param: string; params: Re
       params: { ip: "192.0.2.3", name: "sshd", port: "2222", returntype: "DROP" },
     },
   ];
-}
-
-/** Publishes raw bytes straight into a queue (what anyone with a broker login on it could do). */
-async function inject(queue: string, bodies: Buffer[]): Promise<void> {
-  const connection = await amqp.connect(url);
-  try {
-    const channel = await connection.createConfirmChannel();
-    for (const body of bodies) channel.sendToQueue(queue, body, { persistent: true });
-    await channel.waitForConfirms();
-    await channel.close();
-  } finally {
-    await connection.close();
-  }
-}
-
-async function serverConfig() {
-  return parseConfig(await readFile(fleet.serverConfigPath, "utf8"), fleet.serverConfigPath).config;
-}
-
-/** Seals `message` as the server's input takes it (what every holder of the [server] key can do). */
-async function sealForServer(message: object): Promise<Buffer> {
-  const config = await serverConfig();
-  const server = config.server!;
-  const codec = await createCodec({
-    protocol: server.protocol,
-    keyId: "server",
-    direction: "to-server",
-    keys: server,
-  });
-  return sealPlaintext(codec, JSON.stringify(message));
-}
-
-/** Seals `message` for `agent` with its key, in its protocol. */
-async function sealForAgent(agent: string, message: object): Promise<Buffer> {
-  const peer = (await serverConfig()).clients.find((c) => c.name === agent)!;
-  const codec = await createCodec({
-    protocol: peer.protocol,
-    keyId: agent,
-    direction: "to-agent",
-    keys: peer,
-  });
-  return sealPlaintext(codec, JSON.stringify(message));
-}
-
-async function linesOf(name: string, from: number, match: (l: LogLine) => boolean, count: number) {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const found = fleet.process(name).lines.slice(from).filter(match);
-    if (found.length >= count) return found;
-    if (Date.now() > deadline) {
-      throw new Error(
-        `${name}: ${found.length}/${count} lines: ${JSON.stringify(fleet.process(name).lines.slice(-6))}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** Every rule of host `host`'s iptables (-S), for "nothing was added". */
@@ -195,7 +137,7 @@ describe.skipIf(skip)("a message param never becomes code (stock fail2ban 1.0.2 
     expect(ban.stderr).toMatch(/^net2banctl: actionban: param "returntype" refused/);
     // a marker exec is the next thing the server forwards
     expect((await fleet.ctl(["exec", "net2ban-demo", "actionban", "ip=192.0.2.99"])).code).toBe(0);
-    await linesOf("server", before, (l) => l.msg.startsWith("Forwarding"), 1);
+    await linesAfter(fleet, "server", before, (l) => l.msg.startsWith("Forwarding"), 1);
     expect(
       fleet
         .process("server")
@@ -217,8 +159,12 @@ describe.skipIf(skip)("a message param never becomes code (stock fail2ban 1.0.2 
       params: { iptables: `touch ${canary("srv-ledger")}` },
       sender: "intruder",
     });
-    await inject(fleet.inputQueue, await Promise.all([...requests, ban].map(sealForServer)));
-    const refused = await linesOf("server", before, (l) => l.msg.includes("refused"), 4);
+    await publishRaw(
+      url,
+      fleet.inputQueue,
+      await Promise.all([...requests, ban].map((m) => sealForServer(fleet, m))),
+    );
+    const refused = await linesAfter(fleet, "server", before, (l) => l.msg.includes("refused"), 4);
     expect(refused.map((l) => l.msg)).toEqual([
       expect.stringMatching(
         /^param "iptables" refused: not an option a message may set for iptables-multiport .*; request dropped$/,
@@ -244,6 +190,7 @@ describe.skipIf(skip)("a message param never becomes code (stock fail2ban 1.0.2 
       const bodies = await Promise.all(
         attacks(name).map((a) =>
           sealForAgent(
+            fleet,
             name,
             createExecRequest({ file: a.file, action: "actionban", params: a.params, sender: "intruder" }),
           ),
@@ -252,7 +199,7 @@ describe.skipIf(skip)("a message param never becomes code (stock fail2ban 1.0.2 
       if (protocol === 2) {
         // the ledger's path: an apply (what restore, catch-up and drift repair also run)
         bodies.push(
-          await sealForAgent(name, {
+          await sealForAgent(fleet, name, {
             cmd: "apply",
             op: "ban",
             file: "iptables-multiport",
@@ -266,8 +213,9 @@ describe.skipIf(skip)("a message param never becomes code (stock fail2ban 1.0.2 
           }),
         );
       }
-      await inject(`${fleet.prefix}_${name}`, bodies);
-      const errors = await linesOf(
+      await publishRaw(url, `${fleet.prefix}_${name}`, bodies);
+      const errors = await linesAfter(
+        fleet,
         name,
         from,
         (l) => l.level >= 50 && l.msg.includes("refused"),
@@ -298,6 +246,7 @@ describe.skipIf(skip)("a message param never becomes code (stock fail2ban 1.0.2 
       }
       // the hostsdeny attack's second step: its file was never written, so there is nothing to run
       const evil = await sealForAgent(
+        fleet,
         name,
         createExecRequest({
           file: `evil${name}`,
@@ -307,8 +256,14 @@ describe.skipIf(skip)("a message param never becomes code (stock fail2ban 1.0.2 
         }),
       );
       const before = fleet.process(name).lines.length;
-      await inject(`${fleet.prefix}_${name}`, [evil]);
-      await linesOf(name, before, (l) => l.level >= 50 && l.msg.includes(`"evil${name}" not found`), 1);
+      await publishRaw(url, `${fleet.prefix}_${name}`, [evil]);
+      await linesAfter(
+        fleet,
+        name,
+        before,
+        (l) => l.level >= 50 && l.msg.includes(`"evil${name}" not found`),
+        1,
+      );
     }
     expect(await readdir(canaryDir)).toEqual([]);
     for (const { name } of AGENTS) {
@@ -330,7 +285,7 @@ describe.skipIf(skip)("a message param never becomes code (stock fail2ban 1.0.2 
     expect(result.code, result.stderr).toBe(0);
     await fleet.waitForLog("agent1", (l) => l.msg === "IP 192.0.2.8 banned");
     expect(await rules("h1")).toContain("-A f2b-sshd -s 192.0.2.8/32 -j DROP");
-    const [line] = await linesOf("agent2", from, (l) => l.level >= 50, 1);
+    const [line] = await linesAfter(fleet, "agent2", from, (l) => l.level >= 50, 1);
     expect(line?.msg).toMatch(
       /^param "blocktype" refused: not an option a message may set for iptables-multiport/,
     );
