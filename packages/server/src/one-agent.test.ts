@@ -1,44 +1,21 @@
 // One compromised agent cannot hurt the others through the server: its flood of reports fills its own
 // replay memory only, and its flood of mismatching digests gets a bounded number of syncs.
 import { parseConfig } from "@net2ban/config";
-import { createCodec, createTrackedBanRequest, KeyCache, type Message } from "@net2ban/protocol";
+import { createTrackedBanRequest, type Message } from "@net2ban/protocol";
 import { createDigestMessage, createResultMessage } from "@net2ban/protocol/fleet";
-import type { Logger } from "@net2ban/runtime";
-import { MemoryBroker, memoryLogger, sleep, type TempDir, tempDir, waitFor } from "@net2ban/test-utils";
-import type { Delivery } from "@net2ban/transport";
-import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { Net2banServer } from "./server.js";
-import { ServerState } from "./state.js";
+import { sleep, waitFor } from "@net2ban/test-utils";
+import { describe, expect, test } from "vitest";
+import { CLOCK_START, codecFor, serverConfigHead, serverHarness } from "./test-support/server-harness.js";
 
-let clock = Date.UTC(2026, 0, 15, 12, 0, 0);
+let clock = CLOCK_START;
 const now = () => clock;
-const keys = { secret: "s", authkey: "a", rounds: 1000 };
-let dir: TempDir;
-const running: Net2banServer[] = [];
-
-beforeEach(async () => {
-  dir = await tempDir("one-agent");
-  clock = Date.UTC(2026, 0, 15, 12, 0, 0);
-});
-afterEach(async () => {
-  for (const server of running.splice(0)) await server.stop();
-  await dir.remove();
+const harness = serverHarness("one-agent", () => {
+  clock = CLOCK_START;
 });
 
 async function fleet(options: { minSyncIntervalMs?: number } = {}) {
   const { config } = parseConfig(
-    `[global]
-url = amqp://guest:guest@192.0.2.50:5672/
-rounds = 1000
-secret = s
-authkey = a
-mode = server
-queue_prefix = oa_
-state_dir = ${dir.path}
-
-[server]
-key = server-key
-
+    `${serverConfigHead("oa_", harness.dir)}
 [web1]
 key = k1
 
@@ -47,53 +24,17 @@ key = k2
 `,
     "one-agent.cfg",
   );
-  const broker = new MemoryBroker();
-  const logger = memoryLogger();
-  const keyCache = new KeyCache();
-  const state = await ServerState.open({
-    config,
-    broker,
-    logger: logger as unknown as Logger,
-    keyCache,
-    now,
-    ...options,
-  });
-  const server = await Net2banServer.create(config, {
-    broker,
-    logger: logger as unknown as Logger,
-    keyCache,
-    now,
-    state,
-    protectedAddresses: { localAddresses: () => [], resolveHost: false },
-  });
-  await server.start();
-  running.push(server);
+  const { state, broker, logger, deliver } = await harness.start(config, now, options);
   const codecs = {
-    server: await createCodec({
-      protocol: 2,
-      keyId: "server",
-      direction: "to-server",
-      keys: { key: "server-key", ...keys },
-    }),
-    web1: await createCodec({
-      protocol: 2,
-      keyId: "web1",
-      direction: "from-agent",
-      keys: { key: "k1", ...keys },
-    }),
-    web2: await createCodec({
-      protocol: 2,
-      keyId: "web2",
-      direction: "from-agent",
-      keys: { key: "k2", ...keys },
-    }),
+    server: await codecFor("server", "server-key", "to-server"),
+    web1: await codecFor("web1", "k1", "from-agent"),
+    web2: await codecFor("web2", "k2", "from-agent"),
   };
-  const delivery = (body: Buffer): Delivery => ({ body, redelivered: false, deliveryTag: 1, headers: {} });
   return {
     state,
     broker,
     logger,
-    send: (message: Message) => server.handleRequest(delivery(codecs.server.seal(message))),
+    send: (message: Message) => deliver(codecs.server.seal(message)),
     report: (client: "web1" | "web2", message: Message) =>
       broker.deliver("oa_results", codecs[client].seal(message)),
     /** Published to `queue` since the start, by command. */

@@ -4,37 +4,23 @@
 import { parseConfig } from "@net2ban/config";
 import {
   type Codec,
-  createCodec,
   createExecBanRequest,
   createExecRequest,
   createStatusRequest,
   createTrackedBanRequest,
   createTrackedUnbanRequest,
   createUpdateRequest,
-  KeyCache,
   type Message,
 } from "@net2ban/protocol";
 import type { AcceptedMessage, StateMessage } from "@net2ban/protocol/fleet";
-import type { Logger } from "@net2ban/runtime";
-import { MemoryBroker, memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
-import type { Delivery } from "@net2ban/transport";
-import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { Net2banServer } from "./server.js";
-import { ServerState } from "./state.js";
+import type { MemoryBroker } from "@net2ban/test-utils";
+import { describe, expect, test } from "vitest";
+import { CLOCK_START, codecFor, serverConfigHead, serverHarness } from "./test-support/server-harness.js";
 
-let clock = Date.UTC(2026, 0, 15, 12, 0, 0);
+let clock = CLOCK_START;
 const now = () => clock;
-const shared = { secret: "s", authkey: "a", rounds: 1000 };
-
-let dir: TempDir;
-const running: Array<{ stop(): Promise<void> }> = [];
-beforeEach(async () => {
-  dir = await tempDir("server-publishers");
-  clock = Date.UTC(2026, 0, 15, 12, 0, 0);
-});
-afterEach(async () => {
-  for (const server of running.splice(0)) await server.stop();
-  await dir.remove();
+const harness = serverHarness("server-publishers", () => {
+  clock = CLOCK_START;
 });
 
 const DETECT = `[publisher:detect1]
@@ -51,19 +37,7 @@ rate = 2
 `;
 
 function configText(extra: string, server = ""): string {
-  return `[global]
-url = amqp://guest:guest@192.0.2.50:5672/
-rounds = 1000
-secret = s
-mode = server
-authkey = a
-queue_prefix = pb_
-state_dir = ${dir.path}
-bantime = 10m
-
-[server]
-key = server-key
-${server}
+  return `${serverConfigHead("pb_", harness.dir, { global: "bantime = 10m", server })}
 [web1]
 key = k1
 
@@ -75,30 +49,19 @@ ${extra}`;
 
 async function serverWith(text: string) {
   const { config } = parseConfig(text, "publishers.cfg");
-  const broker = new MemoryBroker();
-  const logger = memoryLogger();
-  const keyCache = new KeyCache();
-  const options = { broker, logger: logger as unknown as Logger, keyCache, now };
-  const state = await ServerState.open({ config, ...options });
-  const server = await Net2banServer.create(config, {
-    ...options,
-    state,
-    protectedAddresses: { localAddresses: () => [], resolveHost: false },
-  });
-  await server.start();
-  running.push(server);
+  const { server, state, logger, broker, deliver, stop } = await harness.start(config, now);
   const codecs = async (keyId: string, key: string) => ({
-    to: await createCodec({ protocol: 2, keyId, direction: "to-server", keys: { key, ...shared } }),
-    from: await createCodec({ protocol: 2, keyId, direction: "from-server", keys: { key, ...shared } }),
+    to: await codecFor(keyId, key, "to-server"),
+    from: await codecFor(keyId, key, "from-server"),
   });
-  const delivery = (body: Buffer): Delivery => ({ body, redelivered: false, deliveryTag: 1, headers: {} });
   return {
     server,
     state,
     logger,
     broker,
     codecs,
-    send: (codec: Codec, message: Message) => server.handleRequest(delivery(codec.seal(message))),
+    stop,
+    send: (codec: Codec, message: Message) => deliver(codec.seal(message)),
     reload: (next: string) => server.reload(parseConfig(next, "publishers.cfg").config),
   };
 }
@@ -342,8 +305,7 @@ describe("ban ownership: each publisher holds its own ban", () => {
     const server = await s.codecs("server", "server-key");
     await s.send(d1.to, createTrackedBanRequest({ ip: "203.0.113.9", duration: 600, now }));
     await s.send(d2.to, createTrackedBanRequest({ ip: "203.0.113.9", duration: 300, now }));
-    await s.server.stop();
-    running.splice(running.indexOf(s.server), 1);
+    await s.stop();
     const again = await serverWith(configText(TWO));
     expect([...again.state.ledger.active()[0]!.holders.keys()]).toEqual(["detect1", "detect2"]);
     await again.send(server.to, createTrackedUnbanRequest({ ip: "203.0.113.9", now }));

@@ -2,95 +2,36 @@
 // memory of requests is on disk in state_dir/server, beside the ledger, for the request's whole window.
 import { parseConfig } from "@net2ban/config";
 import {
-  createCodec,
   createExecRequest,
   createStatusRequest,
   createTrackedBanRequest,
   createTrackedUnbanRequest,
   createUpdateRequest,
-  KeyCache,
   type Message,
 } from "@net2ban/protocol";
-import type { Logger } from "@net2ban/runtime";
-import { MemoryBroker, memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
-import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { Net2banServer } from "./server.js";
-import { ServerState } from "./state.js";
+import { describe, expect, test } from "vitest";
+import { CLOCK_START, codecFor, serverConfigHead, serverHarness } from "./test-support/server-harness.js";
 
-let clock = Date.UTC(2026, 0, 15, 12, 0, 0);
+let clock = CLOCK_START;
 const now = () => clock;
-const keys = { secret: "s", authkey: "a", rounds: 1000 };
-let dir: TempDir;
-const running: Net2banServer[] = [];
-
-beforeEach(async () => {
-  dir = await tempDir("replay-restart");
-  clock = Date.UTC(2026, 0, 15, 12, 0, 0);
-});
-afterEach(async () => {
-  for (const server of running.splice(0)) await server.stop();
-  await dir.remove();
+const harness = serverHarness("replay-restart", () => {
+  clock = CLOCK_START;
 });
 
 function configText(protocol: 1 | 2): string {
-  return `[global]
-url = amqp://guest:guest@192.0.2.50:5672/
-rounds = 1000
-secret = s
-authkey = a
-mode = server
-queue_prefix = rr_
-state_dir = ${dir.path}
-valid_wtime = 600
-
-[server]
-key = server-key
-protocol = ${protocol}
-
+  return `${serverConfigHead("rr_", harness.dir, { global: "valid_wtime = 600", server: `protocol = ${protocol}` })}
 [web1]
 key = k1
 `;
 }
 
-/** A server process's worth of objects on `dir`: what a restart of net2ban-server opens again. */
-async function startServer(protocol: 1 | 2 = 2) {
-  const { config } = parseConfig(configText(protocol), "replay.cfg");
-  const broker = new MemoryBroker();
-  const logger = memoryLogger();
-  const keyCache = new KeyCache();
-  const state = await ServerState.open({
-    config,
-    broker,
-    logger: logger as unknown as Logger,
-    keyCache,
-    now,
-  });
-  const server = await Net2banServer.create(config, {
-    broker,
-    logger: logger as unknown as Logger,
-    keyCache,
-    now,
-    state,
-    protectedAddresses: { localAddresses: () => [], resolveHost: false },
-  });
-  await server.start();
-  running.push(server);
-  const stop = async () => {
-    running.splice(running.indexOf(server), 1);
-    await server.stop();
-  };
-  const deliver = (body: Buffer, redelivered = false) =>
-    server.handleRequest({ body, redelivered, deliveryTag: 1, headers: {} });
-  return { state, server, broker, logger, stop, deliver };
+/** A server process's worth of objects on the harness's state_dir: what a restart of net2ban-server opens again. */
+function startServer(protocol: 1 | 2 = 2) {
+  return harness.start(parseConfig(configText(protocol), "replay.cfg").config, now);
 }
 
 async function sealer(protocol: 1 | 2 = 2) {
-  const codec = await createCodec({
-    protocol,
-    keyId: "server",
-    direction: "to-server",
-    keys: { key: "server-key", ...keys },
-  });
+  const codec = await codecFor("server", "server-key", "to-server", protocol);
   return (message: Message) => codec.seal(message);
 }
 

@@ -4,12 +4,10 @@
 import { parseConfig } from "@net2ban/config";
 import { banKey } from "@net2ban/ledger";
 import {
-  createCodec,
   createExecRequest,
   createStatusRequest,
   createTrackedBanRequest,
   createTrackedUnbanRequest,
-  KeyCache,
   type Message,
   type Net2banMessage,
 } from "@net2ban/protocol";
@@ -21,42 +19,17 @@ import {
   type StateMessage,
   type SyncMessage,
 } from "@net2ban/protocol/fleet";
-import type { Logger } from "@net2ban/runtime";
-import { MemoryBroker, memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
-import type { Delivery } from "@net2ban/transport";
-import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { Net2banServer } from "./server.js";
-import { ServerState } from "./state.js";
+import { describe, expect, test } from "vitest";
+import { CLOCK_START, codecFor, serverConfigHead, serverHarness } from "./test-support/server-harness.js";
 
-let clock = Date.UTC(2026, 0, 15, 12, 0, 0);
+let clock = CLOCK_START;
 const now = () => clock;
-const keys = { secret: "s", authkey: "a", rounds: 1000 };
-
-let dir: TempDir;
-const running: Array<{ stop(): Promise<void> }> = [];
-beforeEach(async () => {
-  dir = await tempDir("server-state");
-  clock = Date.UTC(2026, 0, 15, 12, 0, 0);
-});
-afterEach(async () => {
-  for (const server of running.splice(0)) await server.stop();
-  await dir.remove();
+const harness = serverHarness("server-state", () => {
+  clock = CLOCK_START;
 });
 
 function configText(): string {
-  return `[global]
-url = amqp://guest:guest@192.0.2.50:5672/
-rounds = 1000
-secret = s
-mode = server
-authkey = a
-queue_prefix = st_
-state_dir = ${dir.path}
-bantime = 1h
-
-[server]
-key = server-key
-
+  return `${serverConfigHead("st_", harness.dir, { global: "bantime = 1h" })}
 [web1]
 key = k1
 
@@ -77,73 +50,18 @@ interface Sent {
 
 async function serverWithState() {
   const { config } = parseConfig(configText(), "state.cfg");
-  const broker = new MemoryBroker();
-  const logger = memoryLogger();
-  const keyCache = new KeyCache();
-  const state = await ServerState.open({
-    config,
-    broker,
-    logger: logger as unknown as Logger,
-    keyCache,
-    now,
-  });
-  const server = await Net2banServer.create(config, {
-    broker,
-    logger: logger as unknown as Logger,
-    keyCache,
-    now,
-    state,
-    protectedAddresses: { localAddresses: () => [], resolveHost: false },
-  });
-  await server.start();
-  running.push(server);
-  const toServer = await createCodec({
-    protocol: 2,
-    keyId: "server",
-    direction: "to-server",
-    keys: { key: "server-key", ...keys },
-  });
-  const replies = await createCodec({
-    protocol: 2,
-    keyId: "server",
-    direction: "from-server",
-    keys: { key: "server-key", ...keys },
-  });
+  const { state, server, broker, logger, deliver } = await harness.start(config, now);
+  const toServer = await codecFor("server", "server-key", "to-server");
+  const replies = await codecFor("server", "server-key", "from-server");
   const agents = {
-    web1: await createCodec({
-      protocol: 2,
-      keyId: "web1",
-      direction: "to-agent",
-      keys: { key: "k1", ...keys },
-    }),
-    web2: await createCodec({
-      protocol: 2,
-      keyId: "web2",
-      direction: "to-agent",
-      keys: { key: "k2", ...keys },
-    }),
-    old: await createCodec({
-      protocol: 1,
-      keyId: "old",
-      direction: "to-agent",
-      keys: { key: "k3", ...keys },
-    }),
+    web1: await codecFor("web1", "k1", "to-agent"),
+    web2: await codecFor("web2", "k2", "to-agent"),
+    old: await codecFor("old", "k3", "to-agent", 1),
   };
   const fromAgent = {
-    web1: await createCodec({
-      protocol: 2,
-      keyId: "web1",
-      direction: "from-agent",
-      keys: { key: "k1", ...keys },
-    }),
-    web2: await createCodec({
-      protocol: 2,
-      keyId: "web2",
-      direction: "from-agent",
-      keys: { key: "k2", ...keys },
-    }),
+    web1: await codecFor("web1", "k1", "from-agent"),
+    web2: await codecFor("web2", "k2", "from-agent"),
   };
-  const delivery = (body: Buffer): Delivery => ({ body, redelivered: false, deliveryTag: 1, headers: {} });
   /** What was published since the last call, opened with the recipient's keys. */
   const take = (): Sent[] =>
     broker.take().map((item) => {
@@ -156,7 +74,7 @@ async function serverWithState() {
     server,
     logger,
     take,
-    send: (message: Message) => server.handleRequest(delivery(toServer.seal(message))),
+    send: (message: Message) => deliver(toServer.seal(message)),
     report: (client: "web1" | "web2", message: Message) =>
       broker.deliver("st_results", fromAgent[client].seal(message)),
   };
