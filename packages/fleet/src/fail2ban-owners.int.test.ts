@@ -197,7 +197,7 @@ describe.skipIf(skip)("two detection hosts (real fail2ban) hold one ban", () => 
     // hostA's bans last an hour; hostB's end by fail2ban's own expiry during the test.
     for (const [name, bantime] of [
       ["hostA", 3600],
-      ["hostB", 20],
+      ["hostB", 30],
     ] as const) {
       await appendFile(
         fleet.serverConfigPath,
