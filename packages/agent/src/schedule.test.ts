@@ -89,6 +89,40 @@ describe("BanSchedule", () => {
   });
 });
 
+describe("BanSchedule batches", () => {
+  test("a batch of bans costs one flush per step (begin, settle, ends, release), not one per ban", async () => {
+    const schedule = await BanSchedule.open({ dir: dir.path, logger: memoryLogger(), onDue: () => {} });
+    const now = schedule.now();
+    const bans = Array.from({ length: 500 }, (_, i) => ban(`10.0.${i >> 8}.${i & 255}`, now + 3600));
+    const before = schedule.flushes;
+    const entries = await schedule.beginAll(bans);
+    expect(schedule.flushes - before).toBe(1);
+    expect(entries.map((e) => e.ip)).toEqual(bans.map((b) => b.ip));
+    expect(schedule.inDoubt()).toHaveLength(500);
+    await schedule.settle(
+      entries.slice(0, 400),
+      entries.slice(400).map((e) => e.key),
+    );
+    expect(schedule.flushes - before).toBe(2);
+    expect(schedule.size).toBe(400);
+    expect(schedule.inDoubt()).toEqual([]);
+    await schedule.setEnds(entries.slice(0, 10).map((e) => ({ key: e.key, expiresAt: now + 7200 })));
+    await schedule.releaseAll(entries.slice(390, 400).map((e) => e.key));
+    expect(schedule.flushes - before).toBe(4);
+    // Nothing to write: no flush.
+    await schedule.setEnds(entries.slice(0, 10).map((e) => ({ key: e.key, expiresAt: now + 7200 })));
+    await schedule.releaseAll(["absent"]);
+    expect(schedule.flushes - before).toBe(4);
+    await schedule.close();
+    const again = await BanSchedule.open({ dir: dir.path, logger: memoryLogger(), onDue: () => {} });
+    expect(again.size).toBe(390);
+    expect(again.held()[0]!.expiresAt).toBe(now + 7200);
+    expect(again.held()[10]!.expiresAt).toBe(now + 3600);
+    expect(again.inDoubt()).toEqual([]);
+    await again.close();
+  });
+});
+
 describe("probes", () => {
   const demo = (probe: string) =>
     [

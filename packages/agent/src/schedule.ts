@@ -157,47 +157,104 @@ export class BanSchedule {
   }
 
   /** Records (on disk) that `ban`'s actionban is about to run. */
-  begin(
+  async begin(
     ban: BanIdentity & { params: Record<string, string>; expiresAt: number | null },
   ): Promise<ScheduledBan> {
-    const entry: ScheduledBan = {
-      key: banKey(ban),
-      file: ban.file,
-      name: ban.name,
-      ip: ban.ip,
-      params: { ...ban.params },
-      expiresAt: ban.expiresAt,
-      appliedAt: this.now(),
-    };
-    this.#begun.set(entry.key, entry);
-    return this.#append([{ t: "begin", b: fields(entry) }]).then(() => entry);
+    const [entry] = await this.beginAll([ban]);
+    return entry!;
+  }
+
+  /**
+   * Records (on disk, one flush for all) that the actionban of each of `bans` is about to run; the
+   * entries come back in the same order.
+   */
+  async beginAll(
+    bans: ReadonlyArray<BanIdentity & { params: Record<string, string>; expiresAt: number | null }>,
+  ): Promise<ScheduledBan[]> {
+    const appliedAt = this.now();
+    const entries = bans.map(
+      (ban): ScheduledBan => ({
+        key: banKey(ban),
+        file: ban.file,
+        name: ban.name,
+        ip: ban.ip,
+        params: { ...ban.params },
+        expiresAt: ban.expiresAt,
+        appliedAt,
+      }),
+    );
+    for (const entry of entries) this.#begun.set(entry.key, entry);
+    await this.#append(entries.map((entry): ScheduleRecord => ({ t: "begin", b: fields(entry) })));
+    return entries;
   }
 
   /** The begun ban's actionban succeeded: it is held until its end. */
-  async hold(entry: ScheduledBan): Promise<void> {
-    this.#begun.delete(entry.key);
-    this.#held.set(entry.key, entry);
-    this.#due.delete(entry.key);
-    await this.#append([{ t: "hold", b: fields(entry) }]);
+  hold(entry: ScheduledBan): Promise<void> {
+    return this.settle([entry], []);
+  }
+
+  /**
+   * How the actionbans of begun bans went, in one flush: `held` succeeded (held until their end), the
+   * bans of `released` did not (forgotten).
+   */
+  async settle(held: readonly ScheduledBan[], released: readonly string[]): Promise<void> {
+    const records: ScheduleRecord[] = [];
+    for (const entry of held) {
+      this.#begun.delete(entry.key);
+      this.#held.set(entry.key, entry);
+      this.#due.delete(entry.key);
+      records.push({ t: "hold", b: fields(entry) });
+    }
+    records.push(...this.#forget(released));
+    await this.#append(records);
     this.#arm();
   }
 
   /** Moves a held ban's end (the ledger's end wins, longer or shorter). */
-  async setEnd(key: string, expiresAt: number | null): Promise<void> {
-    const entry = this.#held.get(key);
-    if (entry === undefined || entry.expiresAt === expiresAt) return;
-    entry.expiresAt = expiresAt;
-    this.#due.delete(key);
-    await this.#append([{ t: "end", k: key, e: expiresAt }]);
+  setEnd(key: string, expiresAt: number | null): Promise<void> {
+    return this.setEnds([{ key, expiresAt }]);
+  }
+
+  /** Moves the ends of held bans, in one flush. */
+  async setEnds(changes: ReadonlyArray<{ key: string; expiresAt: number | null }>): Promise<void> {
+    const records: ScheduleRecord[] = [];
+    for (const { key, expiresAt } of changes) {
+      const entry = this.#held.get(key);
+      if (entry === undefined || entry.expiresAt === expiresAt) continue;
+      entry.expiresAt = expiresAt;
+      this.#due.delete(key);
+      records.push({ t: "end", k: key, e: expiresAt });
+    }
+    if (records.length === 0) return;
+    await this.#append(records);
     this.#arm();
   }
 
   /** Forgets a ban (lifted, or its actionban failed, or found gone from the host). */
-  async release(key: string): Promise<void> {
-    const known = this.#held.delete(key) || this.#begun.delete(key);
-    this.#due.delete(key);
-    if (known) await this.#append([{ t: "drop", k: key }]);
+  release(key: string): Promise<void> {
+    return this.releaseAll([key]);
+  }
+
+  /** Forgets bans, in one flush. */
+  async releaseAll(keys: readonly string[]): Promise<void> {
+    const records = this.#forget(keys);
+    if (records.length > 0) await this.#append(records);
     this.#arm();
+  }
+
+  #forget(keys: readonly string[]): ScheduleRecord[] {
+    const records: ScheduleRecord[] = [];
+    for (const key of keys) {
+      const known = this.#held.delete(key) || this.#begun.delete(key);
+      this.#due.delete(key);
+      if (known) records.push({ t: "drop", k: key });
+    }
+    return records;
+  }
+
+  /** Flushes of the schedule file so far (a batch of bans costs one per step, not one per ban). */
+  get flushes(): number {
+    return this.#log?.flushes ?? 0;
   }
 
   /** Starts calling onDue at each end (at once for those already past). */
