@@ -2,8 +2,11 @@
 // fail2ban ignores), rendered exactly as its actionban would be for that ban and run. fail2ban itself
 // offers no such check (`actioncheck` only checks the chain exists), so actions without a probe are
 // not checked and a rule deleted by hand stays unnoticed for them. Also whether an action skips
-// restored tickets (`norestored`), for the restore of held bans after a restart.
+// restored tickets (`norestored`), for the restore of held bans after a restart. Bans of a set-backend
+// action (`actionset_type`) are probed all at once instead: one listing of the whole set per family
+// (ActionEngine.probeBatch), however many bans.
 import {
+  type ActionEngine,
   actionChanged,
   assertOptionsAsData,
   bindAction,
@@ -15,6 +18,7 @@ import {
   type RenderedOperation,
   renderOperation,
   runCommand,
+  setBackendOf,
 } from "@net2ban/actions";
 
 /** What a probe found: in effect, gone, no probe in this action, or no answer (error, timeout). */
@@ -36,6 +40,8 @@ export interface ProberOptions {
   run?: typeof runCommand;
   /** What a held ban's params may set (the agent's engine's policy); default ParamPolicy.DEFAULT. */
   paramPolicy?: ParamPolicy;
+  /** Lists the sets of set-backend actions (the agent's engine); without it they are probed one by one. */
+  sets?: Pick<ActionEngine, "probeBatch">;
 }
 
 type Sections = LoadedAction["config"]["sections"];
@@ -66,7 +72,10 @@ export function probeAction(action: LoadedAction): LoadedAction | undefined {
 /** Runs probes; action files are read once and again when they change on disk. */
 export class BanProber {
   readonly #options: ProberOptions;
-  readonly #cache = new Map<string, { action: LoadedAction; probe: LoadedAction | undefined }>();
+  readonly #cache = new Map<
+    string,
+    { action: LoadedAction; probe: LoadedAction | undefined; set: boolean }
+  >();
 
   constructor(options: ProberOptions) {
     this.#options = options;
@@ -78,12 +87,51 @@ export class BanProber {
   }
 
   #probeOf(file: string): LoadedAction | undefined {
+    return this.#load(file).probe;
+  }
+
+  #load(file: string): { action: LoadedAction; probe: LoadedAction | undefined; set: boolean } {
     const cached = this.#cache.get(file);
-    if (cached !== undefined && !actionChanged(cached.action)) return cached.probe;
+    if (cached !== undefined && !actionChanged(cached.action)) return cached;
     const action = loadAction(this.#options.actionsDir, file);
-    const probe = probeAction(action);
-    this.#cache.set(file, { action, probe });
-    return probe;
+    const loaded = { action, probe: probeAction(action), set: setBackendOf(action) !== undefined };
+    this.#cache.set(file, loaded);
+    return loaded;
+  }
+
+  /**
+   * Whether bans of `file` are elements of a set (`actionset_type`): probed with probeSets, and applied
+   * again by an idempotent add (a set holds an address once, however often it is added). Loading
+   * errors count as no.
+   */
+  isSetAction(file: string): boolean {
+    try {
+      return this.#load(file).set;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Probes bans of set-backend actions: one listing per (action file, options, family) for all of them.
+   * Without the engine (`sets`), one probe per ban.
+   */
+  async probeSets(requests: readonly ProbeRequest[]): Promise<ProbeOutcome[]> {
+    const { sets } = this.#options;
+    if (sets === undefined) {
+      const outcomes: ProbeOutcome[] = [];
+      for (const request of requests) outcomes.push(await this.probe(request));
+      return outcomes;
+    }
+    const found = await sets.probeBatch(
+      requests.map(({ file, params }) => ({ file, action: "actionban", params })),
+    );
+    return found.map(
+      (outcome): ProbeOutcome =>
+        outcome.state === "missing"
+          ? { state: "missing", exitCode: null, stderr: "not in its set (actionset_list)" }
+          : outcome,
+    );
   }
 
   /**

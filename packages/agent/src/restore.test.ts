@@ -5,7 +5,7 @@
 // down are lifted or dropped; one action at a time; the digest, logs, results and metrics say so.
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { ActionOutcome, ActionRequest } from "@net2ban/actions";
+import type { ActionOutcome, ActionRequest, BatchOutcome } from "@net2ban/actions";
 import { Allowlist, type PeerConfig } from "@net2ban/config";
 import { banKey, digestOf } from "@net2ban/ledger";
 import { type Codec, createCodec, type Message } from "@net2ban/protocol";
@@ -37,6 +37,8 @@ class RuleTable {
   #running = 0;
   /** Requests that ran while another one was running (the engine's lock was not held). */
   overlaps = 0;
+  /** Size of each executeBatch call. */
+  batches: number[] = [];
   /** Action files whose actionban fails. */
   readonly failing = new Set<string>();
 
@@ -76,6 +78,13 @@ class RuleTable {
       } finally {
         this.#running -= 1;
       }
+    },
+    /** As the engine's: in order, one outcome each, under one lock (one batch call counted). */
+    executeBatch: async (requests: readonly ActionRequest[]): Promise<BatchOutcome[]> => {
+      this.batches.push(requests.length);
+      const outcomes: BatchOutcome[] = [];
+      for (const request of requests) outcomes.push(await this.engine.execute(request));
+      return outcomes;
     },
     stopAll: async () => {
       // actionstop of the stock actions: the chain or set goes, with every ban in it.
@@ -138,7 +147,7 @@ afterEach(async () => {
 const now = () => Date.now() / 1000;
 
 /** An agent's ban state on state_dir `dir/state` (a new process each time), prepared and started. */
-async function startAgent(options: { probeSlice?: number; serially?: AgentStateSerially } = {}) {
+async function startAgent(options: { batchSize?: number; serially?: AgentStateSerially } = {}) {
   const logger = memoryLogger();
   const metrics = new MetricsRegistry();
   let turn: Promise<unknown> = Promise.resolve();
@@ -171,7 +180,7 @@ async function startAgent(options: { probeSlice?: number; serially?: AgentStateS
     allowlist: new Allowlist(),
     serially,
     metrics,
-    ...(options.probeSlice === undefined ? {} : { probeSlice: options.probeSlice }),
+    ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
   });
   open.push(state);
   await state.prepare();
@@ -231,13 +240,15 @@ describe("restore after a restart", () => {
     expect(table.count("fw", "192.0.2.1")).toBe(1);
     expect(table.count("fw", "192.0.2.2")).toBe(1);
     expect(table.rules).toHaveLength(2);
-    // No probe: each is undone first (that fails, nothing is there), then applied as a restored ticket.
+    // No probe: each is undone first (that fails, nothing is there), then applied as a restored ticket:
+    // one batch of undos, one of bans.
     expect(table.calls).toEqual([
       "actionunban 192.0.2.1",
-      "actionban 192.0.2.1 (restored)",
       "actionunban 192.0.2.2",
+      "actionban 192.0.2.1 (restored)",
       "actionban 192.0.2.2 (restored)",
     ]);
+    expect(table.batches).toEqual([2, 2]);
     expect(schedule.size).toBe(2);
     expect(logger.find("info", "restored after restart").map((e) => e.msg)).toEqual([
       "ban fw/sshd 192.0.2.1 restored after restart",
@@ -280,9 +291,9 @@ describe("restore after a restart", () => {
     await state.restored();
     expect(table.calls).toEqual([
       "actionprobe 192.0.2.1",
-      "actionban 192.0.2.1 (restored)",
       "actionprobe 192.0.2.2",
       "actionunban 192.0.2.2",
+      "actionban 192.0.2.1 (restored)",
       "actionban 192.0.2.2 (restored)",
     ]);
     expect(table.count("fwprobe", "192.0.2.1")).toBe(1);
@@ -311,12 +322,13 @@ describe("restore after a restart", () => {
     expect(table.rules).toEqual(["fw sshd 192.0.2.9"]);
     expect(schedule.held().map((b) => b.ip)).toEqual(["192.0.2.9"]);
     expect(table.calls).toEqual([
-      "actionunban 192.0.2.1",
       "actionprobe 192.0.2.2",
-      "actionunban 192.0.2.2",
       // The probe finds it gone: forgotten, no actionunban.
       "actionprobe 192.0.2.3",
-      // No probe: its actionunban runs, fails (nothing there), and it is forgotten all the same.
+      // The others are lifted in one batch. 192.0.2.4 has no probe: its actionunban runs, fails
+      // (nothing there), and it is forgotten all the same.
+      "actionunban 192.0.2.1",
+      "actionunban 192.0.2.2",
       "actionunban 192.0.2.4",
       "actionunban 192.0.2.9",
       "actionban 192.0.2.9 (restored)",
@@ -325,9 +337,9 @@ describe("restore after a restart", () => {
       "ban fwprobe/sshd 192.0.2.3 ended while the agent was down and is no longer in effect: dropped",
     ]);
     expect(results().map((r) => [r.op, r.ip, r.ok])).toEqual([
+      ["expire", "192.0.2.3", true],
       ["expire", "192.0.2.1", true],
       ["expire", "192.0.2.2", true],
-      ["expire", "192.0.2.3", true],
       ["expire", "192.0.2.4", false],
     ]);
   });
@@ -382,7 +394,7 @@ describe("restore after a restart", () => {
       turn = run.catch(() => undefined);
       return run;
     };
-    const started = await startAgent({ probeSlice: 1, serially });
+    const started = await startAgent({ batchSize: 1, serially });
     await started.state.restored();
     expect(pending).toHaveLength(1);
     await Promise.all(pending);
@@ -412,7 +424,7 @@ describe("restore after a restart", () => {
       turn = run.catch(() => undefined);
       return run;
     };
-    const second = await startAgent({ probeSlice: 1, serially });
+    const second = await startAgent({ batchSize: 1, serially });
     await second.state.restored();
     expect(stopping).toBeDefined();
     await stopping;

@@ -63,10 +63,30 @@ afterEach(async () => {
   await dir.remove();
 });
 
-async function start(options: { allowlist?: Allowlist; driftIntervalSeconds?: number } = {}) {
+/** The engine's calls: one entry per execute (1) and per executeBatch (its size). */
+let engineCalls: Array<{ method: "execute" | "executeBatch"; size: number }> = [];
+
+async function start(
+  options: {
+    allowlist?: Allowlist;
+    driftIntervalSeconds?: number;
+    sets?: Pick<ActionEngine, "probeBatch">;
+  } = {},
+) {
   fromAgent = await createCodec({ protocol: 2, keyId: "web1", direction: "from-agent", keys: peer });
   const logger = memoryLogger();
-  const engine = new ActionEngine({ actionsDir: dir.path, logger });
+  const real = new ActionEngine({ actionsDir: dir.path, logger });
+  engineCalls = [];
+  const engine: Pick<ActionEngine, "execute" | "executeBatch"> = {
+    execute: (request) => {
+      engineCalls.push({ method: "execute", size: 1 });
+      return real.execute(request);
+    },
+    executeBatch: (requests) => {
+      engineCalls.push({ method: "executeBatch", size: requests.length });
+      return real.executeBatch(requests);
+    },
+  };
   let turn: Promise<unknown> = Promise.resolve();
   let state: AgentState | undefined;
   const schedule = await BanSchedule.open({
@@ -80,7 +100,11 @@ async function start(options: { allowlist?: Allowlist; driftIntervalSeconds?: nu
     logger,
     engine,
     schedule,
-    prober: new BanProber({ actionsDir: dir.path, timeoutSeconds: 5 }),
+    prober: new BanProber({
+      actionsDir: dir.path,
+      timeoutSeconds: 5,
+      ...(options.sets === undefined ? {} : { sets: options.sets }),
+    }),
     resultsQueue: "n2b_results",
     driftIntervalSeconds: options.driftIntervalSeconds ?? 3600,
     allowlist: options.allowlist ?? new Allowlist(),
@@ -172,6 +196,26 @@ describe("apply", () => {
   });
 });
 
+describe("the ban's end in its ticket", () => {
+  test("actionban gets time and bantime from the ledger's end (permanent: -1), also in a sync batch", async () => {
+    await writeFile(
+      join(dir.path, "timed.conf"),
+      `[Definition]\nactionban = echo ban <ip> <time> <bantime> >> <banlog>\nactionunban = true\n[Init]\nbanlog = ${banlog}\n`,
+    );
+    const { state } = await start();
+    const t = Math.floor(now());
+    await state.apply(apply({ file: "timed", expiresAt: t + 7200 }));
+    await state.sync(
+      sync([{ file: "timed", name: "sshd", ip: "192.0.2.2", params: {}, expiresAt: null }], { last: false }),
+    );
+    const [applied, synced] = (await lines()).map((l) => l.split(" "));
+    expect(applied?.[1]).toBe("192.0.2.1");
+    // Rendered a moment later: what is left of the 2 h, to the second.
+    expect(Number(applied?.[2]) + Number(applied?.[3])).toBe(t + 7200);
+    expect(synced?.slice(1).map((v, i) => (i === 1 ? "t" : v))).toEqual(["192.0.2.2", "t", "-1"]);
+  });
+});
+
 describe("sync", () => {
   const held = (ip: string, expiresAt: number | null = now() + 3600) => ({
     file: "demo",
@@ -217,6 +261,161 @@ describe("sync", () => {
     await state.apply(apply({ ip: "192.0.2.9" }));
     await state.sync(sync([held("192.0.2.1")], { syncId: "sync-b", seq: 1, last: true }));
     expect((await lines()).at(-1)).toBe("ban 192.0.2.9 22");
+  });
+});
+
+describe("batches", () => {
+  const held = (ip: string, file = "demo", expiresAt: number | null = now() + 3600) => ({
+    file,
+    name: "sshd",
+    ip,
+    params: { port: "22" },
+    expiresAt,
+  });
+  const ips = (count: number) => Array.from({ length: count }, (_, i) => `10.9.${i >> 8}.${i & 255}`);
+
+  test("a sync part of N bans is one executeBatch and two flushes of the schedule; each ban has its line", async () => {
+    const { state, schedule, logger } = await start();
+    const all = ips(300);
+    const flushes = schedule.flushes;
+    await state.sync(sync(all.map((ip) => held(ip))));
+    expect(engineCalls).toEqual([{ method: "executeBatch", size: 300 }]);
+    // begin (all new bans) and settle (held or forgotten): not two per ban.
+    expect(schedule.flushes - flushes).toBe(2);
+    expect((await lines()).sort()).toEqual(all.map((ip) => `ban ${ip} 22`).sort());
+    expect(schedule.size).toBe(300);
+    expect(logger.find("info", "banned")).toHaveLength(300);
+    expect(logger.find("info", "in one batch").map((e) => e.msg)).toEqual([
+      "sync sync-0001 part 0: 300 ban(s) applied in one batch",
+    ]);
+    expect(results()).toEqual([]);
+    expect(digests().at(-1)).toMatchObject({ reason: "sync", count: 300, hash: state.digest().hash });
+  });
+
+  test("a sync lifts what the ledger lacks in one batch and reports each lift", async () => {
+    const { state, schedule } = await start();
+    const all = ips(40);
+    await state.sync(
+      sync(
+        all.map((ip) => held(ip)),
+        { syncId: "s1" },
+      ),
+    );
+    engineCalls = [];
+    broker.take();
+    await state.sync(
+      sync(
+        all.slice(0, 10).map((ip) => held(ip)),
+        { syncId: "s2" },
+      ),
+    );
+    // Nothing new to apply; the 30 lifts in one batch.
+    expect(engineCalls).toEqual([{ method: "executeBatch", size: 30 }]);
+    expect(schedule.size).toBe(10);
+    expect(results().map((r) => [r.op, r.ok, r.ip])).toEqual(all.slice(10).map((ip) => ["unban", true, ip]));
+  });
+
+  test("a ban that fails inside a batch is reported for that ban only; the others are held", async () => {
+    await writeFile(
+      join(dir.path, "picky.conf"),
+      [
+        "[Definition]",
+        "actionban = [ '<ip>' != 10.9.0.7 ] && echo ban <ip> <port> >> <banlog>",
+        "actionunban = echo unban <ip> <port> >> <banlog>",
+        "[Init]",
+        `banlog = ${banlog}`,
+        "",
+      ].join("\n"),
+    );
+    const { state, schedule, logger } = await start();
+    const all = ips(20);
+    await state.sync(sync(all.map((ip) => held(ip, "picky"))));
+    expect(engineCalls).toEqual([{ method: "executeBatch", size: 20 }]);
+    expect(schedule.held().map((b) => b.ip)).toEqual(all.filter((ip) => ip !== "10.9.0.7"));
+    expect(results().map((r) => [r.op, r.ok, r.ip, r.exitCode])).toEqual([["sync", false, "10.9.0.7", 1]]);
+    expect(logger.find("error", "picky/actionban failed with exit code 1")).toHaveLength(1);
+    expect(logger.find("warn", "in one batch").map((e) => e.msg)).toEqual([
+      expect.stringMatching(/^sync sync-0001 part 0: 19 ban\(s\) applied in one batch, 1 failed/),
+    ]);
+    // Not held: not in the digest, so the server sends it again.
+    expect(state.digest().count).toBe(19);
+  });
+
+  test("bans of one batch that the engine refuses (bad params) fail alone; extensions and duplicates run nothing", async () => {
+    const { state, schedule } = await start();
+    await state.sync(sync([held("10.9.0.1")], { syncId: "s1" }));
+    engineCalls = [];
+    broker.take();
+    const later = now() + 9000;
+    await state.sync(
+      sync(
+        [
+          held("10.9.0.1", "demo", later),
+          held("10.9.0.2"),
+          held("10.9.0.2", "demo", later),
+          { ...held("10.9.0.3"), params: { port: "22; reboot" } },
+        ],
+        { syncId: "s2" },
+      ),
+    );
+    expect(engineCalls).toEqual([{ method: "executeBatch", size: 2 }]);
+    expect(schedule.held().map((b) => [b.ip, b.expiresAt])).toEqual([
+      ["10.9.0.1", later],
+      ["10.9.0.2", later],
+    ]);
+    expect(results().map((r) => [r.op, r.ok, r.ip])).toEqual([["sync", false, "10.9.0.3"]]);
+    expect((await lines()).filter((l) => l.includes("10.9.0.2"))).toEqual(["ban 10.9.0.2 22"]);
+  });
+
+  test("bans reaching their end together are lifted in one batch", async () => {
+    const { state, schedule } = await start();
+    const end = now() + 1;
+    await state.sync(sync(ips(25).map((ip) => held(ip, "demo", end))));
+    engineCalls = [];
+    await waitFor(() => results().filter((r) => r.op === "expire").length === 25, {
+      what: "25 expiries reported",
+      timeoutMs: 10_000,
+    });
+    expect(engineCalls).toEqual([{ method: "executeBatch", size: 25 }]);
+    expect(schedule.size).toBe(0);
+  });
+
+  test("the drift check probes the bans of a set action all at once, not one process per ban", async () => {
+    // A set action as the prober sees it; the engine's probeBatch stands for the whole-set listing.
+    await writeFile(
+      join(dir.path, "setdemo.conf"),
+      [
+        "[Definition]",
+        "actionset_type = nftables",
+        "actionset_target = inet f2b-table addr-set-<name>",
+        "actionset_batch = true",
+        "actionset_list = true",
+        "actionban = echo ban <ip> <port> >> <banlog>",
+        "actionunban = echo unban <ip> <port> >> <banlog>",
+        "actionprobe = false",
+        "[Init]",
+        `banlog = ${banlog}`,
+        "",
+      ].join("\n"),
+    );
+    const probed: number[] = [];
+    const gone = new Set(["10.9.0.3", "10.9.0.4"]);
+    const sets: Pick<ActionEngine, "probeBatch"> = {
+      probeBatch: async (requests) => {
+        probed.push(requests.length);
+        return requests.map((r) => (gone.has(r.params["ip"]!) ? { state: "missing" } : { state: "present" }));
+      },
+    };
+    const { state, schedule, logger } = await start({ driftIntervalSeconds: 0.3, sets });
+    await state.sync(sync(ips(50).map((ip) => held(ip, "setdemo"))));
+    await waitFor(() => digests().some((d) => d.reason === "interval" && d.missing === 2), {
+      what: "a digest that reports the 2 missing bans",
+      timeoutMs: 5000,
+    });
+    // One listing call for the 50 bans per drift check; never the per-ban actionprobe (`false`).
+    expect(probed[0]).toBe(50);
+    expect(schedule.size).toBe(48);
+    expect(logger.find("warn", "is no longer in effect on this host")).toHaveLength(2);
   });
 });
 

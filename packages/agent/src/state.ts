@@ -1,9 +1,11 @@
 // The agent's part of the ban state: applies and lifts the ledger's bans (apply, sync), lifts them by
 // itself at their end, and every drift_interval probes its bans and sends a digest of what it holds (also
-// at start, after a reconnect and after a sync). The restore after a restart is restore.ts, what goes to
-// the results queue is reports.ts, the metrics are registered in metrics.ts.
+// at start, after a reconnect and after a sync). A sync part, the lifts that end a sync, expiries, crash
+// leftovers and drift probes run as batches (ActionEngine.executeBatch, probeBatch): one transaction for
+// thousands of set elements, several stock commands to a shell. The restore after a restart is
+// restore.ts, what goes to the results queue is reports.ts, the metrics are registered in metrics.ts.
 import { join } from "node:path";
-import type { ActionEngine, ActionOutcome } from "@net2ban/actions";
+import type { ActionEngine, ActionOutcome, BatchOutcome } from "@net2ban/actions";
 import { type Allowlist, checkBan, type PeerConfig } from "@net2ban/config";
 import { type BanIdentity, banKey, type StateLogger } from "@net2ban/ledger";
 import { type Codec, createCodec, type KeyCache } from "@net2ban/protocol";
@@ -15,7 +17,15 @@ import type { CommandOutcome, CommandRun } from "./agent.js";
 import { type AgentMetrics, registerAgentMetrics } from "./metrics.js";
 import { BanProber } from "./probe.js";
 import { type Outcome, outcomeOf, Reports } from "./reports.js";
-import { actionParams, describeBan, HeldBanRestore } from "./restore.js";
+import {
+  actionParams,
+  type BanAction,
+  banParams,
+  describeBan,
+  HeldBanRestore,
+  notRun,
+  probeBans,
+} from "./restore.js";
 import { BanSchedule, type ScheduledBan } from "./schedule.js";
 
 /** The subset of a pino logger the agent's ban state writes to: the ledger's StateLogger and debug. */
@@ -28,8 +38,8 @@ export interface AgentStateOptions {
   peer: PeerConfig;
   broker: Pick<Broker, "publish" | "on">;
   logger: BanStateLogger;
-  /** Runs the actions (ActionEngine). */
-  engine: Pick<ActionEngine, "execute">;
+  /** Runs the actions (ActionEngine): one for an apply, batches for the rest. */
+  engine: Pick<ActionEngine, "execute" | "executeBatch">;
   schedule: BanSchedule;
   prober: BanProber;
   /** `queue_prefix` + `results`: where results and digests go (the server consumes it). */
@@ -47,9 +57,19 @@ export interface AgentStateOptions {
   serially: <T>(task: () => Promise<T>) => Promise<T>;
   keyCache?: KeyCache;
   metrics?: MetricsRegistry;
-  /** Probes run in slices of this many per turn, so that commands are not held up (default 20). */
+  /** Probes one process per ban run in slices of this many per turn, so that commands are not held up (default 20). */
   probeSlice?: number;
+  /**
+   * Bans per batch of the restore, the drift repair's lifts and expiries (default 4096, a sync part's
+   * most): a batch holds the agent's turn while it runs.
+   */
+  batchSize?: number;
 }
+
+/** A ban of the ledger, as an apply or a sync carries it. */
+type LedgerBan = HeldBan | (BanIdentity & { params: Record<string, string>; expiresAt: number | null });
+
+const DEFAULT_BATCH = 4096;
 
 const SYNCS_KEPT = 4;
 
@@ -94,14 +114,13 @@ export class AgentState {
     this.#restore = new HeldBanRestore({
       schedule: options.schedule,
       prober: options.prober,
-      engine: options.engine,
       logger: options.logger,
       reports: this.#reports,
       serially: options.serially,
-      slice: options.probeSlice ?? 20,
+      batchSize: options.batchSize ?? DEFAULT_BATCH,
       running: () => this.#running,
-      run: (ban, action, extra) => this.#run(ban, action, extra),
-      expire: (ban) => this.#expire(ban),
+      runBatch: (actions, counted) => this.#runBatch(actions, counted),
+      expireAll: (bans) => this.#expireAll(bans),
       ...(metrics === undefined ? {} : { restored: metrics.restored }),
     });
   }
@@ -132,15 +151,18 @@ export class AgentState {
   async prepare(): Promise<void> {
     const { schedule, serially } = this.#options;
     await serially(async () => {
-      for (const ban of schedule.inDoubt()) {
+      const inDoubt = schedule.inDoubt();
+      for (const ban of inDoubt) {
         this.#logger.warn(
           { file: ban.file, name: ban.name, ip: ban.ip },
           `ban ${describeBan(ban)} was being applied when the agent stopped: undoing it (the server's catch-up applies it again if it is still active)`,
         );
-        await this.#run(ban, "actionunban").catch(() => undefined);
-        await schedule.release(ban.key);
       }
-      for (const ban of schedule.overdue()) await this.#restore.expireWhileDown(ban);
+      if (inDoubt.length > 0) {
+        await this.#runBatch(inDoubt.map((ban) => ({ ban, action: "actionunban" })));
+        await schedule.releaseAll(inDoubt.map((ban) => ban.key));
+      }
+      await this.#restore.expireAllWhileDown(schedule.overdue());
     });
   }
 
@@ -185,17 +207,16 @@ export class AgentState {
   /** Called by the schedule when held bans reach their end. */
   onDue(bans: ScheduledBan[]): void {
     void this.#options.serially(async () => {
+      const { schedule } = this.#options;
+      const due: ScheduledBan[] = [];
       for (const ban of bans) {
-        const current = this.#options.schedule.get(ban.key);
+        const current = schedule.get(ban.key);
         // Extended meanwhile (the ledger's end moved): the schedule calls again later.
-        if (
-          current === undefined ||
-          current.expiresAt === null ||
-          current.expiresAt > this.#options.schedule.now()
-        )
+        if (current === undefined || current.expiresAt === null || current.expiresAt > schedule.now())
           continue;
-        await this.#expire(current);
+        due.push(current);
       }
+      await this.#expireAll(due);
     });
   }
 
@@ -219,13 +240,15 @@ export class AgentState {
     }
     if (message.seq !== progress.next) progress.complete = false;
     progress.next = message.seq + 1;
+    for (const ban of message.bans) progress.keys.add(banKey(ban));
+    const outcomes = await this.#banAll(message.bans, `sync ${message.syncId} part ${message.seq}`);
     let applied = 0;
-    for (const ban of message.bans) {
-      progress.keys.add(banKey(ban));
-      const outcome = await this.#ban(ban);
+    for (const [index, outcome] of outcomes.entries()) {
       if (outcome.op === "ban" && outcome.ok) applied += 1;
       // Successes are confirmed all at once by the digest that follows; failures are reported one by one.
-      if (!outcome.ok) this.#reports.result(ban, { ...outcome, op: "sync" }, { requestId: message.id });
+      if (!outcome.ok) {
+        this.#reports.result(message.bans[index]!, { ...outcome, op: "sync" }, { requestId: message.id });
+      }
     }
     this.#metrics?.syncApplied.inc({}, applied);
     if (!message.last) return;
@@ -236,17 +259,16 @@ export class AgentState {
         "sync: a part is missing (expired or rejected); bans not in it are kept until the next one",
       );
     } else {
-      let lifted = 0;
-      for (const held of this.#options.schedule.held()) {
-        if (progress.keys.has(held.key)) continue;
-        const outcome = await this.#unban(held, "unban");
+      const extra = this.#options.schedule.held().filter((held) => !progress.keys.has(held.key));
+      const lifts = await this.#unbanAll(extra, "unban");
+      for (const [index, outcome] of lifts.entries()) {
         this.#reports.result(
-          held,
+          extra[index]!,
           { ...outcome, detail: "not in the server's ledger any more" },
           { requestId: message.id },
         );
-        lifted += 1;
       }
+      const lifted = extra.length;
       for (const key of this.#refused) if (!progress.keys.has(key)) this.#refused.delete(key);
       this.#logger.info(
         { syncId: message.syncId, held: this.#options.schedule.size, applied, lifted },
@@ -272,33 +294,41 @@ export class AgentState {
 
   // --- actions ----------------------------------------------------------------------------------------
 
-  async #ban(
-    ban: HeldBan | (BanIdentity & { params: Record<string, string>; expiresAt: number | null }),
-  ): Promise<Outcome> {
-    const { schedule, allowlist, logger } = { ...this.#options, logger: this.#logger };
-    const key = banKey(ban);
-    if (ban.expiresAt !== null && ban.expiresAt <= schedule.now()) {
+  /** What a ban needs before any action: settled already (ended, refused) or to look up in the schedule. */
+  #settledBefore(ban: LedgerBan): Outcome | undefined {
+    if (ban.expiresAt !== null && ban.expiresAt <= this.#options.schedule.now()) {
       return { ok: true, exitCode: 0, durationMs: 0, op: "skip", detail: "ended before it arrived" };
     }
-    const refusal = checkBan(allowlist, { action: "actionban", params: { ip: ban.ip } });
-    if (refusal !== undefined) {
-      this.#refused.add(key);
-      logger.warn({ file: ban.file, name: ban.name, ip: ban.ip }, `${refusal.message}; not applied`);
-      return { ok: false, exitCode: null, durationMs: 0, op: "ban", detail: refusal.message };
-    }
-    const held = schedule.get(key);
-    if (held !== undefined) {
+    const refusal = checkBan(this.#options.allowlist, { action: "actionban", params: { ip: ban.ip } });
+    if (refusal === undefined) return undefined;
+    this.#refused.add(banKey(ban));
+    this.#logger.warn({ file: ban.file, name: ban.name, ip: ban.ip }, `${refusal.message}; not applied`);
+    return { ok: false, exitCode: null, durationMs: 0, op: "ban", detail: refusal.message };
+  }
+
+  #extended(ban: LedgerBan): Outcome {
+    this.#logger.debug(
+      { file: ban.file, name: ban.name, ip: ban.ip, expiresAt: ban.expiresAt },
+      `IP ${ban.ip} ban extended`,
+    );
+    return { ok: true, exitCode: 0, durationMs: 0, op: "extend" };
+  }
+
+  /** One ban (an apply): the schedule's begin, its actionban, then held or forgotten. */
+  async #ban(ban: LedgerBan): Promise<Outcome> {
+    const { schedule } = this.#options;
+    const logger = this.#logger;
+    const settled = this.#settledBefore(ban);
+    if (settled !== undefined) return settled;
+    const key = banKey(ban);
+    if (schedule.get(key) !== undefined) {
       await schedule.setEnd(key, ban.expiresAt);
-      logger.debug(
-        { file: ban.file, name: ban.name, ip: ban.ip, expiresAt: ban.expiresAt },
-        `IP ${ban.ip} ban extended`,
-      );
-      return { ok: true, exitCode: 0, durationMs: 0, op: "extend" };
+      return this.#extended(ban);
     }
     const entry = await schedule.begin(ban);
     let outcome: ActionOutcome;
     try {
-      outcome = await this.#run(ban, "actionban");
+      outcome = await this.#run(ban, "actionban", banParams(ban, schedule.now()));
     } catch (error) {
       await schedule.release(key);
       logger.error(
@@ -317,6 +347,115 @@ export class AgentState {
     return { ...outcomeOf(outcome), op: "ban" };
   }
 
+  /**
+   * Bans of the ledger (a sync part), as #ban but in one batch: the new ones begun in one flush, their
+   * actionbans in one executeBatch, held or forgotten in one flush; ends of held ones moved in one. A ban
+   * is in the schedule only once applied. One outcome per ban, in order; one summary line (`what`).
+   */
+  async #banAll(bans: readonly LedgerBan[], what: string): Promise<Outcome[]> {
+    const { schedule } = this.#options;
+    const outcomes: Outcome[] = new Array(bans.length);
+    const ends = new Map<string, number | null>();
+    /** New bans by key; a key twice in the batch is applied once, with the later end. */
+    const fresh = new Map<string, { index: number; ban: LedgerBan }>();
+    for (const [index, ban] of bans.entries()) {
+      const settled = this.#settledBefore(ban);
+      if (settled !== undefined) {
+        outcomes[index] = settled;
+        continue;
+      }
+      const key = banKey(ban);
+      const pending = fresh.get(key);
+      if (schedule.get(key) !== undefined) ends.set(key, ban.expiresAt);
+      else if (pending !== undefined) pending.ban = { ...pending.ban, expiresAt: ban.expiresAt };
+      else {
+        fresh.set(key, { index, ban });
+        continue;
+      }
+      outcomes[index] = this.#extended(ban);
+    }
+    await schedule.setEnds([...ends].map(([key, expiresAt]) => ({ key, expiresAt })));
+    if (fresh.size === 0) return outcomes;
+    const work = [...fresh.values()];
+    const entries = await schedule.beginAll(work.map((w) => w.ban));
+    const ran = await this.#runBatch(entries.map((ban) => ({ ban, action: "actionban" })));
+    const held: ScheduledBan[] = [];
+    const released: string[] = [];
+    for (const [position, entry] of entries.entries()) {
+      if (ran[position]!.ok) held.push(entry);
+      else released.push(entry.key);
+    }
+    await schedule.settle(held, released);
+    for (const [position, entry] of entries.entries()) {
+      const outcome = ran[position]!;
+      const context = { file: entry.file, name: entry.name, ip: entry.ip, expiresAt: entry.expiresAt };
+      outcomes[work[position]!.index] = this.#logged(context, "actionban", outcome, "ban");
+    }
+    this.#logBatch(what, "applied", entries.length, released.length, ran);
+    return outcomes;
+  }
+
+  /** Lifts held bans with the params they were applied with, in one batch; a ban not held: skip. */
+  async #unbanAll(identities: readonly BanIdentity[], op: "unban" | "expire"): Promise<Outcome[]> {
+    const { schedule } = this.#options;
+    const outcomes: Outcome[] = new Array(identities.length);
+    const lifting = new Map<string, { index: number; held: ScheduledBan }>();
+    for (const [index, identity] of identities.entries()) {
+      const key = banKey(identity);
+      this.#refused.delete(key);
+      const held = schedule.get(key);
+      if (held === undefined || lifting.has(key)) {
+        outcomes[index] = { ok: true, exitCode: 0, durationMs: 0, op: "skip", detail: "not applied here" };
+      } else lifting.set(key, { index, held });
+    }
+    if (lifting.size === 0) return outcomes;
+    const work = [...lifting.values()];
+    const ran = await this.#runBatch(work.map(({ held }) => ({ ban: held, action: "actionunban" })));
+    // Lifted or not, their time here is over: a failed unban is reported, not retried for ever.
+    await schedule.releaseAll(work.map(({ held }) => held.key));
+    for (const [position, { index, held }] of work.entries()) {
+      const context = { file: held.file, name: held.name, ip: held.ip, reason: op };
+      outcomes[index] = this.#logged(context, "actionunban", ran[position]!, op);
+    }
+    this.#logBatch(op === "expire" ? "expiry" : "lift", "lifted", work.length, 0, ran);
+    return outcomes;
+  }
+
+  /** The operator's line for one ban of a batch, and its outcome for the result. */
+  #logged(
+    context: { file: string; name: string; ip: string; [field: string]: unknown },
+    action: "actionban" | "actionunban",
+    outcome: BatchOutcome,
+    op: "ban" | "unban" | "expire",
+  ): Outcome {
+    if (outcome.error !== undefined) {
+      this.#logger.error(
+        { err: outcome.error, file: context.file, ip: context.ip },
+        `${context.file}/${action} refused: ${outcome.error.message}`,
+      );
+      return { ok: false, exitCode: null, durationMs: 0, op, detail: outcome.error.message };
+    }
+    logActionOutcome(this.#logger, { ...context, action }, outcome);
+    return { ...outcomeOf(outcome), op };
+  }
+
+  /** One line per batch of more than one ban (each ban has its own line too). */
+  #logBatch(what: string, verb: string, count: number, failed: number, ran: readonly BatchOutcome[]): void {
+    if (count < 2) return;
+    const durationMs = ran.reduce((most, o) => Math.max(most, o.durationMs), 0);
+    const first = ran.find((o) => !o.ok);
+    const fields = { batch: what, count, failed, durationMs };
+    if (first === undefined) this.#logger.info(fields, `${what}: ${count} ban(s) ${verb} in one batch`);
+    else {
+      const reason =
+        first.error?.message ?? `exit code ${first.exitCode ?? "none"}: ${first.stderr.slice(0, 200)}`;
+      this.#logger.warn(
+        fields,
+        `${what}: ${count - failed} ban(s) ${verb} in one batch, ${failed} failed (first: ${reason})`,
+      );
+    }
+  }
+
   /** Lifts a held ban with the params it was applied with; nothing to do when it is not held here. */
   async #unban(identity: BanIdentity, op: "unban" | "expire"): Promise<Outcome> {
     const { schedule } = this.#options;
@@ -328,7 +467,7 @@ export class AgentState {
     }
     let outcome: ActionOutcome;
     try {
-      outcome = await this.#run(held, "actionunban");
+      outcome = await this.#run(held, "actionunban", actionParams(held));
     } catch (error) {
       await schedule.release(key);
       this.#logger.error(
@@ -347,23 +486,59 @@ export class AgentState {
     return { ...outcomeOf(outcome), op };
   }
 
-  async #expire(ban: ScheduledBan): Promise<void> {
-    const outcome = await this.#unban(ban, "expire");
-    this.#reports.result(ban, outcome, { requestId: `expire.${ban.appliedAt}` });
+  /** Lifts held bans at their end (in one batch) and reports each. */
+  async #expireAll(bans: readonly ScheduledBan[]): Promise<void> {
+    if (bans.length === 0) return;
+    const outcomes = await this.#unbanAll(bans, "expire");
+    for (const [index, ban] of bans.entries()) {
+      this.#reports.result(ban, outcomes[index]!, { requestId: `expire.${ban.appliedAt}` });
+    }
   }
 
   async #run(
-    ban: BanIdentity & { params: Record<string, string> },
+    ban: BanIdentity,
     action: "actionban" | "actionunban",
-    extra: Record<string, string> = {},
+    params: Record<string, string>,
   ): Promise<ActionOutcome> {
-    const outcome = await this.#options.engine.execute({
-      file: ban.file,
-      action,
-      params: { ...actionParams(ban), ...extra },
-    });
+    const outcome = await this.#options.engine.execute({ file: ban.file, action, params });
     this.#metrics?.actions.inc({ action, outcome: outcome.ok ? "ok" : "failed" });
     return outcome;
+  }
+
+  /**
+   * Runs a batch (executeBatch): an actionban with the ban's end as its ticket tells it. One outcome per
+   * action, also when the engine throws for the whole batch. Counted in net2ban_actions_total (refusals,
+   * which ran nothing, are not) unless `counted` is false.
+   */
+  async #runBatch(actions: readonly BanAction[], counted = true): Promise<BatchOutcome[]> {
+    if (actions.length === 0) return [];
+    const now = this.#options.schedule.now();
+    let outcomes: BatchOutcome[];
+    try {
+      outcomes = await this.#options.engine.executeBatch(
+        actions.map(({ ban, action, extra }) => ({
+          file: ban.file,
+          action,
+          params: { ...(action === "actionban" ? banParams(ban, now) : actionParams(ban)), ...extra },
+        })),
+      );
+    } catch (error) {
+      return actions.map(() => notRun(error));
+    }
+    if (counted && this.#metrics !== undefined) {
+      const tally = new Map<string, { action: string; outcome: string; n: number }>();
+      for (const [index, outcome] of outcomes.entries()) {
+        if (outcome.error !== undefined) continue;
+        const action = actions[index]!.action;
+        const labels = { action, outcome: outcome.ok ? "ok" : "failed" };
+        const key = `${labels.action} ${labels.outcome}`;
+        const entry = tally.get(key) ?? { ...labels, n: 0 };
+        entry.n += 1;
+        tally.set(key, entry);
+      }
+      for (const { action, outcome, n } of tally.values()) this.#metrics.actions.inc({ action, outcome }, n);
+    }
+    return outcomes;
   }
 
   // --- drift ------------------------------------------------------------------------------------------
@@ -380,45 +555,51 @@ export class AgentState {
       });
   }
 
-  /** Probes every held ban whose action has a probe; drops the ones gone from the host. */
+  /**
+   * Probes every held ban whose action has a probe; drops the ones gone from the host. Bans of set-backend
+   * actions are probed all at once (one listing per set, in one turn); the others one process each, in
+   * slices of probeSlice per turn.
+   */
   async #probeAll(): Promise<number> {
     const { schedule, prober, serially } = this.#options;
     const slice = this.#options.probeSlice ?? 20;
-    const candidates = schedule.held().filter((ban) => prober.hasProbe(ban.file));
+    const sets: ScheduledBan[] = [];
+    const others: ScheduledBan[] = [];
+    for (const ban of schedule.held()) {
+      if (prober.isSetAction(ban.file)) sets.push(ban);
+      else if (prober.hasProbe(ban.file)) others.push(ban);
+    }
     let missing = 0;
-    for (let i = 0; i < candidates.length && this.#running; i += slice) {
-      // In the agent's turn: no action runs meanwhile, and no ban changes under the probe.
-      missing += await serially(async () => {
-        let gone = 0;
-        for (const ban of candidates.slice(i, i + slice)) {
-          const current = schedule.get(ban.key);
-          if (current === undefined || current.appliedAt !== ban.appliedAt) continue;
-          const outcome = await prober.probe({ file: ban.file, params: actionParams(ban) });
-          if (outcome.state === "missing") {
-            gone += 1;
-            this.#metrics?.probeMissing.inc();
-            this.#logger.warn(
-              {
-                file: ban.file,
-                name: ban.name,
-                ip: ban.ip,
-                exitCode: outcome.exitCode,
-                stderr: outcome.stderr,
-              },
-              `ban ${describeBan(ban)} is no longer in effect on this host (actionprobe exit ${outcome.exitCode}): dropped, the server sends it again`,
-            );
-            await schedule.release(ban.key);
-          } else if (outcome.state === "unchecked") {
-            this.#logger.debug(
-              { file: ban.file, ip: ban.ip, reason: outcome.reason },
-              "probe gave no answer",
-            );
-          }
-        }
-        return gone;
-      });
+    if (sets.length > 0 && this.#running) missing += await serially(() => this.#probeSlice(sets));
+    for (let i = 0; i < others.length && this.#running; i += slice) {
+      missing += await serially(() => this.#probeSlice(others.slice(i, i + slice)));
     }
     return missing;
+  }
+
+  /** Probes `candidates` in the agent's turn (no action runs meanwhile, no ban changes under the probe). */
+  async #probeSlice(candidates: readonly ScheduledBan[]): Promise<number> {
+    const { schedule, prober } = this.#options;
+    const current = candidates.filter((ban) => schedule.get(ban.key)?.appliedAt === ban.appliedAt);
+    const outcomes = await probeBans(prober, current);
+    const gone: ScheduledBan[] = [];
+    for (const [index, ban] of current.entries()) {
+      const outcome = outcomes[index]!;
+      if (outcome.state === "missing") {
+        gone.push(ban);
+        this.#logger.warn(
+          { file: ban.file, name: ban.name, ip: ban.ip, exitCode: outcome.exitCode, stderr: outcome.stderr },
+          `ban ${describeBan(ban)} is no longer in effect on this host (actionprobe exit ${outcome.exitCode ?? "none"}: ${outcome.stderr.slice(0, 200) || "no output"}): dropped, the server sends it again`,
+        );
+      } else if (outcome.state === "unchecked") {
+        this.#logger.debug({ file: ban.file, ip: ban.ip, reason: outcome.reason }, "probe gave no answer");
+      }
+    }
+    if (gone.length > 0) {
+      this.#metrics?.probeMissing.inc({}, gone.length);
+      await schedule.releaseAll(gone.map((ban) => ban.key));
+    }
+    return gone.length;
   }
 
   // --- reports ----------------------------------------------------------------------------------------
@@ -479,6 +660,7 @@ export async function setUpBanState(setup: BanStateSetup): Promise<{ close(): Pr
         actionsDir: setup.actionsDir,
         timeoutSeconds: config.actionTimeoutSeconds,
         paramPolicy: engine.paramPolicy,
+        sets: engine,
       }),
       resultsQueue: config.state.resultsQueue,
       resultsExchange: config.broker.deadLetterExchange,
