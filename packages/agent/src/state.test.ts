@@ -248,7 +248,7 @@ describe("sync", () => {
   });
 
   test("parts add up; a set with a missing part lifts nothing", async () => {
-    const { state } = await start();
+    const { state, logger } = await start();
     await state.apply(apply({ ip: "192.0.2.9" }));
     await state.sync(sync([held("192.0.2.1")], { syncId: "sync-a", seq: 0, last: false }));
     await state.sync(sync([held("192.0.2.2")], { syncId: "sync-a", seq: 1, last: true }));
@@ -257,6 +257,10 @@ describe("sync", () => {
       "ban 192.0.2.1 22",
       "ban 192.0.2.2 22",
       "unban 192.0.2.9 22",
+    ]);
+    // The line counts every part's bans, not the last part's.
+    expect(logger.find("info", "sync done").map((e) => e.msg)).toEqual([
+      "sync done: 2 ban(s) applied, 1 lifted, 2 held",
     ]);
     await state.apply(apply({ ip: "192.0.2.9" }));
     await state.sync(sync([held("192.0.2.1")], { syncId: "sync-b", seq: 1, last: true }));

@@ -75,6 +75,8 @@ const SYNCS_KEPT = 4;
 
 interface SyncProgress {
   keys: Set<string>;
+  /** Bans applied by the parts so far (the `sync done` line counts the whole sync). */
+  applied: number;
   next: number;
   complete: boolean;
 }
@@ -234,7 +236,7 @@ export class AgentState {
   async sync(message: SyncMessage): Promise<void> {
     let progress = this.#syncs.get(message.syncId);
     if (progress === undefined) {
-      progress = { keys: new Set(), next: 0, complete: true };
+      progress = { keys: new Set(), applied: 0, next: 0, complete: true };
       this.#syncs.set(message.syncId, progress);
       while (this.#syncs.size > SYNCS_KEPT) this.#syncs.delete(this.#syncs.keys().next().value as string);
     }
@@ -251,6 +253,7 @@ export class AgentState {
       }
     }
     this.#metrics?.syncApplied.inc({}, applied);
+    progress.applied += applied;
     if (!message.last) return;
     this.#syncs.delete(message.syncId);
     if (!progress.complete) {
@@ -271,8 +274,8 @@ export class AgentState {
       const lifted = extra.length;
       for (const key of this.#refused) if (!progress.keys.has(key)) this.#refused.delete(key);
       this.#logger.info(
-        { syncId: message.syncId, held: this.#options.schedule.size, applied, lifted },
-        `sync done: ${applied} ban(s) applied, ${lifted} lifted, ${this.#options.schedule.size} held`,
+        { syncId: message.syncId, held: this.#options.schedule.size, applied: progress.applied, lifted },
+        `sync done: ${progress.applied} ban(s) applied, ${lifted} lifted, ${this.#options.schedule.size} held`,
       );
     }
     await this.#sendDigest("sync");
