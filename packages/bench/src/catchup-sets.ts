@@ -1,0 +1,214 @@
+// Ban state at attack scale (issue 17): an agent returning to N active bans (10,000 and 100,000; quick:
+// 1,000 and 10,000) with the shipped nftables-set action, on real net2ban-server and net2ban-agent
+// processes (the Fleet harness). The agent runs on the host; its nft runs in a network namespace the
+// suite makes and deletes (`nftables = ip netns exec <ns> nft` in the action's .local), so the host's
+// own tables are never touched. Beside it the floor: one `nft -f -` adding the same N elements.
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { cp, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { loadConfig } from "@net2ban/config";
+import { Fleet } from "@net2ban/fleet";
+import { createCodec, createTrackedBanRequest } from "@net2ban/protocol";
+import { type Broker, connectBroker } from "@net2ban/transport";
+import amqp from "amqplib";
+import { catchUpPhases } from "./catchup.js";
+import type { BenchContext } from "./context.js";
+import { sinkLogger } from "./logger.js";
+import { formatNumber } from "./stats.js";
+
+/** Issue 17: an agent returning to 100,000 active bans has them all applied within this (seconds). */
+export const SET_CATCHUP_TARGET_SECONDS = 5;
+const TARGET_BANS = 100_000;
+const NAME = "bench";
+
+function shippedActionsDir(): string {
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve("@net2ban/actions/package.json")), "action.d");
+}
+
+function sh(program: string, args: readonly string[], input?: string): string {
+  const result = spawnSync(program, args, { encoding: "utf8", input, maxBuffer: 256 * 1024 * 1024 });
+  if (result.status !== 0) {
+    throw new Error(`${program} ${args.join(" ")} failed (exit ${result.status}): ${result.stderr.trim()}`);
+  }
+  return result.stdout;
+}
+
+/** Wall time of one process fed `input` on stdin, spawn to exit. */
+function timed(program: string, args: readonly string[], input: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(program, args, { stdio: ["pipe", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      if (code === 0) resolve(performance.now() - started);
+      else reject(new Error(`${program} exited ${code}: ${stderr.trim().slice(0, 500)}`));
+    });
+    child.stdin.end(input);
+  });
+}
+
+function addresses(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+}
+
+/** The floor: one `nft -f -` adding the N elements (with timeouts) to a fresh interval set. */
+async function nftFloorMs(ns: string, ips: readonly string[]): Promise<number> {
+  const table = "n2b-bench-floor";
+  sh(
+    "ip",
+    ["netns", "exec", ns, "nft", "-f", "-"],
+    `add table inet ${table}\nadd set inet ${table} s { type ipv4_addr; flags interval, timeout; }\n`,
+  );
+  const lines = ips.map((ip) => `add element inet ${table} s { ${ip} timeout 3600s }`).join("\n");
+  try {
+    return await timed("ip", ["netns", "exec", ns, "nft", "-f", "-"], `${lines}\n`);
+  } finally {
+    sh("ip", ["netns", "exec", ns, "nft", "delete", "table", "inet", table]);
+  }
+}
+
+function countElements(ns: string): number {
+  const json = sh("ip", [
+    "netns",
+    "exec",
+    ns,
+    "nft",
+    "-j",
+    "list",
+    "set",
+    "inet",
+    "f2b-table",
+    `addr-set-${NAME}`,
+  ]);
+  const parsed = JSON.parse(json) as { nftables: Array<{ set?: { elem?: unknown[] } }> };
+  return parsed.nftables.reduce((sum, entry) => sum + (entry.set?.elem?.length ?? 0), 0);
+}
+
+async function queueDepth(brokerUrl: string, queue: string, purge: boolean): Promise<number> {
+  const connection = await amqp.connect(brokerUrl);
+  try {
+    const channel = await connection.createChannel();
+    const { messageCount } = purge ? await channel.purgeQueue(queue) : await channel.checkQueue(queue);
+    await channel.close();
+    return messageCount;
+  } finally {
+    await connection.close();
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function benchSetCatchUp(ctx: BenchContext, bans: number): Promise<void> {
+  const ns = `n2bbench-cu-${process.pid}-${randomBytes(3).toString("hex")}`;
+  sh("ip", ["netns", "add", ns]);
+  let fleet: Fleet | undefined;
+  let publisher: Broker | undefined;
+  try {
+    fleet = await Fleet.create({
+      agents: 1,
+      brokerUrl: ctx.brokerUrl,
+      label: "benchcus",
+      global: { drift_interval: "1h" },
+    });
+    const actions = join(fleet.agentDir("agent1"), "actions");
+    await cp(join(shippedActionsDir(), "nftables-set.conf"), join(actions, "nftables-set.conf"));
+    await writeFile(join(actions, "nftables-set.local"), `[Init]\nnftables = ip netns exec ${ns} nft\n`);
+    ctx.progress(
+      `catch-up (nftables-set): server and agent processes; ${formatNumber(bans)} bans into the ledger`,
+    );
+    await fleet.startServer();
+    const { config } = await loadConfig({ path: fleet.serverConfigPath, env: {} });
+    const codec = await createCodec({
+      protocol: 2,
+      keyId: "server",
+      direction: "to-server",
+      keys: config.server!,
+    });
+    publisher = await connectBroker({ urls: [ctx.brokerUrl], logger: sinkLogger({ level: "warn" }) });
+    const ips = addresses(bans);
+    for (let i = 0; i < ips.length; i += 5000) {
+      await publisher.publishAll(
+        ips.slice(i, i + 5000).map((ip) => {
+          const ban = createTrackedBanRequest({ ip, action: "nftables-set", name: NAME, duration: 3600 });
+          return { queue: fleet!.inputQueue, body: codec.seal(ban), messageId: ban.id };
+        }),
+      );
+    }
+    // In the ledger once the server has forwarded each to the (never started) agent's queue; purged, as
+    // if they had gone stale, so that everything comes through the catch-up.
+    const queue = `${fleet.prefix}_agent1`;
+    const deadline = Date.now() + 900_000;
+    for (let queued = 0; queued < bans; queued = await queueDepth(ctx.brokerUrl, queue, false)) {
+      if (Date.now() > deadline)
+        throw new Error(`catch-up (sets): ${queued} of ${bans} bans reached the ledger`);
+      await sleep(200);
+    }
+    await queueDepth(ctx.brokerUrl, queue, true);
+    const floorBeforeMs = await nftFloorMs(ns, ips);
+    const spawnedAt = Date.now();
+    await fleet.startAgent("agent1");
+    await fleet.waitForLog("agent1", (l) => l.msg.startsWith("sync done"), 900_000);
+    const held = countElements(ns);
+    if (held !== bans) throw new Error(`catch-up (sets): the set holds ${held} elements, expected ${bans}`);
+    const phases = catchUpPhases({
+      agent: "agent1",
+      bans,
+      spawnedAt,
+      agentLines: fleet.process("agent1").lines,
+      serverLines: fleet.process("server").lines,
+    });
+    const floorAfterMs = await nftFloorMs(ns, ips);
+    const floorMs = (floorBeforeMs + floorAfterMs) / 2;
+    const seconds = phases.allAppliedMs / 1000;
+    const parts = Math.ceil(bans / 4096);
+    const batches = fleet.process("agent1").lines.filter((l) => l.msg.includes("in one batch"));
+    const batchMs = batches.map((l) => Number(l["durationMs"]));
+    ctx.progress(
+      `catch-up (nftables-set): ${formatNumber(bans)} bans applied ${formatNumber(phases.allAppliedMs)} ms after the spawn (sync in the queue at ${formatNumber(phases.syncSentMs)} ms)`,
+    );
+    ctx.recorder.figure({
+      id: `catchup.sets.${bans}`,
+      group: "catchup",
+      what: `catch-up: an agent returning to ${bans.toLocaleString("en-US")} active bans, process start -> all applied (nftables-set, in a network namespace)`,
+      value: seconds,
+      unit: "s",
+      floor: {
+        what: `one \`nft -f -\` adding the ${bans.toLocaleString("en-US")} elements (mean of a run before and after)`,
+        value: floorMs / 1000,
+        unit: "s",
+      },
+      ratio: {
+        value: seconds / (floorMs / 1000),
+        text: `${(seconds / (floorMs / 1000)).toFixed(1)}x the floor`,
+      },
+      ...(bans === TARGET_BANS
+        ? {
+            target: {
+              text: `<= ${SET_CATCHUP_TARGET_SECONDS} s`,
+              met: seconds <= SET_CATCHUP_TARGET_SECONDS,
+            },
+          }
+        : {}),
+      note: `${formatNumber(phases.bansPerSecond)} bans/s`,
+    });
+    ctx.recorder.note(
+      `catch-up of ${formatNumber(bans)} bans with nftables-set (agent1 never started before; its queued commands purged, so all came through the sync, ${parts} part(s) of up to 4096): from the spawn, started ${formatNumber(phases.startedMs)} ms, sync confirmed into its queue ${formatNumber(phases.syncSentMs)} ms, first ban ${formatNumber(phases.firstActionMs)} ms, all applied ${formatNumber(phases.allAppliedMs)} ms; ${batches.length} batches, nft transaction per batch median ${formatNumber(batchMs.sort((a, b) => a - b)[Math.floor(batchMs.length / 2)] ?? 0)} ms; the floor (one nft -f of all of them) ${formatNumber(floorBeforeMs)} ms before, ${formatNumber(floorAfterMs)} ms after. The set checked: ${formatNumber(held)} elements.`,
+    );
+  } finally {
+    await publisher?.close();
+    await fleet?.close();
+    spawnSync("ip", ["netns", "del", ns]);
+  }
+}
+
+/** The set-backend variants of the catch-up, smallest first. */
+export async function benchSetCatchUps(ctx: BenchContext): Promise<void> {
+  for (const bans of ctx.pick([1_000, 10_000], [10_000, TARGET_BANS])) await benchSetCatchUp(ctx, bans);
+}
