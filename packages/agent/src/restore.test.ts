@@ -180,7 +180,7 @@ async function startAgent(options: { batchSize?: number; serially?: AgentStateSe
     allowlist: new Allowlist(),
     serially,
     metrics,
-    ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+    ...(options.batchSize === undefined ? {} : { batchSize: { others: options.batchSize } }),
   });
   open.push(state);
   await state.prepare();
@@ -439,6 +439,20 @@ describe("restore after a restart", () => {
     const third = await startAgent();
     await third.state.restored();
     expect(table.rules.sort()).toEqual(ips.map((ip) => `fw sshd ${ip}`));
+  });
+
+  test("stock bans go back in batches of 200 per turn (one engine shell), undos and bans each one call", async () => {
+    const ips = Array.from({ length: 450 }, (_, i) => `10.7.${i >> 8}.${i & 255}`);
+    await firstRun(
+      "clean",
+      ips.map((ip) => apply(ip)),
+    );
+    table.batches = [];
+    const { state, schedule } = await startAgent();
+    await state.restored();
+    expect(table.batches).toEqual([200, 200, 200, 200, 50, 50]);
+    expect(table.rules).toHaveLength(450);
+    expect(schedule.size).toBe(450);
   });
 
   test("nothing held: nothing runs and nothing is logged", async () => {

@@ -28,8 +28,12 @@ export interface RestoreOptions {
   reports: Reports;
   /** Runs a task in the agent's turn: one command at a time, in queue order. */
   serially: <T>(task: () => Promise<T>) => Promise<T>;
-  /** Bans restored per turn (one batch), so that commands are not held up behind a long restore. */
-  batchSize: number;
+  /**
+   * Bans restored per turn (one batch), so that commands are not held up behind a long restore: of set
+   * actions (one transaction, milliseconds) and of the others (a process per ban), which run in smaller
+   * batches.
+   */
+  batchSize: { sets: number; others: number };
   /** Whether the agent still runs: a stop ends the restore after the batch it is at. */
   running: () => boolean;
   /**
@@ -146,14 +150,22 @@ export class HeldBanRestore {
    */
   async restoreAll(): Promise<void> {
     const { schedule, serially, batchSize, running, logger } = this.#options;
-    const candidates = schedule.held();
-    if (candidates.length === 0) return;
+    const held = schedule.held();
+    if (held.length === 0) return;
+    const sets = held.filter((ban) => this.#options.prober.isSetAction(ban.file));
+    const others = held.filter((ban) => !this.#options.prober.isSetAction(ban.file));
+    const slices: ScheduledBan[][] = [];
+    for (let i = 0; i < sets.length; i += batchSize.sets) slices.push(sets.slice(i, i + batchSize.sets));
+    for (let i = 0; i < others.length; i += batchSize.others) {
+      slices.push(others.slice(i, i + batchSize.others));
+    }
     const tally = { restored: 0, failed: 0, skipped: 0 };
-    for (let i = 0; i < candidates.length && running(); i += batchSize) {
+    for (const slice of slices) {
+      if (!running()) break;
       await serially(async () => {
         if (!running()) return;
         const batch: ScheduledBan[] = [];
-        for (const ban of candidates.slice(i, i + batchSize)) {
+        for (const ban of slice) {
           const current = schedule.get(ban.key);
           // Lifted meanwhile, or lifted and applied anew by this process: nothing to put back.
           if (current === undefined || current.appliedAt !== ban.appliedAt) continue;

@@ -60,16 +60,18 @@ export interface AgentStateOptions {
   /** Probes one process per ban run in slices of this many per turn, so that commands are not held up (default 20). */
   probeSlice?: number;
   /**
-   * Bans per batch of the restore, the drift repair's lifts and expiries (default 4096, a sync part's
-   * most): a batch holds the agent's turn while it runs.
+   * Bans per turn of the restore after a restart: of set-backend actions (default 4096, a sync part's
+   * most; one transaction) and of the others (default 200, one shell of the engine): a batch holds the
+   * agent's turn while it runs.
    */
-  batchSize?: number;
+  batchSize?: { sets?: number; others?: number };
 }
 
 /** A ban of the ledger, as an apply or a sync carries it. */
 type LedgerBan = HeldBan | (BanIdentity & { params: Record<string, string>; expiresAt: number | null });
 
 const DEFAULT_BATCH = 4096;
+const DEFAULT_SHELL_BATCH = 200;
 
 const SYNCS_KEPT = 4;
 
@@ -119,7 +121,10 @@ export class AgentState {
       logger: options.logger,
       reports: this.#reports,
       serially: options.serially,
-      batchSize: options.batchSize ?? DEFAULT_BATCH,
+      batchSize: {
+        sets: options.batchSize?.sets ?? DEFAULT_BATCH,
+        others: options.batchSize?.others ?? DEFAULT_SHELL_BATCH,
+      },
       running: () => this.#running,
       runBatch: (actions, counted) => this.#runBatch(actions, counted),
       expireAll: (bans) => this.#expireAll(bans),
