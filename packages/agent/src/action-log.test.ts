@@ -1,12 +1,12 @@
 // The operator's lines for an action, as both the exec path and the ledger path write them.
 import { memoryLogger } from "@net2ban/test-utils";
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 import { actionFailure, logActionOutcome } from "./action-log.js";
 
 const ran = { ok: true, exitCode: 0, timedOut: false, stderr: "", durationMs: 3 };
 
 describe("logActionOutcome", () => {
-  test("a ban, an unban, another action: info lines with the context and the duration", () => {
+  it("a ban, an unban, another action: info lines with the context and the duration", () => {
     const logger = memoryLogger();
     logActionOutcome(logger, { file: "iptables", action: "actionban", ip: "203.0.113.9", id: "r1" }, ran);
     logActionOutcome(logger, { file: "iptables", action: "actionunban", ip: "203.0.113.9" }, ran);
@@ -25,7 +25,7 @@ describe("logActionOutcome", () => {
     });
   });
 
-  test("a failure: an error with the exit code, and whether it timed out, for bans and unbans alike", () => {
+  it("a failure: an error with the exit code, and whether it timed out, for bans and unbans alike", () => {
     const logger = memoryLogger();
     const failed = { ok: false, exitCode: 2, timedOut: false, stderr: "no chain", durationMs: 1 };
     logActionOutcome(logger, { file: "nft", action: "actionban", ip: "192.0.2.1" }, failed);

@@ -4,7 +4,7 @@
 import { parseTicketAddress } from "@net2ban/actions";
 import { parseAddressRange, rangesOverlap } from "@net2ban/config";
 import fc from "fast-check";
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 
 const v4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((p) => p.join("."));
 const v6 = fc.ipV6();
@@ -24,7 +24,7 @@ const candidate = fc.oneof(
 );
 
 describe("guard and engine read an ip the same way", () => {
-  test("accept the same strings, and see the same block", () => {
+  it("accept the same strings, and see the same block", () => {
     fc.assert(
       fc.property(candidate, (ip) => {
         const engine = parseTicketAddress(ip);
@@ -44,7 +44,7 @@ describe("guard and engine read an ip the same way", () => {
     );
   });
 
-  test.each(["::ffff:10.0.0.1", "10.1.2.3/8", "2001:DB8::1/64", "::ffff:1.2.3.4/120", "0.0.0.0/0", "::"])(
+  it.each(["::ffff:10.0.0.1", "10.1.2.3/8", "2001:DB8::1/64", "::ffff:1.2.3.4/120", "0.0.0.0/0", "::"])(
     "%s",
     (ip) => {
       const engine = parseTicketAddress(ip);

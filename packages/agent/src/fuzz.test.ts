@@ -40,7 +40,7 @@ import {
   v1Lenient,
 } from "@net2ban/test-utils";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Net2banAgent } from "./agent.js";
 
 // Tens of thousands of cases per test: a busy 2-core machine can take longer than the default 30 s.
@@ -235,7 +235,7 @@ describe.each(["agent1", "agent2"] as const)("agent handler, %s", (self) => {
   let share = 1;
   const n = (count: number) => Math.round(count * share);
 
-  test("setup: keys derived, a valid ban runs exactly once", async () => {
+  it("setup: keys derived, a valid ban runs exactly once", async () => {
     target = await makeTarget(self);
     // v1 shares every check after the envelope with v2: a quarter of the cases covers its own parser.
     share = target.protocol === 2 ? 1 : 0.25;
@@ -260,11 +260,11 @@ describe.each(["agent1", "agent2"] as const)("agent handler, %s", (self) => {
     expect(runs).toBeGreaterThan(before);
   });
 
-  test.each(HOSTILE_ENVELOPES)("$name", async (hostile) => {
+  it.each(HOSTILE_ENVELOPES)("$name", async (hostile) => {
     await expectHostileRejected(target, receiver, hostile, { seed: SEED, share });
   });
 
-  test("sealed for another agent, for the server, or as a result", async () => {
+  it("sealed for another agent, for the server, or as a result", async () => {
     const protocol = target.protocol;
     const own = fuzzKeys(FUZZ_KEYS[self]);
     const others = await Promise.all([
@@ -286,7 +286,7 @@ describe.each(["agent1", "agent2"] as const)("agent handler, %s", (self) => {
     });
   });
 
-  test("replayed: each of 500 commands that ran delivered again, up to 20 times", async () => {
+  it("replayed: each of 500 commands that ran delivered again, up to 20 times", async () => {
     const originals = fc.sample(sealed(good, fresh), { seed: SEED + 9, numRuns: 500 });
     const before = runs;
     for (const wire of originals) expect(await target.handle(fuzzDelivery(wire))).toBe("ack");
@@ -298,7 +298,7 @@ describe.each(["agent1", "agent2"] as const)("agent handler, %s", (self) => {
     });
   });
 
-  test("well-formed commands the agent refuses: protected or bad ip, unknown action or operation, forbidden params, foreign or bad updates", async () => {
+  it("well-formed commands the agent refuses: protected or bad ip, unknown action or operation, forbidden params, foreign or bad updates", async () => {
     await expectAllRejected(target, sealed(good, refusedCommand(self)), {
       runs: n(10_000),
       seed: SEED + 15,
@@ -308,11 +308,11 @@ describe.each(["agent1", "agent2"] as const)("agent handler, %s", (self) => {
 });
 
 describe("afterwards", () => {
-  test("actions_dir holds only the action it started with", async () => {
+  it("actions_dir holds only the action it started with", async () => {
     expect(await readdir(actionsDir)).toEqual(["net2ban-demo.conf"]);
   });
 
-  test("memory stays bounded", () => {
+  it("memory stays bounded", () => {
     // The replay memory holds ~1000 ids; everything else is garbage once handled.
     expect(stats.grown()).toBeLessThan(256 * 2 ** 20);
   });

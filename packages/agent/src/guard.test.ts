@@ -8,7 +8,7 @@ import { Allowlist, localInterfaceAddresses, parseConfig } from "@net2ban/config
 import { createCodec, createExecRequest } from "@net2ban/protocol";
 import type { Logger } from "@net2ban/runtime";
 import type { Broker } from "@net2ban/transport";
-import { afterEach, describe, expect, test } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { Net2banAgent } from "./agent.js";
 
 const CONFIG = `[global]
@@ -78,7 +78,7 @@ async function agentWith(allowlist?: Allowlist) {
 }
 
 describe("agent guard", () => {
-  test("refuses a ban inside its ignoreip with one line naming the entry; nothing runs", async () => {
+  it("refuses a ban inside its ignoreip with one line naming the entry; nothing runs", async () => {
     const a = await agentWith(Allowlist.of("[global]", ["10.0.0.0/8"]));
     expect(await a.send("10.1.2.3")).toBe("reject");
     expect(await a.send("10.0.0.0/7")).toBe("reject");
@@ -89,14 +89,14 @@ describe("agent guard", () => {
     expect(a.ran).toEqual([]);
   });
 
-  test("lets the unban of a protected address run, and a ban of anything else", async () => {
+  it("lets the unban of a protected address run, and a ban of anything else", async () => {
     const a = await agentWith(Allowlist.of("[global]", ["10.0.0.0/8"]));
     expect(await a.send("10.1.2.3", "actionunban")).toBe("ack");
     expect(await a.send("198.51.100.7")).toBe("ack");
     expect(a.ran).toEqual(["echo unban 10.1.2.3", "echo ban 198.51.100.7"]);
   });
 
-  test("without an allowlist it still protects loopback and this host's own addresses", async () => {
+  it("without an allowlist it still protects loopback and this host's own addresses", async () => {
     const a = await agentWith();
     const own = localInterfaceAddresses().filter((ip) => !ip.startsWith("127.") && ip !== "::1");
     for (const ip of ["127.0.0.1", "::1", ...own]) {
@@ -110,7 +110,7 @@ describe("agent guard", () => {
     expect(a.ran).toEqual([]);
   });
 
-  test("an operation that is not fail2ban's is refused for good with one line, not retried", async () => {
+  it("an operation that is not fail2ban's is refused for good with one line, not retried", async () => {
     const a = await agentWith(new Allowlist());
     expect(await a.send("198.51.100.7", "constructor")).toBe("reject");
     expect(a.lines).toEqual([

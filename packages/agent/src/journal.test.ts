@@ -15,7 +15,7 @@ import {
 import type { Logger } from "@net2ban/runtime";
 import type { Broker, Delivery } from "@net2ban/transport";
 import fc from "fast-check";
-import { afterEach, describe, expect, test } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { Net2banAgent } from "./agent.js";
 import {
   formatRecord,
@@ -88,7 +88,7 @@ const journalFile = (dir: string) => join(dir, "journal");
 const crash = (journal: Journal) => journal.close();
 
 describe("records", () => {
-  test("a record reads back; any change to it, or a cut, makes it unreadable", () => {
+  it("a record reads back; any change to it, or a cut, makes it unreadable", () => {
     const line = formatRecord("S", "3f2c1a9e-0d4b-4c2a-9f1e-5b6a7c8d9e0f", 1704067200.125);
     expect(line.endsWith("\n")).toBe(true);
     const text = line.slice(0, -1);
@@ -104,7 +104,7 @@ describe("records", () => {
     }
   });
 
-  test("an id cut short by a torn write is not taken for a shorter id", () => {
+  it("an id cut short by a torn write is not taken for a shorter id", () => {
     const full = formatRecord("D", "abcdef0123456789", 1704067200).slice(0, -1);
     // "D abcdef01234" + " 1704067200 <crc>" could only pass with a CRC computed for the short id.
     const short = `D abcdef01234 1704067200 ${full.slice(-8)}`;
@@ -113,7 +113,7 @@ describe("records", () => {
 });
 
 describe("Journal", () => {
-  test("started and done survive a reopen; a start without its end comes back in doubt", async () => {
+  it("started and done survive a reopen; a start without its end comes back in doubt", async () => {
     const dir = await scratch("journal");
     const t = clock();
     const { journal } = await openJournal(dir, { now: t.now });
@@ -135,7 +135,7 @@ describe("Journal", () => {
     expect(reopened.journal.lookup("message-0003")).toBeUndefined();
   });
 
-  test("resolving an in-doubt id clears the doubt; an abandoned id is forgotten", async () => {
+  it("resolving an in-doubt id clears the doubt; an abandoned id is forgotten", async () => {
     const dir = await scratch("journal");
     const t = clock();
     const first = await openJournal(dir, { now: t.now });
@@ -154,7 +154,7 @@ describe("Journal", () => {
     expect(third.logger.find("warn")).toHaveLength(0);
   });
 
-  test("a torn last line and garbled lines are skipped, logged, and cleaned away", async () => {
+  it("a torn last line and garbled lines are skipped, logged, and cleaned away", async () => {
     const dir = await scratch("journal");
     const t = clock();
     const first = await openJournal(dir, { now: t.now });
@@ -178,7 +178,7 @@ describe("Journal", () => {
     expect(third.logger.find("warn", "not fully written")).toHaveLength(0);
   });
 
-  test("ids expire with the window; one still in doubt when it expires is reported as an error", async () => {
+  it("ids expire with the window; one still in doubt when it expires is reported as an error", async () => {
     const dir = await scratch("journal");
     const t = clock();
     const first = await openJournal(dir, { now: t.now, retentionSeconds: 60 });
@@ -199,7 +199,7 @@ describe("Journal", () => {
     expect(error?.fields).toMatchObject({ id: "message-old2" });
   });
 
-  test("when full, the oldest id is forgotten and the floor rises, also after a reopen", async () => {
+  it("when full, the oldest id is forgotten and the floor rises, also after a reopen", async () => {
     const dir = await scratch("journal");
     const t = clock();
     const { journal, logger } = await openJournal(dir, { now: t.now, maxEntries: 3 });
@@ -219,7 +219,7 @@ describe("Journal", () => {
     expect(reopened.journal.size).toBe(3);
   });
 
-  test("the file is rewritten when dead records pile up, and stays bounded", async () => {
+  it("the file is rewritten when dead records pile up, and stays bounded", async () => {
     const dir = await scratch("journal");
     const t = clock();
     const { journal } = await openJournal(dir, {
@@ -250,7 +250,7 @@ describe("Journal", () => {
     expect(reopened.journal.size).toBe(live.length);
   });
 
-  test("records written together share one flush (group commit)", async () => {
+  it("records written together share one flush (group commit)", async () => {
     const dir = await scratch("journal");
     const t = clock();
     const { journal } = await openJournal(dir, { now: t.now });
@@ -264,7 +264,7 @@ describe("Journal", () => {
     expect(journal.size).toBe(50);
   });
 
-  test("a failed write rejects the records it carried and leaves no partial line behind", async () => {
+  it("a failed write rejects the records it carried and leaves no partial line behind", async () => {
     const dir = await scratch("journal");
     const t = clock();
     let failNextWrite = false;
@@ -310,7 +310,7 @@ describe("Journal", () => {
     expect(reopened.logger.find("warn", "not fully written")).toHaveLength(0);
   });
 
-  test("argument and state checks name what is wrong", async () => {
+  it("argument and state checks name what is wrong", async () => {
     const dir = await scratch("journal");
     const logger = memoryLogger();
     await expect(Journal.open({ dir: "relative", retentionSeconds: 1, logger })).rejects.toThrow(
@@ -331,7 +331,7 @@ describe("Journal", () => {
     expect(() => journal.begin("message-0001", 1)).toThrow(JournalClosedError);
   });
 
-  test("an unusable directory fails at open with the path", async () => {
+  it("an unusable directory fails at open with the path", async () => {
     const dir = await scratch("journal");
     await writeFile(join(dir, "file"), "");
     await expect(
@@ -342,7 +342,7 @@ describe("Journal", () => {
     });
   });
 
-  test("property: after any sequence of records and a crash with a torn tail, reopening gives the model", async () => {
+  it("property: after any sequence of records and a crash with a torn tail, reopening gives the model", async () => {
     const keys = ["message-aaaa", "message-bbbb", "message-cccc", "message-dddd"];
     const op = fc.record({
       kind: fc.constantFrom("begin", "finish", "abandon"),
@@ -456,7 +456,7 @@ const openSchedule = (dir: string, ms: number) =>
   BanSchedule.open({ dir, logger: memoryLogger(), onDue: () => undefined, now: () => ms });
 
 describe("state files written by net2ban 0.1.0", () => {
-  test("a journal loads (done, in doubt, abandoned, evicted, the floor), also with a torn tail", async () => {
+  it("a journal loads (done, in doubt, abandoned, evicted, the floor), also with a torn tail", async () => {
     const dir = await scratch("journal-0.1.0");
     await copyFile(fixture("journal"), journalFile(dir));
     await appendFile(journalFile(dir), "D message-0007 1704067206.125 8a0");
@@ -481,7 +481,7 @@ describe("state files written by net2ban 0.1.0", () => {
     expect(await readFile(journalFile(dir))).toEqual(await readFile(fixture("journal.compacted")));
   });
 
-  test("the same operations write the same journal bytes", async () => {
+  it("the same operations write the same journal bytes", async () => {
     const dir = await scratch("journal-0.1.0");
     const { journal } = await openJournal(dir, { now: () => JOURNAL_CLOCK, maxEntries: 4 });
     await writeJournal(journal);
@@ -489,7 +489,7 @@ describe("state files written by net2ban 0.1.0", () => {
     expect(await readFile(journalFile(dir))).toEqual(await readFile(fixture("journal")));
   });
 
-  test("a ban schedule loads (held, moved end, released, in doubt) and is rewritten as 0.1.0 did", async () => {
+  it("a ban schedule loads (held, moved end, released, in doubt) and is rewritten as 0.1.0 did", async () => {
     const dir = await scratch("bans-0.1.0");
     await copyFile(fixture("bans"), join(dir, "bans"));
     const schedule = await openSchedule(dir, SCHEDULE_CLOCK + 10_000);
@@ -505,7 +505,7 @@ describe("state files written by net2ban 0.1.0", () => {
     expect(await readFile(join(dir, "bans"))).toEqual(await readFile(fixture("bans.compacted")));
   });
 
-  test("the same operations write the same ban schedule bytes", async () => {
+  it("the same operations write the same ban schedule bytes", async () => {
     const dir = await scratch("bans-0.1.0");
     const schedule = await openSchedule(dir, SCHEDULE_CLOCK);
     try {
@@ -648,7 +648,7 @@ const unban = (ip: string) =>
   createExecUnbanRequest({ ip, action: "counting", name: "sshd", sender: "test" });
 
 describe("the agent with its journal", () => {
-  test("a message carried out is not run again when redelivered, nor when replayed", async () => {
+  it("a message carried out is not run again when redelivered, nor when replayed", async () => {
     const host = await agentHost();
     const { agent, logger } = await startAgent(host);
     const body = await host.seal(ban("192.0.2.10"));
@@ -661,7 +661,7 @@ describe("the agent with its journal", () => {
     expect(reasons).toEqual([expect.stringMatching(/^replay/)]);
   });
 
-  test("after a restart, a message that was done but not acknowledged is acknowledged, not run", async () => {
+  it("after a restart, a message that was done but not acknowledged is acknowledged, not run", async () => {
     const host = await agentHost();
     const first = await startAgent(host);
     const body = await host.seal(ban("192.0.2.11"));
@@ -672,7 +672,7 @@ describe("the agent with its journal", () => {
     expect(await host.rules("192.0.2.11")).toBe(1);
   });
 
-  test("a copy delivered while the first is still running waits for it and is not run twice", async () => {
+  it("a copy delivered while the first is still running waits for it and is not run twice", async () => {
     const host = await agentHost();
     const { agent } = await startAgent(host);
     const body = await host.seal(ban("192.0.2.12"));
@@ -684,7 +684,7 @@ describe("the agent with its journal", () => {
     expect(await host.rules("192.0.2.12")).toBe(1);
   });
 
-  test.each<Crash["point"]>(["after", "before"])(
+  it.each<Crash["point"]>(["after", "before"])(
     "a ban in doubt (crash %s the command) is undone, then run: exactly one rule in effect",
     async (point) => {
       const host = await agentHost();
@@ -709,7 +709,7 @@ describe("the agent with its journal", () => {
     },
   );
 
-  test("an unban in doubt runs again; where it already ran, the second run fails harmlessly", async () => {
+  it("an unban in doubt runs again; where it already ran, the second run fails harmlessly", async () => {
     const host = await agentHost();
     const first = await startAgent(host);
     expect(await first.agent.handleCommand(delivery(await host.seal(ban("192.0.2.30")), false))).toBe("ack");
@@ -727,7 +727,7 @@ describe("the agent with its journal", () => {
     expect(third.logger.find("error", "actionunban failed").length).toBeGreaterThan(0);
   });
 
-  test("a journal that cannot write stops the action: nothing runs, the broker gets the message back", async () => {
+  it("a journal that cannot write stops the action: nothing runs, the broker gets the message back", async () => {
     const host = await agentHost();
     const { agent, journal } = await startAgent(host);
     await journal.close();
@@ -736,7 +736,7 @@ describe("the agent with its journal", () => {
     expect(await host.rules("192.0.2.40")).toBe(0);
   });
 
-  test("an in-doubt message that arrives after the window is refused, and said so as an error", async () => {
+  it("an in-doubt message that arrives after the window is refused, and said so as an error", async () => {
     const host = await agentHost();
     const first = await startAgent(host, { point: "before", command: BAN_COMMAND });
     const message = ban("192.0.2.50");

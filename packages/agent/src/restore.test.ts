@@ -12,7 +12,7 @@ import { type Codec, createCodec, type Message } from "@net2ban/protocol";
 import type { ApplyMessage, DigestMessage, ResultMessage } from "@net2ban/protocol/fleet";
 import { MetricsRegistry } from "@net2ban/runtime";
 import { MemoryBroker, memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
-import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BanProber } from "./probe.js";
 import { BanSchedule } from "./schedule.js";
 import { AgentState } from "./state.js";
@@ -232,7 +232,7 @@ async function firstRun(how: "clean" | "killed", bans: ApplyMessage[]): Promise<
 }
 
 describe("restore after a restart", () => {
-  test("after a clean stop (actionstop emptied the table), every held ban is applied again, once", async () => {
+  it("after a clean stop (actionstop emptied the table), every held ban is applied again, once", async () => {
     await firstRun("clean", [apply("192.0.2.1"), apply("192.0.2.2")]);
     expect(table.rules).toEqual([]);
     const { state, schedule, logger, metrics } = await startAgent();
@@ -267,7 +267,7 @@ describe("restore after a restart", () => {
     expect(text).toContain('net2ban_actions_total{action="actionban",outcome="ok"} 2');
   });
 
-  test("after a crash (no actionstop, the rules are still there), each ban is in effect exactly once", async () => {
+  it("after a crash (no actionstop, the rules are still there), each ban is in effect exactly once", async () => {
     await firstRun("killed", [apply("192.0.2.1"), apply("192.0.2.2")]);
     expect(table.rules).toHaveLength(2);
     const { state } = await startAgent();
@@ -280,7 +280,7 @@ describe("restore after a restart", () => {
     expect(table.count("fw", "192.0.2.1")).toBe(0);
   });
 
-  test("with an actionprobe: a ban found missing is only applied, one found in effect is undone first", async () => {
+  it("with an actionprobe: a ban found missing is only applied, one found in effect is undone first", async () => {
     await firstRun("killed", [
       apply("192.0.2.1", { file: "fwprobe" }),
       apply("192.0.2.2", { file: "fwprobe" }),
@@ -304,7 +304,7 @@ describe("restore after a restart", () => {
     ]);
   });
 
-  test("bans that ended while the agent was down: lifted where in effect, dropped where gone, never applied", async () => {
+  it("bans that ended while the agent was down: lifted where in effect, dropped where gone, never applied", async () => {
     const short = () => now() + 0.3;
     await firstRun("killed", [
       apply("192.0.2.1", { expiresAt: short() }),
@@ -344,7 +344,7 @@ describe("restore after a restart", () => {
     ]);
   });
 
-  test("an action with norestored (mail, reports) is not run again, as fail2ban skips restored tickets", async () => {
+  it("an action with norestored (mail, reports) is not run again, as fail2ban skips restored tickets", async () => {
     await firstRun("clean", [apply("192.0.2.1", { file: "mail" }), apply("192.0.2.2")]);
     const { state, schedule } = await startAgent();
     await state.restored();
@@ -352,7 +352,7 @@ describe("restore after a restart", () => {
     expect(schedule.size).toBe(2);
   });
 
-  test("a ban that cannot be applied again is dropped and reported, so that the server sends it again", async () => {
+  it("a ban that cannot be applied again is dropped and reported, so that the server sends it again", async () => {
     await firstRun("clean", [apply("192.0.2.1"), apply("192.0.2.2", { file: "fwprobe" })]);
     table.failing.add("fwprobe");
     const { state, schedule, logger, metrics } = await startAgent();
@@ -372,7 +372,7 @@ describe("restore after a restart", () => {
     expect(state.digest().count).toBe(1);
   });
 
-  test("commands run between the restore's slices, one action at a time; a ban lifted meanwhile stays lifted", async () => {
+  it("commands run between the restore's slices, one action at a time; a ban lifted meanwhile stays lifted", async () => {
     const ips = ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"];
     await firstRun(
       "clean",
@@ -404,7 +404,7 @@ describe("restore after a restart", () => {
     expect(table.calls.filter((c) => c.includes("192.0.2.3"))).toEqual(["actionunban 192.0.2.3"]);
   });
 
-  test("a stop during the restore ends it after the ban it is at; the next start restores the rest", async () => {
+  it("a stop during the restore ends it after the ban it is at; the next start restores the rest", async () => {
     const ips = ["192.0.2.1", "192.0.2.2", "192.0.2.3"];
     await firstRun(
       "clean",
@@ -441,7 +441,7 @@ describe("restore after a restart", () => {
     expect(table.rules.sort()).toEqual(ips.map((ip) => `fw sshd ${ip}`));
   });
 
-  test("stock bans go back in batches of 200 per turn (one engine shell), undos and bans each one call", async () => {
+  it("stock bans go back in batches of 200 per turn (one engine shell), undos and bans each one call", async () => {
     const ips = Array.from({ length: 450 }, (_, i) => `10.7.${i >> 8}.${i & 255}`);
     await firstRun(
       "clean",
@@ -455,7 +455,7 @@ describe("restore after a restart", () => {
     expect(schedule.size).toBe(450);
   });
 
-  test("nothing held: nothing runs and nothing is logged", async () => {
+  it("nothing held: nothing runs and nothing is logged", async () => {
     const { state, logger } = await startAgent();
     await state.restored();
     expect(table.calls).toEqual([]);

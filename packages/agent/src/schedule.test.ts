@@ -4,7 +4,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { digestOf } from "@net2ban/ledger";
 import { memoryLogger, type TempDir, tempDir, waitFor } from "@net2ban/test-utils";
-import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BanProber, probeAction } from "./probe.js";
 import { BanSchedule, type ScheduledBan } from "./schedule.js";
 
@@ -25,7 +25,7 @@ const ban = (ip: string, expiresAt: number | null) => ({
 });
 
 describe("BanSchedule", () => {
-  test("held bans and their ends come back after a restart; a begun one is in doubt", async () => {
+  it("held bans and their ends come back after a restart; a begun one is in doubt", async () => {
     const due: ScheduledBan[][] = [];
     const first = await BanSchedule.open({
       dir: dir.path,
@@ -54,7 +54,7 @@ describe("BanSchedule", () => {
     expect(due).toEqual([]);
   });
 
-  test("the callback fires at each end, not before; a moved end fires at the new one", async () => {
+  it("the callback fires at each end, not before; a moved end fires at the new one", async () => {
     let clock = 1_700_000_000_000;
     const due: string[] = [];
     const schedule = await BanSchedule.open({
@@ -90,7 +90,7 @@ describe("BanSchedule", () => {
 });
 
 describe("BanSchedule batches", () => {
-  test("a batch of bans costs one flush per step (begin, settle, ends, release), not one per ban", async () => {
+  it("a batch of bans costs one flush per step (begin, settle, ends, release), not one per ban", async () => {
     const schedule = await BanSchedule.open({ dir: dir.path, logger: memoryLogger(), onDue: () => {} });
     const now = schedule.now();
     const bans = Array.from({ length: 500 }, (_, i) => ban(`10.0.${i >> 8}.${i & 255}`, now + 3600));
@@ -135,7 +135,7 @@ describe("probes", () => {
       "",
     ].join("\n");
 
-  test("actionprobe is rendered as actionban would be: exit 0 present, non-zero missing", async () => {
+  it("actionprobe is rendered as actionban would be: exit 0 present, non-zero missing", async () => {
     await writeFile(join(dir.path, "demo.conf"), demo("grep -qx 'ban <ip>' <banlog>"));
     await writeFile(join(dir.path, "bans.log"), "ban 192.0.2.1\n");
     const prober = new BanProber({ actionsDir: dir.path, timeoutSeconds: 5 });
@@ -149,7 +149,7 @@ describe("probes", () => {
     });
   });
 
-  test("no probe, a missing action file, or a refused value: unchecked, never missing", async () => {
+  it("no probe, a missing action file, or a refused value: unchecked, never missing", async () => {
     await writeFile(join(dir.path, "plain.conf"), demo(""));
     const prober = new BanProber({ actionsDir: dir.path, timeoutSeconds: 5 });
     expect(prober.hasProbe("plain")).toBe(false);
@@ -160,7 +160,7 @@ describe("probes", () => {
     expect((await prober.probe({ file: "demo", params: { ip: "not an address" } })).state).toBe("unchecked");
   });
 
-  test("a probe edited on disk is picked up; family sections are replaced too", async () => {
+  it("a probe edited on disk is picked up; family sections are replaced too", async () => {
     await writeFile(join(dir.path, "demo.conf"), demo("false"));
     const prober = new BanProber({ actionsDir: dir.path, timeoutSeconds: 5 });
     expect((await prober.probe({ file: "demo", params: { ip: "192.0.2.1" } })).state).toBe("missing");

@@ -9,7 +9,7 @@ import { banKey, digestOf } from "@net2ban/ledger";
 import { type Codec, createCodec, type Message } from "@net2ban/protocol";
 import type { ApplyMessage, DigestMessage, ResultMessage, SyncMessage } from "@net2ban/protocol/fleet";
 import { MemoryBroker, memoryLogger, type TempDir, tempDir, waitFor } from "@net2ban/test-utils";
-import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BanProber } from "./probe.js";
 import { BanSchedule } from "./schedule.js";
 import { AgentState } from "./state.js";
@@ -154,7 +154,7 @@ const sync = (bans: SyncMessage["bans"], over: Partial<SyncMessage> = {}): SyncM
 });
 
 describe("apply", () => {
-  test("a ban runs once; a repeat only moves its end; the unban uses the params it was applied with", async () => {
+  it("a ban runs once; a repeat only moves its end; the unban uses the params it was applied with", async () => {
     const { state, schedule } = await start();
     await state.apply(apply());
     await state.apply(apply({ expiresAt: now() + 7200, params: { port: "80" } }));
@@ -171,7 +171,7 @@ describe("apply", () => {
     expect(results()[0]!.latencySeconds).toBeGreaterThanOrEqual(0);
   });
 
-  test("an unban of what is not held here, or a ban already past its end, runs nothing", async () => {
+  it("an unban of what is not held here, or a ban already past its end, runs nothing", async () => {
     const { state } = await start();
     await state.apply(apply({ op: "unban" }));
     await state.apply(apply({ expiresAt: now() - 1 }));
@@ -182,7 +182,7 @@ describe("apply", () => {
     ]);
   });
 
-  test("a failed ban is reported and not held; a refused one counts as settled in the digest", async () => {
+  it("a failed ban is reported and not held; a refused one counts as settled in the digest", async () => {
     const { state, schedule } = await start({ allowlist: Allowlist.of("[web1]", ["198.51.100.0/24"]) });
     await state.apply(apply({ file: "broken" }));
     await state.apply(apply({ ip: "198.51.100.7" }));
@@ -197,7 +197,7 @@ describe("apply", () => {
 });
 
 describe("the ban's end in its ticket", () => {
-  test("actionban gets time and bantime from the ledger's end (permanent: -1), also in a sync batch", async () => {
+  it("actionban gets time and bantime from the ledger's end (permanent: -1), also in a sync batch", async () => {
     await writeFile(
       join(dir.path, "timed.conf"),
       `[Definition]\nactionban = echo ban <ip> <time> <bantime> >> <banlog>\nactionunban = true\n[Init]\nbanlog = ${banlog}\n`,
@@ -225,7 +225,7 @@ describe("sync", () => {
     expiresAt,
   });
 
-  test("applies what is missing, takes the ledger's end, lifts what the set lacks, then reports a digest", async () => {
+  it("applies what is missing, takes the ledger's end, lifts what the set lacks, then reports a digest", async () => {
     const { state, schedule } = await start();
     await state.apply(apply({ ip: "192.0.2.1" }));
     await state.apply(apply({ ip: "192.0.2.2" }));
@@ -247,7 +247,7 @@ describe("sync", () => {
     expect(digests().at(-1)).toMatchObject({ reason: "sync", count: 2, hash: state.digest().hash });
   });
 
-  test("parts add up; a set with a missing part lifts nothing", async () => {
+  it("parts add up; a set with a missing part lifts nothing", async () => {
     const { state, logger } = await start();
     await state.apply(apply({ ip: "192.0.2.9" }));
     await state.sync(sync([held("192.0.2.1")], { syncId: "sync-a", seq: 0, last: false }));
@@ -278,7 +278,7 @@ describe("batches", () => {
   });
   const ips = (count: number) => Array.from({ length: count }, (_, i) => `10.9.${i >> 8}.${i & 255}`);
 
-  test("a sync part of N bans is one executeBatch and two flushes of the schedule; each ban has its line", async () => {
+  it("a sync part of N bans is one executeBatch and two flushes of the schedule; each ban has its line", async () => {
     const { state, schedule, logger } = await start();
     const all = ips(300);
     const flushes = schedule.flushes;
@@ -296,7 +296,7 @@ describe("batches", () => {
     expect(digests().at(-1)).toMatchObject({ reason: "sync", count: 300, hash: state.digest().hash });
   });
 
-  test("a sync lifts what the ledger lacks in one batch and reports each lift", async () => {
+  it("a sync lifts what the ledger lacks in one batch and reports each lift", async () => {
     const { state, schedule } = await start();
     const all = ips(40);
     await state.sync(
@@ -319,7 +319,7 @@ describe("batches", () => {
     expect(results().map((r) => [r.op, r.ok, r.ip])).toEqual(all.slice(10).map((ip) => ["unban", true, ip]));
   });
 
-  test("a ban that fails inside a batch is reported for that ban only; the others are held", async () => {
+  it("a ban that fails inside a batch is reported for that ban only; the others are held", async () => {
     await writeFile(
       join(dir.path, "picky.conf"),
       [
@@ -345,7 +345,7 @@ describe("batches", () => {
     expect(state.digest().count).toBe(19);
   });
 
-  test("bans of one batch that the engine refuses (bad params) fail alone; extensions and duplicates run nothing", async () => {
+  it("bans of one batch that the engine refuses (bad params) fail alone; extensions and duplicates run nothing", async () => {
     const { state, schedule } = await start();
     await state.sync(sync([held("10.9.0.1")], { syncId: "s1" }));
     engineCalls = [];
@@ -371,7 +371,7 @@ describe("batches", () => {
     expect((await lines()).filter((l) => l.includes("10.9.0.2"))).toEqual(["ban 10.9.0.2 22"]);
   });
 
-  test("bans reaching their end together are lifted in one batch", async () => {
+  it("bans reaching their end together are lifted in one batch", async () => {
     const { state, schedule } = await start();
     const end = now() + 1;
     await state.sync(sync(ips(25).map((ip) => held(ip, "demo", end))));
@@ -384,7 +384,7 @@ describe("batches", () => {
     expect(schedule.size).toBe(0);
   });
 
-  test("the drift check probes the bans of a set action all at once, not one process per ban", async () => {
+  it("the drift check probes the bans of a set action all at once, not one process per ban", async () => {
     // A set action as the prober sees it; the engine's probeBatch stands for the whole-set listing.
     await writeFile(
       join(dir.path, "setdemo.conf"),
@@ -424,7 +424,7 @@ describe("batches", () => {
 });
 
 describe("on its own", () => {
-  test("lifts a ban at its end, without the server", async () => {
+  it("lifts a ban at its end, without the server", async () => {
     const { state, schedule } = await start();
     await state.apply(apply({ expiresAt: now() + 1.5 }));
     // The action's line is written before the agent reports it: wait for the report, not the line.
@@ -437,7 +437,7 @@ describe("on its own", () => {
     expect(results().at(-1)).toMatchObject({ op: "expire", ok: true, ip: "192.0.2.1" });
   });
 
-  test("at start: a ban whose end passed while down is lifted, one cut off by a crash is undone", async () => {
+  it("at start: a ban whose end passed while down is lifted, one cut off by a crash is undone", async () => {
     const first = await start();
     await first.state.apply(apply({ ip: "192.0.2.1", expiresAt: now() + 0.2 }));
     await first.schedule.begin({
@@ -458,7 +458,7 @@ describe("on its own", () => {
     expect(digests()[0]).toMatchObject({ reason: "start", count: 0 });
   });
 
-  test("the drift check drops a ban whose rule is gone and says so in its digest", async () => {
+  it("the drift check drops a ban whose rule is gone and says so in its digest", async () => {
     const { state, schedule, logger } = await start({ driftIntervalSeconds: 0.2 });
     await state.apply(apply({ ip: "192.0.2.1" }));
     await state.apply(apply({ ip: "192.0.2.2" }));

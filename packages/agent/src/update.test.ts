@@ -8,7 +8,7 @@ import { parseConfig } from "@net2ban/config";
 import { createCodec, createUpdateRequest } from "@net2ban/protocol";
 import type { Logger } from "@net2ban/runtime";
 import type { Broker } from "@net2ban/transport";
-import { afterEach, describe, expect, test } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { Net2banAgent } from "./agent.js";
 
 const config = (global: string, own: string) => `[global]
@@ -55,7 +55,7 @@ async function sendUpdate(text: string) {
 }
 
 describe("agent update", () => {
-  test("is installed by default (the original's behaviour)", async () => {
+  it("is installed by default (the original's behaviour)", async () => {
     const { verdict, files, actionsDir, lines } = await sendUpdate(config("", ""));
     expect(verdict).toBe("ack");
     expect(files).toEqual(["custom.conf"]);
@@ -63,7 +63,7 @@ describe("agent update", () => {
     expect(lines.map((l) => l.msg)).toContain('File "custom" updated');
   });
 
-  test.each([
+  it.each([
     ["its own section", "", "allow_update = no\n"],
     ["[global]", "allow_update = False\n", ""],
   ])("is refused with allow_update = no in %s: one line, nothing written", async (_where, global, own) => {
@@ -75,13 +75,13 @@ describe("agent update", () => {
     ]);
   });
 
-  test("its own section wins over [global]", async () => {
+  it("its own section wins over [global]", async () => {
     const { verdict, files } = await sendUpdate(config("allow_update = no\n", "allow_update = yes\n"));
     expect(verdict).toBe("ack");
     expect(files).toEqual(["custom.conf"]);
   });
 
-  test("a value that is not yes or no is a config error naming the key", () => {
+  it("a value that is not yes or no is a config error naming the key", () => {
     expect(() => parseConfig(config("", "allow_update = maybe\n"), "web1.cfg")).toThrow(
       'web1.cfg: [web1] allow_update: expected yes or no, got "maybe"',
     );

@@ -1,6 +1,6 @@
 // [publisher:NAME] sections: read as publishers (not clients), their rights' defaults and checks, and
 // `net2banctl get_publisher`'s export, which carries the publisher's key and nothing of anyone else's.
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ConfigError } from "./errors.js";
 import { exportPublisherConfig } from "./export-publisher.js";
 import { parseConfig } from "./resolve.js";
@@ -20,7 +20,7 @@ key = web1-key
 const parse = (extra: string) => parseConfig(`${BASE}${extra}`, "net2ban.cfg");
 
 describe("[publisher:NAME]", () => {
-  test("is a publisher, not a client, with the fail2ban detection host's rights by default", () => {
+  it("is a publisher, not a client, with the fail2ban detection host's rights by default", () => {
     const { config, warnings } = parse("[publisher:detect1]\nkey = d1\n");
     expect(config.clients.map((c) => c.name)).toEqual(["web1"]);
     expect(warnings).toEqual([]);
@@ -45,7 +45,7 @@ describe("[publisher:NAME]", () => {
     expect(config.acceptServerKey).toBe(true);
   });
 
-  test("reads every right, and accept_server_key", () => {
+  it("reads every right, and accept_server_key", () => {
     const { config } = parse(
       "[server]\naccept_server_key = no\n[publisher:ops]\nkey = o\ncommands = ban exec\nactions = *\noperations = actionban\nto = web1\nmax_bantime = 1d\nrate = 30\n",
     );
@@ -60,7 +60,7 @@ describe("[publisher:NAME]", () => {
     });
   });
 
-  test.each([
+  it.each([
     ["[publisher:server]\nkey = x\n", '"server" is the key id of the [server] key'],
     ["[publisher:d1]\nkey = x\nprotocol = 1\n", "publishers need protocol 2"],
     [
@@ -78,7 +78,7 @@ describe("[publisher:NAME]", () => {
     }
   });
 
-  test("get_publisher: its key and login, the server's input queue, nothing of [server] or the clients", () => {
+  it("get_publisher: its key and login, the server's input queue, nothing of [server] or the clients", () => {
     const { config } = parse(
       "[publisher:detect1]\nkey = detect1-key\nurl = amqp://pub-detect1:pw@mq:5672/\ncommands = ban\n",
     );
@@ -94,7 +94,7 @@ describe("[publisher:NAME]", () => {
     expect(back.publishers[0]).toMatchObject({ name: "detect1", key: "detect1-key", queue: "input_net2ban" });
   });
 
-  test("get_publisher refuses the shared login when roles have their own", () => {
+  it("get_publisher refuses the shared login when roles have their own", () => {
     const { config } = parse(
       "[publisher:detect1]\nkey = d1\n[publisher:other]\nkey = o\nurl = amqp://o:p@mq/\n",
     );

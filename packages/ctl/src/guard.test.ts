@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig } from "@net2ban/config";
 import { captureCli } from "@net2ban/test-utils";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runFull } from "./cli.js";
 import { guardRequest } from "./guard.js";
 import { run } from "./main.js";
@@ -48,7 +48,7 @@ describe.each([
   ["fast path", run],
   ["full CLI", runFull],
 ])("net2banctl (%s)", (_label, runner) => {
-  test("ban of an address in [global] ignoreip: exit 2, the line the operator reads, nothing sent", async () => {
+  it("ban of an address in [global] ignoreip: exit 2, the line the operator reads, nothing sent", async () => {
     expect(await ctl(runner, "ban", "10.0.0.1")).toEqual({
       code: 2,
       out: [],
@@ -56,7 +56,7 @@ describe.each([
     });
   });
 
-  test("exec actionban with a protected ip, a CIDR containing one, [server]'s list, loopback, the broker", async () => {
+  it("exec actionban with a protected ip, a CIDR containing one, [server]'s list, loopback, the broker", async () => {
     const cases: [string[], string][] = [
       [
         ["exec", "iptables-multiport", "actionban", "name=sshd", "ip=10.9.9.9"],
@@ -80,7 +80,7 @@ describe.each([
     }
   });
 
-  test("exec with an ip that is not an address: exit 2 before anything is sent", async () => {
+  it("exec with an ip that is not an address: exit 2 before anything is sent", async () => {
     const result = await ctl(runner, "exec", "iptables-multiport", "actionunban", "ip=1.2.3.4;reboot");
     expect(result).toEqual({
       code: 2,
@@ -89,7 +89,7 @@ describe.each([
     });
   });
 
-  test("a ban only web1's own ignoreip covers, sent only to web1: refused, naming web1", async () => {
+  it("a ban only web1's own ignoreip covers, sent only to web1: refused, naming web1", async () => {
     const result = await ctl(runner, "ban", "203.0.113.5", "--to", "web1");
     expect(result.code).toBe(2);
     expect(result.err).toEqual([
@@ -97,7 +97,7 @@ describe.each([
     ]);
   });
 
-  test("an unban of a protected address is not refused (it gets as far as the missing broker)", async () => {
+  it("an unban of a protected address is not refused (it gets as far as the missing broker)", async () => {
     const result = await ctl(runner, "unban", "10.0.0.1");
     // Exit 3: nothing sent, the broker is unreachable (docs/cli.md, "Exit codes").
     expect(result.code).toBe(3);
@@ -109,7 +109,7 @@ describe("guardRequest", () => {
   const { config } = parseConfig(CONFIG, "net2ban.cfg");
   const offline = { localAddresses: () => ["198.51.100.2"], resolveHost: false as const };
 
-  test("notes the clients whose own ignoreip covers a ban that still goes to others", async () => {
+  it("notes the clients whose own ignoreip covers a ban that still goes to others", async () => {
     const notes = await guardRequest(
       config,
       { action: "actionban", params: { ip: "203.0.113.5" } },
@@ -121,13 +121,13 @@ describe("guardRequest", () => {
     ]);
   });
 
-  test("protects the sending host's own addresses", async () => {
+  it("protects the sending host's own addresses", async () => {
     await expect(
       guardRequest(config, { action: "actionban", params: { ip: "198.51.100.2" } }, undefined, offline),
     ).rejects.toThrow("ban 198.51.100.2 refused: 198.51.100.2 is in ignoreip (default: this host)");
   });
 
-  test("lets through requests without ip, unbans, and bans of unprotected addresses", async () => {
+  it("lets through requests without ip, unbans, and bans of unprotected addresses", async () => {
     expect(await guardRequest(config, { action: "actionstart", params: {} }, undefined, offline)).toEqual([]);
     expect(
       await guardRequest(config, { action: "actionunban", params: { ip: "10.0.0.1" } }, undefined, offline),

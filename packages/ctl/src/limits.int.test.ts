@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { captureCli, memoryLogger } from "@net2ban/test-utils";
 import { type Broker, connectBroker } from "@net2ban/transport";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runFull } from "./cli.js";
 import { run } from "./main.js";
 
@@ -44,7 +44,7 @@ describe.each([
   ["fast path", run],
   ["full CLI", runFull],
 ])("net2banctl (%s)", (_label, runner) => {
-  test("a param longer than 4096 characters: exit 2, one line naming it, nothing sent", async () => {
+  it("a param longer than 4096 characters: exit 2, one line naming it, nothing sent", async () => {
     const long = "x".repeat(4097);
     expect(await ctl(runner, "exec", "net2ban-demo", "actionban", "ip=203.0.113.9", `note=${long}`)).toEqual({
       code: 2,
@@ -72,7 +72,7 @@ describe.each([
   });
 });
 
-test("an update over the 1 MiB bound: exit 2 naming the file and the bound, nothing sent", async () => {
+it("an update over the 1 MiB bound: exit 2 naming the file and the bound, nothing sent", async () => {
   const file = join(dir, "big.conf");
   await writeFile(file, `[Definition]\nactionban = true # ${"#".repeat(10)}\n${"a".repeat(800_000)}\n`);
   // What update would send: the file without its comment and trailing blanks.

@@ -1,19 +1,19 @@
 // Escaping what other hosts wrote before a terminal sees it: nothing raw gets through, text stays readable.
 import fc from "fast-check";
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 import { describeQueue, mismatchError } from "./check-broker.js";
 import { escapeControls, escapeJsonControls } from "./terminal-text.js";
 
 const RAW = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 describe("escapeControls", () => {
-  test("names the common ones, writes the others as hex, keeps printable text as it is", () => {
+  it("names the common ones, writes the others as hex, keeps printable text as it is", () => {
     expect(escapeControls("a\u001b[31mb\tc\r\nd\u0000\u007f\u0085\u009b\u2028\u202e é ✓ \\x")).toBe(
       "a\\x1b[31mb\\tc\\r\\nd\\x00\\x7f\\x85\\x9b\\u2028\\u202e é ✓ \\x",
     );
   });
 
-  test("no control character survives, for any text", () => {
+  it("no control character survives, for any text", () => {
     fc.assert(
       fc.property(fc.string({ unit: "binary" }), (text) => {
         expect(escapeControls(text)).not.toMatch(RAW);
@@ -24,7 +24,7 @@ describe("escapeControls", () => {
 });
 
 describe("escapeJsonControls", () => {
-  test("the same value for a parser, no control character for a terminal", () => {
+  it("the same value for a parser, no control character for a terminal", () => {
     fc.assert(
       fc.property(fc.jsonValue(), fc.string({ unit: "binary" }), (value, text) => {
         const json = escapeJsonControls(JSON.stringify({ value, text }));
@@ -37,7 +37,7 @@ describe("escapeJsonControls", () => {
 });
 
 describe("check-config's broker lines", () => {
-  test("what RabbitMQ said is escaped", () => {
+  it("what RabbitMQ said is escaped", () => {
     const queue = {
       name: "n2b_web1",
       configured: "quorum",
@@ -51,7 +51,7 @@ describe("check-config's broker lines", () => {
 });
 
 describe("error lines", () => {
-  test("an error that carries control characters is printed escaped", async () => {
+  it("an error that carries control characters is printed escaped", async () => {
     const { run } = await import("./main.js");
     const err: string[] = [];
     const code = await run(["list_clients", "--config", "/nonexistent/\u001b]0;owned\u0007.cfg"], {

@@ -2,7 +2,7 @@
 import type { Message } from "@net2ban/protocol";
 import type { AcceptedMessage, ResultMessage, StateMessage } from "@net2ban/protocol/fleet";
 import { exitCodeFor } from "@net2ban/runtime";
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 import { banForJson, describeBan, describeBans } from "./status.js";
 import { collectState, NoAnswerError, type ReplySession, sendAndWait } from "./wait.js";
 
@@ -64,7 +64,7 @@ async function run(replies: Message[], json = false) {
 }
 
 describe("--wait", () => {
-  test("exit 0 when every host confirmed; a line per host as it arrives, results before accepted too", async () => {
+  it("exit 0 when every host confirmed; a line per host as it arrives, results before accepted too", async () => {
     const { code, out, err, sent } = await run([
       result("web2", true, { op: "extend" }),
       accepted(["web1", "web2"]),
@@ -81,7 +81,7 @@ describe("--wait", () => {
     ]);
   });
 
-  test("exit 4 naming the hosts that failed and those that did not answer", async () => {
+  it("exit 4 naming the hosts that failed and those that did not answer", async () => {
     const { code, out, err } = await run([
       accepted(["web1", "web2", "web3"]),
       result("web1", true),
@@ -92,7 +92,7 @@ describe("--wait", () => {
     expect(err).toEqual(["net2banctl: ban 203.0.113.9: failed on web2; no answer within 1s from web3"]);
   });
 
-  test("--json: one object with each host", async () => {
+  it("--json: one object with each host", async () => {
     const { code, out } = await run([accepted(["web1", "web2"]), result("web1", true)], true);
     expect(code).toBe(4);
     expect(JSON.parse(out[0]!)).toEqual({
@@ -107,7 +107,7 @@ describe("--wait", () => {
     });
   });
 
-  test("a refusal by the server is exit 2 with its reason; silence is NoAnswerError", async () => {
+  it("a refusal by the server is exit 2 with its reason; silence is NoAnswerError", async () => {
     const refused = await run([
       accepted([], { refused: "ban 127.0.0.1 refused: 127.0.0.0/8 is in ignoreip (default)" }),
     ]);
@@ -131,7 +131,7 @@ describe("text from other hosts reaches the terminal escaped", () => {
   const shown = "x\\x1b[2K\\x1b]0;owned\\x07\\r\\n\\x9b1A\\u202e\\x7fy";
   const raw = /[\u0000-\u001f\u007f-\u009f\u202e]/;
 
-  test("an agent's detail and stderr, the server's refusal, in text and --json", async () => {
+  it("an agent's detail and stderr, the server's refusal, in text and --json", async () => {
     const detail = await run([accepted(["web1", "web2"]), result("web1", false, { detail: hostile })]);
     expect(detail.out.at(-1)).toBe(`  web1: FAILED (ban, exit 1: ${shown})`);
     const stderr = await run([accepted(["web1"]), result("web1", false, { stderr: `${hostile}\n` })]);
@@ -154,7 +154,7 @@ describe("text from other hosts reaches the terminal escaped", () => {
     expect(JSON.parse(json.out[0]!).hosts.web1.detail).toBe(hostile);
   });
 
-  test("a jail name (C1 and bidi pass its schema) in status", () => {
+  it("a jail name (C1 and bidi pass its schema) in status", () => {
     const jail = "sshd\u009b2J\u202eevil";
     const line = describeBan(
       {
@@ -187,7 +187,7 @@ describe("status", () => {
     },
   };
 
-  test("a line per ban: address, action/jail, end, hosts by state", () => {
+  it("a line per ban: address, action/jail, end, hosts by state", () => {
     expect(describeBan(ban, 1_700_000_000)).toBe(
       "203.0.113.9  iptables-multiport/sshd  2023-11-14T22:23:20Z (in 10m)  applied 1/3; failed: web2 (exit 4); pending: web3",
     );
@@ -199,7 +199,7 @@ describe("status", () => {
     );
   });
 
-  test("several bans: the columns line up", () => {
+  it("several bans: the columns line up", () => {
     const lines = describeBans(
       [
         ban,
@@ -215,7 +215,7 @@ describe("status", () => {
     ]);
   });
 
-  test("--json carries each time as seconds and as ISO 8601", () => {
+  it("--json carries each time as seconds and as ISO 8601", () => {
     expect(banForJson(ban)).toMatchObject({
       expiresAt: 1_700_000_600,
       expires: "2023-11-14T22:23:20Z",
@@ -226,7 +226,7 @@ describe("status", () => {
     expect(banForJson({ ...ban, expiresAt: null }).expires).toBeNull();
   });
 
-  test("parts are put back in order; nothing until the last one is there", async () => {
+  it("parts are put back in order; nothing until the last one is there", async () => {
     const part = (seq: number, last: boolean, ip: string): StateMessage => ({
       cmd: "state",
       requestId: ID,

@@ -6,7 +6,7 @@ import { createCodec, createExecRequest, createUpdateRequest } from "@net2ban/pr
 import { sealPlaintext } from "@net2ban/protocol/testing";
 import { brokerUrl, requireBroker } from "@net2ban/test-utils";
 import amqp from "amqplib";
-import { afterEach, beforeAll, describe, expect, test } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Fleet } from "./fleet.js";
 
 const url = brokerUrl();
@@ -59,7 +59,7 @@ async function sealForAgent(
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("a ban through the whole path", () => {
-  test("reaches every agent exactly once, and the unban too", async () => {
+  it("reaches every agent exactly once, and the unban too", async () => {
     const fleet = await fleetOf({ agents: 3, label: "e2e" });
     await fleet.startAll();
     const ban = await fleet.ctl(["ban", "203.0.113.9", "--action", "net2ban-demo", "--name", "sshd"]);
@@ -78,7 +78,7 @@ describe("a ban through the whole path", () => {
     }
   });
 
-  test("exec with the original's syntax and --to limits the recipients", async () => {
+  it("exec with the original's syntax and --to limits the recipients", async () => {
     const fleet = await fleetOf({ agents: 3, label: "e2eto" });
     await fleet.startAll();
     const result = await fleet.ctl([
@@ -100,7 +100,7 @@ describe("a ban through the whole path", () => {
     }
   });
 
-  test("a protocol 1 (legacy) client works next to a protocol 2 client, with a v1 net2banctl", async () => {
+  it("a protocol 1 (legacy) client works next to a protocol 2 client, with a v1 net2banctl", async () => {
     const fleet = await fleetOf({ agents: 2, protocols: [1, 2], serverProtocol: 1, label: "e2ev1" });
     await fleet.startAll();
     expect((await fleet.ctl(["ban", "192.0.2.44", "--action", "net2ban-demo"])).code).toBe(0);
@@ -108,7 +108,7 @@ describe("a ban through the whole path", () => {
     await fleet.waitForBanLine("agent2", "ban 192.0.2.44");
   });
 
-  test("an agent offline during a ban gets it when it returns (durable queue)", async () => {
+  it("an agent offline during a ban gets it when it returns (durable queue)", async () => {
     const fleet = await fleetOf({ agents: 2, label: "e2eoff" });
     await fleet.startAll();
     await fleet.stop("agent2");
@@ -119,7 +119,7 @@ describe("a ban through the whole path", () => {
     await fleet.waitForBanLine("agent2", "ban 192.0.2.55");
   });
 
-  test("an agent offline for longer than valid_wtime discards the stale exec", async () => {
+  it("an agent offline for longer than valid_wtime discards the stale exec", async () => {
     const fleet = await fleetOf({ agents: 1, validWindowSeconds: 1, label: "e2estale" });
     await fleet.startAll();
     await fleet.stop("agent1");
@@ -138,7 +138,7 @@ describe("a ban through the whole path", () => {
 });
 
 describe("messages that must never run", () => {
-  test("wrong key, wrong recipient, tampered, future-dated and replayed messages are rejected and logged", async () => {
+  it("wrong key, wrong recipient, tampered, future-dated and replayed messages are rejected and logged", async () => {
     const fleet = await fleetOf({ agents: 2, label: "e2ebad" });
     await fleet.startAll();
     const queue = `${fleet.prefix}_agent1`;
@@ -176,7 +176,7 @@ describe("messages that must never run", () => {
     expect(await fleet.banLines("agent2")).toEqual([]);
   });
 
-  test("update with traversal or hidden names is refused and writes nothing", async () => {
+  it("update with traversal or hidden names is refused and writes nothing", async () => {
     const fleet = await fleetOf({ agents: 1, label: "e2eupd" });
     await fleet.startAll();
     const queue = `${fleet.prefix}_agent1`;
@@ -204,7 +204,7 @@ describe("messages that must never run", () => {
     expect(files.sort()).toEqual(["net2ban-demo.conf"]);
   });
 
-  test("net2banctl update installs an action file on one client", async () => {
+  it("net2banctl update installs an action file on one client", async () => {
     const fleet = await fleetOf({ agents: 2, label: "e2eupd2" });
     await fleet.startAll();
     const source = join(fleet.dir, "my-action.conf");
@@ -223,7 +223,7 @@ describe("messages that must never run", () => {
 });
 
 describe("net2banctl failures", () => {
-  test("unreachable broker: one line, exit 3 (nothing sent)", async () => {
+  it("unreachable broker: one line, exit 3 (nothing sent)", async () => {
     const fleet = await fleetOf({
       agents: 1,
       brokerUrl: "amqp://guest:secretpw@127.0.0.1:5999/",
@@ -236,7 +236,7 @@ describe("net2banctl failures", () => {
     expect(result.stderr).not.toContain("secretpw");
   });
 
-  test("bad config: every error on its own line naming file, section and key, exit 2", async () => {
+  it("bad config: every error on its own line naming file, section and key, exit 2", async () => {
     const fleet = await fleetOf({ agents: 1, label: "e2ecfg" });
     const bad = join(fleet.dir, "bad.cfg");
     const text = (await readFile(fleet.serverConfigPath, "utf8")).replace(
@@ -252,7 +252,7 @@ describe("net2banctl failures", () => {
     expect(check.code).toBe(2);
   });
 
-  test("bad usage and bad addresses: exit 2, nothing sent", async () => {
+  it("bad usage and bad addresses: exit 2, nothing sent", async () => {
     const fleet = await fleetOf({ agents: 1, label: "e2euse" });
     expect((await fleet.ctl(["ban", "not-an-ip"])).code).toBe(2);
     expect((await fleet.ctl(["exec", "iptables", "actionban", "novalue"])).code).toBe(2);
@@ -262,7 +262,7 @@ describe("net2banctl failures", () => {
     expect(help.stdout).toContain("ban <ip>");
   });
 
-  test("no server running yet: the input queue is missing, exit 3 and the ban is not lost silently", async () => {
+  it("no server running yet: the input queue is missing, exit 3 and the ban is not lost silently", async () => {
     const fleet = await fleetOf({ agents: 1, label: "e2enosrv" });
     const result = await fleet.ctl(["ban", "192.0.2.1"]);
     expect(result.code).toBe(3);
@@ -271,7 +271,7 @@ describe("net2banctl failures", () => {
 });
 
 describe("server lifecycle", () => {
-  test("SIGHUP adds a client without a restart", async () => {
+  it("SIGHUP adds a client without a restart", async () => {
     const fleet = await fleetOf({ agents: 2, label: "e2ehup" });
     await fleet.startServer();
     await fleet.startAgent("agent1");
@@ -291,7 +291,7 @@ describe("server lifecycle", () => {
     await fleet.waitForBanLine("agent1", "ban 192.0.2.88");
   });
 
-  test("SIGTERM stops server and agents cleanly, agents run actionstop", async () => {
+  it("SIGTERM stops server and agents cleanly, agents run actionstop", async () => {
     const fleet = await fleetOf({ agents: 1, label: "e2eterm" });
     await fleet.startAll();
     expect(await fleet.stop("server")).toBe(0);

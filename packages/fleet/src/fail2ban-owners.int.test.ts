@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { brokerUrl } from "@net2ban/test-utils";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { binPath, Fleet, probeBroker } from "./fleet.js";
 import { run, runQuiet } from "./netns.js";
 
@@ -230,7 +230,7 @@ describe.skipIf(skip)("two detection hosts (real fail2ban) hold one ban", () => 
     }
   }, 90_000);
 
-  test("a restart, unbanip and bantime expiry each release one host's hold; the last one lifts the ban", async () => {
+  it("a restart, unbanip and bantime expiry each release one host's hold; the last one lifts the ban", async () => {
     const f = fleet!;
     const [a, b] = hosts as [DetectionHost, DetectionHost];
 

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { brokerUrl } from "@net2ban/test-utils";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { binPath, Fleet, probeBroker } from "./fleet.js";
 import { netnsUnavailableReason, run, runQuiet, sweepStaleNetworks, TestNetwork } from "./netns.js";
 
@@ -197,14 +197,14 @@ describe.skipIf(skip)("fail2ban bans through net2ban.conf (private fail2ban-serv
     }
   }, 90_000);
 
-  test("each jail's only action is net2ban (this machine's firewall is never touched)", async () => {
+  it("each jail's only action is net2ban (this machine's firewall is never touched)", async () => {
     for (const jail of ["sshd", RECORD_JAIL]) {
       const actions = (await f2b("get", jail, "actions")).trim().split("\n").slice(1);
       expect(actions.map((a) => a.trim())).toEqual(["net2ban"]);
     }
   });
 
-  test("failed logins get the address banned on every host; fail2ban's unban lifts it, its stop does not", async () => {
+  it("failed logins get the address banned on every host; fail2ban's unban lifts it, its stop does not", async () => {
     const f = fleet!;
     const net = network!;
     await appendFile(authLog(), failedLogin(OFFENDER, 1) + failedLogin(OFFENDER, 2));

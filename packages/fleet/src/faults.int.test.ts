@@ -18,7 +18,7 @@ import {
   stopPrivateNode,
 } from "@net2ban/test-utils";
 import amqp from "amqplib";
-import { afterAll, beforeAll, expect, test } from "vitest";
+import { afterAll, beforeAll, expect, it } from "vitest";
 import {
   type BanTally,
   banAddress,
@@ -122,7 +122,7 @@ class LogCounts {
   }
 }
 
-test(`${BANS} bans to ${AGENTS} agents through SIGKILLs of server, agent and broker: none lost, none twice`, async () => {
+it(`${BANS} bans to ${AGENTS} agents through SIGKILLs of server, agent and broker: none lost, none twice`, async () => {
   const started = Date.now();
   const random = seededRandom(SEED);
   const broker = node!;

@@ -1,10 +1,10 @@
 // The fault suite's own arithmetic: seeded kill points, ban addresses, and the ban-log tally that
 // decides "lost" and "duplicated".
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 import { banAddress, seededRandom, tallyBanLog } from "./faults.js";
 
 describe("seededRandom", () => {
-  test("the same seed gives the same sequence, another seed another one, all in [0, 1)", () => {
+  it("the same seed gives the same sequence, another seed another one, all in [0, 1)", () => {
     const a = seededRandom(6);
     const b = seededRandom(6);
     const c = seededRandom(7);
@@ -15,13 +15,13 @@ describe("seededRandom", () => {
     expect(new Set(first).size).toBe(100);
   });
 
-  test("refuses a seed that is not an integer", () => {
+  it("refuses a seed that is not an integer", () => {
     expect(() => seededRandom(1.5)).toThrow(/"seed"/);
   });
 });
 
 describe("banAddress", () => {
-  test("maps the counter onto distinct 10.x.y.z addresses", () => {
+  it("maps the counter onto distinct 10.x.y.z addresses", () => {
     expect(banAddress(0)).toBe("10.0.0.0");
     expect(banAddress(9999)).toBe("10.0.39.15");
     expect(banAddress(2 ** 24 - 1)).toBe("10.255.255.255");
@@ -34,7 +34,7 @@ describe("banAddress", () => {
 describe("tallyBanLog", () => {
   const sent = ["10.0.0.1", "10.0.0.2", "10.0.0.3"];
 
-  test("every address banned once: all executed, nothing lost or twice", () => {
+  it("every address banned once: all executed, nothing lost or twice", () => {
     const tally = tallyBanLog(["ban 10.0.0.2", "ban 10.0.0.1", "ban 10.0.0.3"], sent);
     expect(tally).toEqual({
       executed: 3,
@@ -47,14 +47,14 @@ describe("tallyBanLog", () => {
     });
   });
 
-  test("a missing address is lost; one banned twice is duplicated", () => {
+  it("a missing address is lost; one banned twice is duplicated", () => {
     const tally = tallyBanLog(["ban 10.0.0.1", "ban 10.0.0.1", "ban 10.0.0.3"], sent);
     expect(tally.executed).toBe(1);
     expect(tally.lost).toEqual(["10.0.0.2"]);
     expect(tally.duplicated).toEqual(["10.0.0.1"]);
   });
 
-  test("an in-doubt ban re-applied counts once, whether or not it had run before the crash", () => {
+  it("an in-doubt ban re-applied counts once, whether or not it had run before the crash", () => {
     // Ran before the crash, then undone and run again; and never ran, then unban (no rule) and ban.
     const lines = [
       "ban 10.0.0.1",
@@ -72,11 +72,11 @@ describe("tallyBanLog", () => {
     expect(tally).toMatchObject({ banLines: 4, unbanLines: 2 });
   });
 
-  test("an unban after the last ban leaves the address unbanned: lost", () => {
+  it("an unban after the last ban leaves the address unbanned: lost", () => {
     expect(tallyBanLog(["ban 10.0.0.1", "unban 10.0.0.1"], ["10.0.0.1"]).lost).toEqual(["10.0.0.1"]);
   });
 
-  test("lines for addresses never sent, or that are not bans, are unexpected", () => {
+  it("lines for addresses never sent, or that are not bans, are unexpected", () => {
     const tally = tallyBanLog(["ban 10.9.9.9", "hello", "ban 10.0.0.1"], ["10.0.0.1"]);
     expect(tally.unexpected).toEqual(["ban 10.9.9.9", "hello"]);
     expect(tally.executed).toBe(1);

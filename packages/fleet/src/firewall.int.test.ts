@@ -3,7 +3,7 @@
 import { cp } from "node:fs/promises";
 import { join } from "node:path";
 import { brokerUrl } from "@net2ban/test-utils";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Fleet, probeBroker } from "./fleet.js";
 import { netnsUnavailableReason, type ProbeResult, run, sweepStaleNetworks, TestNetwork } from "./netns.js";
 
@@ -101,7 +101,7 @@ describe.skipIf(skip)("bans enforced on real firewalls (network namespaces)", ()
   ];
 
   for (const { action, jail, evidence } of cases) {
-    test(`${action}: net2banctl ban blocks the attacker on every host, the friend still connects, unban restores`, async () => {
+    it(`${action}: net2banctl ban blocks the attacker on every host, the friend still connects, unban restores`, async () => {
       const f = fleet!;
       const attacker = net().node("attacker").address;
       await expectOpenToAll();
@@ -133,7 +133,7 @@ describe.skipIf(skip)("bans enforced on real firewalls (network namespaces)", ()
     }, 60_000);
   }
 
-  test("a stopped agent runs actionstop: no net2ban chain, set or table is left on any host", async () => {
+  it("a stopped agent runs actionstop: no net2ban chain, set or table is left on any host", async () => {
     const f = fleet!;
     for (const host of HOSTS) {
       expect(await net().exec(host, ["iptables", "-w", "-S"])).toContain("-N f2b-sshd");

@@ -7,7 +7,7 @@ import { lstat, mkdir, readdir, readFile, symlink, writeFile } from "node:fs/pro
 import { join } from "node:path";
 import { createExecRequest, createUpdateRequest } from "@net2ban/protocol";
 import { brokerUrl } from "@net2ban/test-utils";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Fleet, probeBroker } from "./fleet.js";
 import { linesAfter, publishRaw, sealForAgent } from "./intruder.js";
 
@@ -148,7 +148,7 @@ afterAll(async () => {
 });
 
 describe("params through ctl -> server -> agents", () => {
-  test("every hostile value reaches both agents' action as data, byte for byte", async () => {
+  it("every hostile value reaches both agents' action as data, byte for byte", async () => {
     const sent: { ip: string; value: string }[] = [];
     for (const [i, raw] of CORPUS.entries()) {
       const value = withCanary(raw, i);
@@ -176,7 +176,7 @@ describe("params through ctl -> server -> agents", () => {
     expect(await readdir(canaryDir)).toEqual(["outside.conf"]);
   }, 120_000);
 
-  test("an ip that is not an address, or a protected one, is refused by net2banctl: exit 2, one line, nothing sent", async () => {
+  it("an ip that is not an address, or a protected one, is refused by net2banctl: exit 2, one line, nothing sent", async () => {
     const before = fleet.process("server").lines.length;
     const cases = [
       ["ban", "198.51.100.200; touch CANARY"],
@@ -212,7 +212,7 @@ describe("params through ctl -> server -> agents", () => {
 });
 
 describe("the same, injected straight into the agents' queues", () => {
-  test("held to the same rules: data byte for byte, or refused with one line (NUL, bad or protected ip)", async () => {
+  it("held to the same rules: data byte for byte, or refused with one line (NUL, bad or protected ip)", async () => {
     for (const agent of AGENTS) {
       const from = fleet.process(agent).lines.length;
       const queue = `${fleet.prefix}_${agent}`;
@@ -258,7 +258,7 @@ describe("the same, injected straight into the agents' queues", () => {
 });
 
 describe("update names and contents", () => {
-  test("net2banctl update replaces a planted symlink (dangling or not) and never writes through it", async () => {
+  it("net2banctl update replaces a planted symlink (dangling or not) and never writes through it", async () => {
     const source = join(fleet.dir, "planted.conf");
     await writeFile(source, "[Definition]\nactionban = true\n");
     const dangling = join(fleet.dir, "dangling.conf");
@@ -278,7 +278,7 @@ describe("update names and contents", () => {
     expect(await readdir(canaryDir)).toEqual(["outside.conf"]);
   }, 60_000);
 
-  test("a path with .. or a hidden name is reduced to its base name, written inside actions_dir", async () => {
+  it("a path with .. or a hidden name is reduced to its base name, written inside actions_dir", async () => {
     const sub = join(fleet.dir, "sub");
     await mkdir(sub);
     await writeFile(join(sub, ".evil.conf"), "[Definition]\nactionban = true\n");
@@ -288,7 +288,7 @@ describe("update names and contents", () => {
     expect((await readdir(actionsDir("agent1"))).sort()).toContain("evil.conf");
   });
 
-  test("a file too large for the wire is refused by net2banctl; one too large for an action file by the agent", async () => {
+  it("a file too large for the wire is refused by net2banctl; one too large for an action file by the agent", async () => {
     const huge = join(fleet.dir, "huge.conf");
     await writeFile(huge, `[Definition]\nactionban = true\n${"#".repeat(64)}\n${"x = y\n".repeat(400_000)}`);
     const tooBig = await fleet.ctl(["update", "agent1", huge]);
@@ -308,7 +308,7 @@ describe("update names and contents", () => {
     expect(await readdir(actionsDir("agent1"))).not.toContain("large.conf");
   });
 
-  test("injected straight into the queue: traversal, absolute, hidden, NUL names, NUL content, another client's update", async () => {
+  it("injected straight into the queue: traversal, absolute, hidden, NUL names, NUL content, another client's update", async () => {
     const queue = `${fleet.prefix}_agent1`;
     const content = Buffer.from(`[Definition]\nactionban = touch ${canary(400)}\n`).toString("base64");
     const base = createUpdateRequest({ file: "ok", content, client: "agent1", sender: "intruder" });

@@ -10,7 +10,7 @@ import { cp, mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { createExecRequest, createTrackedBanRequest } from "@net2ban/protocol";
 import { brokerUrl, requireBroker } from "@net2ban/test-utils";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Fleet } from "./fleet.js";
 import { linesAfter, publishRaw, sealForAgent, sealForServer } from "./intruder.js";
 import { netnsUnavailableReason, sweepStaleNetworks, TestNetwork } from "./netns.js";
@@ -113,7 +113,7 @@ describe.skipIf(skip)("a message param never becomes code (stock fail2ban 1.0.2 
     }
   }, 60_000);
 
-  test("net2banctl refuses each attack: exit 2, one line naming the param, nothing sent", async () => {
+  it("net2banctl refuses each attack: exit 2, one line naming the param, nothing sent", async () => {
     const before = fleet.process("server").lines.length;
     for (const attack of attacks("ctl")) {
       const argv = [
@@ -147,7 +147,7 @@ describe.skipIf(skip)("a message param never becomes code (stock fail2ban 1.0.2 
     await expectNothingHappened();
   }, 60_000);
 
-  test("the server drops each attack sealed with the [server] key: one line naming the param, nothing forwarded", async () => {
+  it("the server drops each attack sealed with the [server] key: one line naming the param, nothing forwarded", async () => {
     const before = fleet.process("server").lines.length;
     const requests = attacks("srv").map((a) =>
       createExecRequest({ file: a.file, action: "actionban", params: a.params, sender: "intruder" }),
@@ -184,7 +184,7 @@ describe.skipIf(skip)("a message param never becomes code (stock fail2ban 1.0.2 
     await expectNothingHappened();
   }, 60_000);
 
-  test("each agent refuses each attack injected into its own queue (exec v2 and v1, and apply): dead-lettered, one line", async () => {
+  it("each agent refuses each attack injected into its own queue (exec v2 and v1, and apply): dead-lettered, one line", async () => {
     for (const { name, protocol } of AGENTS) {
       const from = fleet.process(name).lines.length;
       const bodies = await Promise.all(
@@ -271,7 +271,7 @@ describe.skipIf(skip)("a message param never becomes code (stock fail2ban 1.0.2 
     }
   }, 90_000);
 
-  test("an option the operator allows keeps working where allowed: blocktype=DROP bans on agent1, agent2 refuses it", async () => {
+  it("an option the operator allows keeps working where allowed: blocktype=DROP bans on agent1, agent2 refuses it", async () => {
     const from = fleet.process("agent2").lines.length;
     const result = await fleet.ctl([
       "exec",

@@ -13,7 +13,7 @@ import { chmod, chown, cp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { requireBroker } from "@net2ban/test-utils";
 import amqp from "amqplib";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundleAgent, Fleet } from "./fleet.js";
 import { netnsUnavailableReason, sweepStaleNetworks, TestNetwork } from "./netns.js";
 
@@ -166,7 +166,7 @@ describe.skipIf(skip)("least privilege: one RabbitMQ login per role", () => {
     }
   }, 60_000);
 
-  test("rabbitmq-setup --apply made the vhost and one login per role, with the permissions it printed", async () => {
+  it("rabbitmq-setup --apply made the vhost and one login per role, with the permissions it printed", async () => {
     expect(setup?.vhost).toBe(vhost);
     expect(setup?.logins.map((l) => l.user)).toEqual([
       `${userPrefix}server`,
@@ -183,7 +183,7 @@ describe.skipIf(skip)("least privilege: one RabbitMQ login per role", () => {
     );
   });
 
-  test("the printed script, run by sh as root, makes the same permissions, and running it again is safe", async () => {
+  it("the printed script, run by sh as root, makes the same permissions, and running it again is safe", async () => {
     const other = `${vhost}-sh`;
     const prefix = `${other}-`;
     const printed = await f().ctl(["rabbitmq-setup", "--vhost", other, "--user-prefix", prefix]);
@@ -226,7 +226,7 @@ describe.skipIf(skip)("least privilege: one RabbitMQ login per role", () => {
     // Each rabbitmqctl call starts an Erlang VM (about a second); the script makes ~20 of them per run.
   }, 240_000);
 
-  test("an agent's login cannot read another agent's queue nor publish to any agent queue or the input", async () => {
+  it("an agent's login cannot read another agent's queue nor publish to any agent queue or the input", async () => {
     const agent1 = loginUrl("agent1");
     const user = `${userPrefix}agent1`;
     const other = queueOf("agent2");
@@ -270,7 +270,7 @@ describe.skipIf(skip)("least privilege: one RabbitMQ login per role", () => {
     ).toBe("ok");
   });
 
-  test("net2banctl's login publishes through the input exchange only and reads nothing but its reply queue", async () => {
+  it("net2banctl's login publishes through the input exchange only and reads nothing but its reply queue", async () => {
     const ctl = loginUrl("ctl");
     const user = `${userPrefix}ctl`;
     for (const queue of [f().inputQueue, queueOf("agent1"), `${queueOf("agent1")}.dead`, resultsQueue()]) {
@@ -306,7 +306,7 @@ describe.skipIf(skip)("least privilege: one RabbitMQ login per role", () => {
     expect(await attempt(ctl, publish("", reply))).toMatch(refused("exchange 'amq.default'", user));
   });
 
-  test("a ban goes through every agent on those logins only, and --wait and status see every host's result", async () => {
+  it("a ban goes through every agent on those logins only, and --wait and status see every host's result", async () => {
     const fl = f();
     await fl.startAgent("agent1");
     await fl.startAgent("agent2");
@@ -349,7 +349,7 @@ describe.skipIf(skip)("least privilege: one RabbitMQ login per role", () => {
     }
   }, 60_000);
 
-  test("what an agent publishes to the results queue with its own login reaches the server", async () => {
+  it("what an agent publishes to the results queue with its own login reaches the server", async () => {
     // Not sealed by any agent: the server takes it off the queue and refuses it with one line.
     expect(await attempt(loginUrl("agent1"), publish("net2ban.dead", resultsQueue()))).toBe("ok");
     await f().waitForLog("server", (l) => l.msg === "report from an unknown client rejected");
@@ -368,7 +368,7 @@ describe.skipIf(skip)("least privilege: one RabbitMQ login per role", () => {
     }
   });
 
-  test("an agent dead-letters a message it rejects to its own .dead queue, through the dead-letter exchange", async () => {
+  it("an agent dead-letters a message it rejects to its own .dead queue, through the dead-letter exchange", async () => {
     const queue = queueOf("agent1");
     // Only the server's login may publish to an agent's queue.
     expect(await attempt(loginUrl("server"), publish("", queue))).toBe("ok");
@@ -388,7 +388,7 @@ describe.skipIf(skip)("least privilege: one RabbitMQ login per role", () => {
     const CAPS = "-all,+net_admin,+net_raw";
     const banned = "198.51.100.23";
 
-    test("runs the stock iptables-multiport action in its network namespace: the rule appears", async () => {
+    it("runs the stock iptables-multiport action in its network namespace: the rule appears", async () => {
       const fl = f();
       await sweepStaleNetworks();
       network = await TestNetwork.create({ nodes: [host], subnet: "10.78.0" });

@@ -11,7 +11,7 @@ import { KeyCache } from "@net2ban/protocol";
 import { Net2banServer, type ServerOptions, ServerState } from "@net2ban/server";
 import { captureCli, memoryLogger } from "@net2ban/test-utils";
 import { type Broker, connectBroker } from "@net2ban/transport";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const url = process.env["NET2BAN_TEST_AMQP_URL"] ?? "amqp://guest:guest@127.0.0.1:5672/";
 const prefix = `n2bpub${randomBytes(4).toString("hex")}`;
@@ -57,7 +57,7 @@ afterAll(async () => {
 });
 
 describe("net2banctl with a publisher file", () => {
-  test("ban --wait: taken under the publisher's name (the web1 agent is absent: no confirmation)", async () => {
+  it("ban --wait: taken under the publisher's name (the web1 agent is absent: no confirmation)", async () => {
     const result = await captureCli(runFull, [
       "--config",
       publisherPath,
@@ -73,7 +73,7 @@ describe("net2banctl with a publisher file", () => {
     expect(state.ledger.active().map((b) => [b.ip, b.publisher])).toEqual([["203.0.113.9", "detect1"]]);
   });
 
-  test("fail2ban's exec actionban (fast path) is taken too; exec of another operation is refused", async () => {
+  it("fail2ban's exec actionban (fast path) is taken too; exec of another operation is refused", async () => {
     const ok = await captureCli(run, [
       "--config",
       publisherPath,
@@ -103,7 +103,7 @@ describe("net2banctl with a publisher file", () => {
     expect(logger.find("warn", "publisher detect1 may not send exec")).toHaveLength(1);
   });
 
-  test("the [server] key is refused with accept_server_key = no", async () => {
+  it("the [server] key is refused with accept_server_key = no", async () => {
     const before = logger.find("warn", "accept_server_key = no").length;
     expect((await captureCli(run, ["--config", serverPath, "ban", "203.0.113.11"])).code).toBe(0);
     await expect.poll(() => logger.find("warn", "accept_server_key = no").length).toBe(before + 1);

@@ -8,7 +8,7 @@ import { parseConfig } from "@net2ban/config";
 import { policyCalls, queueBoundPolicies, runRabbitmqctl } from "@net2ban/ctl";
 import { brokerUrl, requireBroker } from "@net2ban/test-utils";
 import amqp from "amqplib";
-import { afterEach, beforeAll, describe, expect, test } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Fleet } from "./fleet.js";
 
 const url = brokerUrl();
@@ -53,7 +53,7 @@ async function messageCount(queue: string): Promise<number> {
 }
 
 describe("queue bounds", () => {
-  test("a full agent queue holds requests back at the server; no ban is lost or dead-lettered", async () => {
+  it("a full agent queue holds requests back at the server; no ban is lost or dead-lettered", async () => {
     const fleet = await Fleet.create({ brokerUrl: url, rounds: 1000, agents: 2, label: "qbound" });
     fleets.push(fleet);
     await applyBounds(fleet, { maxLength: 3, deadMaxLength: 5 });
@@ -82,7 +82,7 @@ describe("queue bounds", () => {
     expect(await messageCount(`${fleet.inputQueue}.dead`)).toBe(0);
   }, 120_000);
 
-  test("an agent's .dead queue flooded stays at its bound, dropping the oldest; no publish is refused", async () => {
+  it("an agent's .dead queue flooded stays at its bound, dropping the oldest; no publish is refused", async () => {
     const fleet = await Fleet.create({ brokerUrl: url, rounds: 1000, agents: 1, label: "qdead" });
     fleets.push(fleet);
     await applyBounds(fleet, { maxLength: 3, deadMaxLength: 5 });

@@ -8,7 +8,7 @@
 import { cp, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { brokerUrl, requireBroker } from "@net2ban/test-utils";
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Fleet } from "./fleet.js";
 import { netnsUnavailableReason, sweepStaleNetworks, TestNetwork } from "./netns.js";
 
@@ -74,7 +74,7 @@ function expectNoCatchUp(fleet: Fleet): void {
 }
 
 describe("an agent restart puts its bans back", () => {
-  test("SIGTERM (actionstop cleared the table): both bans are back, once each, with no new ban command", async () => {
+  it("SIGTERM (actionstop cleared the table): both bans are back, once each, with no new ban command", async () => {
     const fleet = await ruleTableFleet("rsterm");
     await banBoth(fleet);
     expect(await fleet.stop("agent1")).toBe(0);
@@ -97,7 +97,7 @@ describe("an agent restart puts its bans back", () => {
     expect(await fleet.banLines("agent1")).toEqual([IPS[1]]);
   }, 60_000);
 
-  test("SIGKILL (no actionstop, the rules stay): each ban is in effect exactly once afterwards", async () => {
+  it("SIGKILL (no actionstop, the rules stay): each ban is in effect exactly once afterwards", async () => {
     const fleet = await ruleTableFleet("rskill");
     await banBoth(fleet);
     await fleet.stop("agent1", "SIGKILL");
@@ -155,7 +155,7 @@ describe.skipIf(skipNetns)("an agent restart puts its bans back on real iptables
     return listed.split("\n").filter((l) => l.startsWith(`-A f2b-sshd -s ${ip}/32 -j REJECT`)).length;
   }
 
-  test("iptables-multiport: after SIGTERM the chain is rebuilt with each ban once; after SIGKILL no ban is doubled", async () => {
+  it("iptables-multiport: after SIGTERM the chain is rebuilt with each ban once; after SIGKILL no ban is doubled", async () => {
     const f = fleet();
     await startAgent();
     for (const ip of ATTACKERS) {
@@ -226,7 +226,7 @@ describe.skipIf(skipNft)("an agent restart puts its bans back on real nftables (
       .sort();
   }
 
-  test("nftables-multiport: after SIGTERM the set is rebuilt with each ban; after SIGKILL every ban is still in it", async () => {
+  it("nftables-multiport: after SIGTERM the set is rebuilt with each ban; after SIGKILL every ban is still in it", async () => {
     const f = fleet();
     await startAgent();
     for (const ip of ATTACKERS) {

@@ -13,7 +13,7 @@ import { type Codec, createCodec, createTrackedBanRequest } from "@net2ban/proto
 import { brokerUrl, memoryLogger, requireBroker, waitFor } from "@net2ban/test-utils";
 import { type Broker, connectBroker } from "@net2ban/transport";
 import amqp from "amqplib";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Fleet, type FleetOptions } from "./fleet.js";
 import { netnsUnavailableReason, sweepStaleNetworks, TestNetwork } from "./netns.js";
 
@@ -151,7 +151,7 @@ describe.skipIf(skipNetns)("an agent with the nftables set backend (network name
   const held = addresses(N, 90);
   const { fleet, startAgent, ban, elements } = setFleet("setbatch");
 
-  test("a catch-up sync of N bans: exactly N elements with the ledger's end, in a few transactions; a ban nft refuses fails alone", async () => {
+  it("a catch-up sync of N bans: exactly N elements with the ledger's end, in a few transactions; a ban nft refuses fails alone", async () => {
     const f = fleet();
     // 10.88.0.5 first, then a block that overlaps it: nft refuses the block (interval overlap).
     await ban([...held, "10.88.0.5"], 3600);
@@ -196,7 +196,7 @@ describe.skipIf(skipNetns)("an agent with the nftables set backend (network name
     expect(block.bans[0]?.hosts["agent1"]).toMatchObject({ state: "failed" });
   }, 240_000);
 
-  test("SIGKILL, then a restart: each ban one element; those that ended while it was down are not added again", async () => {
+  it("SIGKILL, then a restart: each ban one element; those that ended while it was down are not added again", async () => {
     const f = fleet();
     const short = addresses(20, 91);
     await ban(short, 4);
@@ -237,7 +237,7 @@ describe.skipIf(skipNetns)("drift repair with the nftables set backend (network 
     global: { drift_interval: "1s", log_level: "debug" },
   });
 
-  test("an element deleted by hand is found by one listing per drift check and added again", async () => {
+  it("an element deleted by hand is found by one listing per drift check and added again", async () => {
     const f = fleet();
     await startAgent();
     await ban(held, 3600);

@@ -5,7 +5,7 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { brokerUrl, requireBroker } from "@net2ban/test-utils";
-import { afterEach, beforeAll, describe, expect, test } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Fleet, type FleetOptions } from "./fleet.js";
 
 const url = brokerUrl();
@@ -53,7 +53,7 @@ async function ctlJson(
 }
 
 describe("catch-up", () => {
-  test("an agent down for longer than valid_wtime gets every active ban on return, and none that ended meanwhile", async () => {
+  it("an agent down for longer than valid_wtime gets every active ban on return, and none that ended meanwhile", async () => {
     const fleet = await fleetOf({ agents: 2, validWindowSeconds: 2, label: "stcatch" });
     await fleet.startAll();
     await fleet.stop("agent2");
@@ -85,7 +85,7 @@ describe("catch-up", () => {
     );
   });
 
-  test("a host added by SIGHUP gets the active set", async () => {
+  it("a host added by SIGHUP gets the active set", async () => {
     const fleet = await fleetOf({ agents: 3, label: "sthup" });
     const full = await readFile(fleet.serverConfigPath, "utf8");
     const without = full.replace(/\[agent3\]\nkey = [0-9a-f]+\nprotocol = 2\n/, "");
@@ -107,7 +107,7 @@ describe("catch-up", () => {
 });
 
 describe("expiry", () => {
-  test("each agent runs actionunban within a second of the deadline, with the server stopped", async () => {
+  it("each agent runs actionunban within a second of the deadline, with the server stopped", async () => {
     const fleet = await fleetOf({ agents: 2, label: "stexp" });
     await fleet.startAll();
     const { code, json } = await ctlJson(fleet, ["ban", "203.0.113.50", ...demo, "--for", "4s", "--wait"]);
@@ -128,7 +128,7 @@ describe("expiry", () => {
 });
 
 describe("confirmations and status", () => {
-  test("--wait exits 0 when every host confirms, and 4 naming the host that is down", async () => {
+  it("--wait exits 0 when every host confirms, and 4 naming the host that is down", async () => {
     const fleet = await fleetOf({ agents: 2, label: "stwait" });
     await fleet.startAll();
     const ok = await fleet.ctl(["ban", "203.0.113.60", ...demo, "--wait"]);
@@ -159,7 +159,7 @@ describe("confirmations and status", () => {
     expect(nothing.stdout).toContain("not in the ledger: nothing to lift");
   });
 
-  test("status --json matches what each host did", async () => {
+  it("status --json matches what each host did", async () => {
     const fleet = await fleetOf({ agents: 2, label: "ststatus" });
     // An action only agent1 has: agent2 fails it (no such action file).
     await writeFile(
@@ -219,7 +219,7 @@ describe("confirmations and status", () => {
 });
 
 describe("drift and repeats", () => {
-  test("a ban deleted by hand on one host comes back within the drift interval", async () => {
+  it("a ban deleted by hand on one host comes back within the drift interval", async () => {
     const fleet = await fleetOf({ agents: 2, label: "stdrift", global: { drift_interval: "1s" } });
     for (const agent of fleet.agentNames) await addProbe(fleet, agent);
     await fleet.startAll();
@@ -241,7 +241,7 @@ describe("drift and repeats", () => {
     expect(await fleet.banLines("agent2")).toEqual(["ban 203.0.113.80", "ban 203.0.113.81"]);
   });
 
-  test("a repeated ban extends the end instead of running the action again", async () => {
+  it("a repeated ban extends the end instead of running the action again", async () => {
     const fleet = await fleetOf({ agents: 2, label: "strepeat" });
     await fleet.startAll();
     const first = await ctlJson(fleet, ["ban", "203.0.113.90", ...demo, "--for", "1m", "--wait"]);

@@ -15,7 +15,7 @@ import {
   type TempDir,
   tempDir,
 } from "@net2ban/test-utils";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Fleet } from "./fleet.js";
 
 let certs: TempDir | undefined;
@@ -126,7 +126,7 @@ describe("amqps with a CA and client certificates", () => {
     }
   }, 60_000);
 
-  test("a ban reaches every agent, and every connection to the node is TLS", async () => {
+  it("a ban reaches every agent, and every connection to the node is TLS", async () => {
     const fl = f();
     const ban = await fl.ctl(["ban", "203.0.113.71", "--action", "net2ban-demo"]);
     expect(ban.stderr).toBe("");
@@ -150,7 +150,7 @@ describe("amqps with a CA and client certificates", () => {
     for (const row of rows) expect(row).toMatch(/^true\tCN=net2ban-fleet$/);
   }, 60_000);
 
-  test("net2banctl without a client certificate is refused with one line naming the cause", async () => {
+  it("net2banctl without a client certificate is refused with one line naming the cause", async () => {
     const fl = f();
     const text = await readFile(fl.serverConfigPath, "utf8");
     const noCert = join(fl.dir, "no-client-cert.cfg");

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
 import fc from "fast-check";
-import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AppendLog, formatLine, type LineCodec, parseLine } from "./append-log.js";
 import { banKey, digestOf, parseBanKey } from "./digest.js";
 import { type BanInput, Ledger } from "./ledger.js";
@@ -58,14 +58,14 @@ const open = (options: { compactAfterDeadRecords?: number } = {}) =>
   Ledger.open({ dir: dir.path, logger, now, ...options });
 
 describe("digest", () => {
-  test("keys are unambiguous JSON and read back", () => {
+  it("keys are unambiguous JSON and read back", () => {
     const key = banKey({ file: "f", name: 'a","b', ip: "192.0.2.1" });
     expect(parseBanKey(key)).toEqual({ file: "f", name: 'a","b', ip: "192.0.2.1" });
     expect(parseBanKey("[1,2,3]")).toBeUndefined();
     expect(parseBanKey("nope")).toBeUndefined();
   });
 
-  test("order and duplicates do not matter; any difference changes the hash", () => {
+  it("order and duplicates do not matter; any difference changes the hash", () => {
     fc.assert(
       fc.property(fc.uniqueArray(fc.string(), { minLength: 1, maxLength: 20 }), (keys) => {
         const digest = digestOf(keys);
@@ -82,7 +82,7 @@ describe("digest", () => {
 });
 
 describe("append log lines", () => {
-  test("a line is the JSON and its CRC; any change to it is seen", () => {
+  it("a line is the JSON and its CRC; any change to it is seen", () => {
     const line = formatLine({ t: "unban", k: "x y" });
     expect(parseLine(line.slice(0, -1))).toEqual({ t: "unban", k: "x y" });
     for (let i = 0; i < line.length - 1; i++) {
@@ -91,7 +91,7 @@ describe("append log lines", () => {
     }
   });
 
-  test("checks its options", async () => {
+  it("checks its options", async () => {
     const base = { dir: dir.path, file: "x", logger, replay: () => undefined, snapshot: () => [] };
     await expect(AppendLog.open({ ...base, dir: "relative" })).rejects.toThrow(
       /"options.dir" expected an absolute/,
@@ -113,7 +113,7 @@ describe("append log lines", () => {
     },
   };
 
-  test("a codec's lines carry the same CRC; a line its decode refuses counts as garbled", () => {
+  it("a codec's lines carry the same CRC; a line its decode refuses counts as garbled", () => {
     const line = formatLine({ word: "ban", count: 3 }, counts);
     expect(line).toBe(`ban 3 ${crc32("ban 3").toString(16).padStart(8, "0")}\n`);
     expect(parseLine(line.slice(0, -1), counts)).toEqual({ word: "ban", count: 3 });
@@ -124,7 +124,7 @@ describe("append log lines", () => {
     expect(() => formatLine({ word: "a\nb", count: 1 }, counts)).toThrow(/without a newline/);
   });
 
-  test("with a codec and a label: replayed() runs before the rewrite at open; errors name the file", async () => {
+  it("with a codec and a label: replayed() runs before the rewrite at open; errors name the file", async () => {
     const state = new Map<string, number>();
     const options = {
       dir: dir.path,
@@ -179,7 +179,7 @@ describe("AppendLog's temp file", () => {
   });
   const outside = () => join(dir.path, "..", `${dir.path.split("/").at(-1)}-outside`);
 
-  test("a symlink planted at the temp path is not followed, at open and at a later compaction", async () => {
+  it("a symlink planted at the temp path is not followed, at open and at a later compaction", async () => {
     const target = outside();
     await writeFile(target, "untouched\n");
     try {
@@ -200,7 +200,7 @@ describe("AppendLog's temp file", () => {
     }
   });
 
-  test("one planted between the clean-up and the create fails the compaction with a clear error", async () => {
+  it("one planted between the clean-up and the create fails the compaction with a clear error", async () => {
     const target = outside();
     await writeFile(target, "untouched\n");
     try {
@@ -220,7 +220,7 @@ describe("AppendLog's temp file", () => {
 });
 
 describe("Ledger", () => {
-  test("a ban is on disk when ban() resolves and comes back after reopen, with its host states", async () => {
+  it("a ban is on disk when ban() resolves and comes back after reopen, with its host states", async () => {
     const ledger = await open();
     const { ban: entry, change } = await ledger.ban(ban());
     expect(change).toBe("new");
@@ -244,7 +244,7 @@ describe("Ledger", () => {
     await again.close();
   });
 
-  test("a repeat extends when it ends later, else leaves the ban unchanged; params stay the applied ones", async () => {
+  it("a repeat extends when it ends later, else leaves the ban unchanged; params stay the applied ones", async () => {
     const ledger = await open();
     const first = await ledger.ban(ban());
     clock += 10_000;
@@ -263,7 +263,7 @@ describe("Ledger", () => {
     await ledger.close();
   });
 
-  test("a repeat for more hosts widens the target set; null (every host) absorbs any list", async () => {
+  it("a repeat for more hosts widens the target set; null (every host) absorbs any list", async () => {
     const ledger = await open();
     await ledger.ban(ban({ to: ["web1"] }));
     const wider = await ledger.ban(ban({ to: ["web2"] }));
@@ -277,7 +277,7 @@ describe("Ledger", () => {
     await again.close();
   });
 
-  test("a ban past its end is not active, expire() removes it, and a new ban of it starts afresh", async () => {
+  it("a ban past its end is not active, expire() removes it, and a new ban of it starts afresh", async () => {
     const ledger = await open();
     await ledger.ban(ban({ expiresAt: clock / 1000 + 5 }));
     await ledger.ban(ban({ ip: "192.0.2.1", expiresAt: null }));
@@ -297,7 +297,7 @@ describe("Ledger", () => {
     expect((await reread()).map((b) => b.ip)).toEqual(["192.0.2.1"]);
   });
 
-  test("unban matches the address, and the file and name when given", async () => {
+  it("unban matches the address, and the file and name when given", async () => {
     const ledger = await open();
     await ledger.ban(ban());
     await ledger.ban(ban({ name: "web" }));
@@ -313,7 +313,7 @@ describe("Ledger", () => {
     expect((await reread()).map((b) => b.ip)).toEqual(["192.0.2.1"]);
   });
 
-  test("host states of bans that ended are dropped; forgetHost drops a host", async () => {
+  it("host states of bans that ended are dropped; forgetHost drops a host", async () => {
     const ledger = await open();
     const { ban: entry } = await ledger.ban(ban());
     await ledger.setHostStates([{ key: entry.key, host: "web1", status: { state: "pending", at: 1 } }]);
@@ -327,7 +327,7 @@ describe("Ledger", () => {
     await ledger.close();
   });
 
-  test("a torn last line (crash mid-write) and a garbled line are skipped with one warning", async () => {
+  it("a torn last line (crash mid-write) and a garbled line are skipped with one warning", async () => {
     const ledger = await open();
     await ledger.ban(ban());
     await ledger.close();
@@ -350,7 +350,7 @@ describe("Ledger", () => {
     await again.close();
   });
 
-  test("dead records are compacted away; the state stays the same", async () => {
+  it("dead records are compacted away; the state stays the same", async () => {
     const ledger = await open({ compactAfterDeadRecords: 10 });
     for (let i = 0; i < 200; i++) {
       await ledger.ban(ban({ ip: `192.0.2.${i % 5}`, expiresAt: clock / 1000 + 600 + i }));
@@ -365,7 +365,7 @@ describe("Ledger", () => {
     await again.close();
   });
 
-  test("changes made in one turn share one flush", async () => {
+  it("changes made in one turn share one flush", async () => {
     const ledger = await open();
     const before = ledger.flushes;
     await Promise.all(
@@ -440,7 +440,7 @@ describe("a ledger written by net2ban 0.1.0", () => {
     await ledger.unban({ ip: "198.51.100.7" });
   }
 
-  test("loads with its bans and host states, also with a torn tail; the rewrite is 0.1.0's byte for byte", async () => {
+  it("loads with its bans and host states, also with a torn tail; the rewrite is 0.1.0's byte for byte", async () => {
     const path = join(dir.path, "ledger");
     await copyFile(fixture("ledger"), path);
     await appendFile(path, '{"t":"unban","k":"[\\"nftables');
@@ -467,7 +467,7 @@ describe("a ledger written by net2ban 0.1.0", () => {
     expect(await readFile(path)).toEqual(await readFile(fixture("ledger.compacted")));
   });
 
-  test("the same operations write the same bytes", async () => {
+  it("the same operations write the same bytes", async () => {
     const ledger = await open();
     try {
       await writeLedger(ledger);

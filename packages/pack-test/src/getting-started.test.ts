@@ -4,7 +4,7 @@
 // getting-started.int.test.ts runs the guide; this checks the lines against the tool without root.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 // The planner is ctl's own code (as the fleet's namespace helpers, it is not a package export).
 import { parseConfig } from "../../config/src/index.js";
 import { permissionCalls, planRabbitmqSetup, shellQuote } from "../../ctl/src/rabbitmq-setup.js";
@@ -30,7 +30,7 @@ function guidePermissionLines(): string[] {
 }
 
 describe("docs/getting-started.md's RabbitMQ logins", () => {
-  test("have exactly the permissions rabbitmq-setup generates for the guide's config", () => {
+  it("have exactly the permissions rabbitmq-setup generates for the guide's config", () => {
     const { config } = parseConfig(guideConfig(), "net2ban.cfg");
     const plan = planRabbitmqSetup(config, { randomPassword: () => "generated" });
     // The guide's logins are those of its config: the planner takes each from its url.
@@ -46,7 +46,7 @@ describe("docs/getting-started.md's RabbitMQ logins", () => {
     expect(guidePermissionLines()).toEqual(generated);
   });
 
-  test("the config sets the exchanges those permissions are written for", () => {
+  it("the config sets the exchanges those permissions are written for", () => {
     const { config } = parseConfig(guideConfig(), "net2ban.cfg");
     expect(config.broker.inputExchange).toBe("net2ban.input");
     expect(config.broker.deadLetterExchange).toBe("net2ban.dead");

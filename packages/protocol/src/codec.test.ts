@@ -2,7 +2,7 @@
 import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
-import { beforeAll, describe, expect, test } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { createExecBanRequest, createResultMessage } from "./builders.js";
 import { type Codec, type CodecOptions, createCodec } from "./codec.js";
 import { MessageRejectedError, type RejectCode } from "./errors.js";
@@ -105,12 +105,12 @@ const codec = (name: string): Codec => {
 describe("legacy vectors (test/vectors/legacy-v1.json)", () => {
   const positives = legacy.filter((vector) => vector.expect === undefined);
   const negatives = legacy.filter((vector) => vector.expect === "reject");
-  test("8 positive and 3 negative vectors", () => {
+  it("8 positive and 3 negative vectors", () => {
     expect(positives).toHaveLength(8);
     expect(negatives).toHaveLength(3);
   });
 
-  test.each(positives)("$name: decodes to the plaintext and re-encodes byte for byte", async (vector) => {
+  it.each(positives)("$name: decodes to the plaintext and re-encodes byte for byte", async (vector) => {
     const v1 = await createCodec({ protocol: 1, keyId: "server", direction: "to-agent", keys: vector });
     const wire = Buffer.from(vector.wire_b64, "base64");
     expect(wire).toHaveLength(vector.wire_hex_len);
@@ -121,12 +121,12 @@ describe("legacy vectors (test/vectors/legacy-v1.json)", () => {
     expect(sealed.toString("base64")).toBe(vector.wire_b64);
   });
 
-  test.each(negatives)("$name: rejected ($reason)", async (vector) => {
+  it.each(negatives)("$name: rejected ($reason)", async (vector) => {
     const v1 = await createCodec({ protocol: 1, keyId: "server", direction: "to-agent", keys: vector });
     rejection(v1, Buffer.from(vector.wire_b64, "base64"));
   });
 
-  test("a v2-shaped message goes out as v1 without id, sender, expires or to", () => {
+  it("a v2-shaped message goes out as v1 without id, sender, expires or to", () => {
     const limited = { ...ban, expires: 1_700_000_600, to: ["client1"] };
     const opened = codec("v1 client1").open(codec("v1 client1").seal(limited));
     expect(opened.message).toStrictEqual({
@@ -143,7 +143,7 @@ describe("legacy vectors (test/vectors/legacy-v1.json)", () => {
 describe("v2 vectors (test/vectors/v2.json, independent Python implementation)", () => {
   const positives = v2.filter((vector) => vector.expect === undefined);
   const negatives = v2.filter((vector) => vector.expect === "reject");
-  test("vectors of every direction, and negatives for every check after the MAC", () => {
+  it("vectors of every direction, and negatives for every check after the MAC", () => {
     expect(new Set(positives.map((vector) => vector.direction)).size).toBe(3);
     expect([...new Set(negatives.map((vector) => vector.code))].sort()).toEqual(
       ["bad-json", "bad-padding", "bad-utf8", "mac-mismatch", "schema", "wrong-command"]
@@ -152,7 +152,7 @@ describe("v2 vectors (test/vectors/v2.json, independent Python implementation)",
     );
   });
 
-  test.each(positives)("$name: opens to the plaintext and seals byte for byte", async (vector) => {
+  it.each(positives)("$name: opens to the plaintext and seals byte for byte", async (vector) => {
     const c = await createCodec({
       protocol: 2,
       keyId: vector.keyId,
@@ -168,7 +168,7 @@ describe("v2 vectors (test/vectors/v2.json, independent Python implementation)",
     );
   });
 
-  test.each(negatives)("$name: rejected as $code ($reason)", async (vector) => {
+  it.each(negatives)("$name: rejected as $code ($reason)", async (vector) => {
     const c = await createCodec({
       protocol: 2,
       keyId: vector.keyId,
@@ -185,7 +185,7 @@ describe("tampering", () => {
     ["v2", "v2 to-server"],
   ] as const;
 
-  test.each(cases)("%s: every bit of every byte flipped is rejected", (_version, name) => {
+  it.each(cases)("%s: every bit of every byte flipped is rejected", (_version, name) => {
     const c = codec(name);
     const wire = c.seal(ban, { iv });
     expect(c.open(wire).message).toMatchObject({ cmd: "exec", params: ban.params, timestamp: ban.timestamp });
@@ -201,7 +201,7 @@ describe("tampering", () => {
     expect(rejected).toBe(wire.length * 8);
   });
 
-  test.each(cases)("%s: every byte replaced by its complement is rejected", (_version, name) => {
+  it.each(cases)("%s: every byte replaced by its complement is rejected", (_version, name) => {
     const c = codec(name);
     const wire = c.seal(ban, { iv });
     for (let index = 0; index < wire.length; index++) {
@@ -211,13 +211,13 @@ describe("tampering", () => {
     }
   });
 
-  test.each(cases)("%s: truncation at every length is rejected", (_version, name) => {
+  it.each(cases)("%s: truncation at every length is rejected", (_version, name) => {
     const c = codec(name);
     const wire = c.seal(ban, { iv });
     for (let length = 0; length < wire.length; length++) rejection(c, wire.subarray(0, length));
   });
 
-  test.each(cases)("%s: extension by 1 to 64 bytes is rejected", (_version, name) => {
+  it.each(cases)("%s: extension by 1 to 64 bytes is rejected", (_version, name) => {
     const c = codec(name);
     const wire = c.seal(ban, { iv });
     for (let extra = 1; extra <= 64; extra++) {
@@ -226,7 +226,7 @@ describe("tampering", () => {
     }
   });
 
-  test("v1: a flip in the IV is caught by the MAC, not by the parser (CBC bit-flipping)", () => {
+  it("v1: a flip in the IV is caught by the MAC, not by the parser (CBC bit-flipping)", () => {
     const c = codec("v1 to-server");
     const wire = c.seal(ban, { iv });
     const tampered = Buffer.from(wire);
@@ -234,7 +234,7 @@ describe("tampering", () => {
     expect(rejection(c, tampered).code).toBe("mac-mismatch");
   });
 
-  test("v1 weakness, documented: an authkey holder flips the IV, re-MACs, and the copy is accepted again", () => {
+  it("v1 weakness, documented: an authkey holder flips the IV, re-MACs, and the copy is accepted again", () => {
     const c = codec("v1 client1");
     const wire = c.seal(ban, { iv });
     const original = c.open(wire);
@@ -247,7 +247,7 @@ describe("tampering", () => {
     expect(replayed.replayKey).not.toBe(original.replayKey);
   });
 
-  test("v1: upper-case hex MAC is rejected (exact bytes, as the original compared)", () => {
+  it("v1: upper-case hex MAC is rejected (exact bytes, as the original compared)", () => {
     const c = codec("v1 to-server");
     const wire = c.seal(ban, { iv });
     const upper = Buffer.concat([
@@ -264,7 +264,7 @@ describe("tampering", () => {
     expect(rejection(c, upper).code).toBe("mac-mismatch");
   });
 
-  test("v2: wrong version byte", () => {
+  it("v2: wrong version byte", () => {
     const wire = codec("v2 to-server").seal(ban, { iv });
     for (const version of [0, 1, 3, 0xff]) {
       const tampered = Buffer.from(wire);
@@ -275,11 +275,11 @@ describe("tampering", () => {
 });
 
 describe("recipient, direction and version confusion", () => {
-  test("sealed for client1, opened by client2's codec", () => {
+  it("sealed for client1, opened by client2's codec", () => {
     expect(rejection(codec("v2 client2"), codec("v2 client1").seal(ban)).code).toBe("wrong-key-id");
   });
 
-  test("sealed for client1, header rewritten to client2: the MAC catches it", () => {
+  it("sealed for client1, header rewritten to client2: the MAC catches it", () => {
     const wire = codec("v2 client1").seal(ban);
     // "client1" and "client2" have the same length, so only the last key id byte changes.
     const tampered = Buffer.from(wire);
@@ -287,20 +287,20 @@ describe("recipient, direction and version confusion", () => {
     expect(rejection(codec("v2 client2"), tampered).code).toBe("mac-mismatch");
   });
 
-  test("a to-agent message opened as to-server", () => {
+  it("a to-agent message opened as to-server", () => {
     expect(rejection(codec("v2 client1 as to-server"), codec("v2 client1").seal(ban)).code).toBe(
       "wrong-direction",
     );
   });
 
-  test("same key id and key, other direction: different keys, so even a rewritten header fails", () => {
+  it("same key id and key, other direction: different keys, so even a rewritten header fails", () => {
     const wire = codec("v2 client1").seal(ban);
     const tampered = Buffer.from(wire);
     tampered[1] = 1;
     expect(rejection(codec("v2 client1 as to-server"), tampered).code).toBe("mac-mismatch");
   });
 
-  test("wrong keys: same key id, another key", async () => {
+  it("wrong keys: same key id, another key", async () => {
     const impostor = await createCodec({
       protocol: 2,
       keyId: "client1",
@@ -310,7 +310,7 @@ describe("recipient, direction and version confusion", () => {
     expect(rejection(codec("v2 client1"), impostor.seal(ban)).code).toBe("mac-mismatch");
   });
 
-  test("wrong keys: another authkey or secret", async () => {
+  it("wrong keys: another authkey or secret", async () => {
     for (const keys of [
       { ...client1, authkey: "other" },
       { ...client1, secret: "other" },
@@ -321,19 +321,19 @@ describe("recipient, direction and version confusion", () => {
     }
   });
 
-  test("v1: client2's codec cannot read client1's message (the MAC passes: authkey is shared)", () => {
+  it("v1: client2's codec cannot read client1's message (the MAC passes: authkey is shared)", () => {
     const error = rejection(codec("v1 client2"), codec("v1 client1").seal(ban));
     expect(["bad-padding", "bad-utf8", "bad-json", "schema"]).toContain(error.code);
   });
 
-  test("a v2 codec rejects every v1 wire and a v1 codec every v2 wire", () => {
+  it("a v2 codec rejects every v1 wire and a v1 codec every v2 wire", () => {
     for (const vector of legacy) rejection(codec("v2 to-server"), Buffer.from(vector.wire_b64, "base64"));
     for (const vector of v2) rejection(codec("v1 to-server"), Buffer.from(vector.wire_b64, "base64"));
     rejection(codec("v2 to-server"), codec("v1 to-server").seal(ban));
     rejection(codec("v1 to-server"), codec("v2 to-server").seal(ban));
   });
 
-  test("results travel from-agent only, and speak only for their own client", () => {
+  it("results travel from-agent only, and speak only for their own client", () => {
     const result = createResultMessage({
       requestId: ban.id,
       client: "client1",
@@ -388,7 +388,7 @@ describe("properties (fast-check)", () => {
   );
   const message = fc.oneof(execMessage, updateMessage) as fc.Arbitrary<Net2banMessage>;
 
-  test("v2: open(seal(m)) returns m", () => {
+  it("v2: open(seal(m)) returns m", () => {
     const c = codec("v2 client1");
     fc.assert(
       fc.property(message, (m) => {
@@ -398,7 +398,7 @@ describe("properties (fast-check)", () => {
     );
   });
 
-  test("v1: open(seal(m)) returns m without the v2 fields", () => {
+  it("v1: open(seal(m)) returns m without the v2 fields", () => {
     const c = codec("v1 client1");
     fc.assert(
       fc.property(message, (m) => {
@@ -409,7 +409,7 @@ describe("properties (fast-check)", () => {
     );
   });
 
-  test.each(["v1 to-server", "v2 to-server", "v2 client1"])(
+  it.each(["v1 to-server", "v2 to-server", "v2 client1"])(
     "%s: random bytes are only ever 'message rejected'",
     (n) => {
       const c = codec(n);
@@ -422,7 +422,7 @@ describe("properties (fast-check)", () => {
     },
   );
 
-  test("v2: random bytes behind a valid header are only ever 'message rejected'", () => {
+  it("v2: random bytes behind a valid header are only ever 'message rejected'", () => {
     const c = codec("v2 client1");
     const header = c.seal(ban).subarray(0, 3 + "client1".length);
     fc.assert(
@@ -440,7 +440,7 @@ describe("properties (fast-check)", () => {
 });
 
 describe("arguments", () => {
-  test("createCodec checks each option", async () => {
+  it("createCodec checks each option", async () => {
     const good: CodecOptions = { protocol: 2, keyId: "client1", direction: "to-agent", keys: client1 };
     await expect(createCodec({ ...good, protocol: 3 as 2 })).rejects.toThrow(
       /"protocol" expected one of 1, 2, got 3/,
@@ -453,13 +453,13 @@ describe("arguments", () => {
     );
   });
 
-  test("the codec takes whole config objects as keys (extra fields ignored)", async () => {
+  it("the codec takes whole config objects as keys (extra fields ignored)", async () => {
     const peer = { ...client1, name: "client1", queue: "net2ban_client1", protocol: 2 };
     const c = await createCodec({ protocol: 2, keyId: "client1", direction: "to-agent", keys: peer });
     expect(codec("v2 client1").open(c.seal(ban)).message).toStrictEqual(ban);
   });
 
-  test("seal: a bad message or IV is a precise TypeError / RangeError, not a rejection", () => {
+  it("seal: a bad message or IV is a precise TypeError / RangeError, not a rejection", () => {
     const c = codec("v2 client1");
     expect(() => c.seal({ ...ban, file: "../x" })).toThrow(/"message" file: expected a file base name/);
     expect(() => c.seal({ ...ban, id: undefined } as unknown as ExecMessage)).toThrow(/"message" id:/);
@@ -473,7 +473,7 @@ describe("arguments", () => {
     );
   });
 
-  test("seal uses randomBytes when given, and fresh IVs otherwise", async () => {
+  it("seal uses randomBytes when given, and fresh IVs otherwise", async () => {
     const calls: number[] = [];
     const fixed = await createCodec({
       protocol: 2,
@@ -495,7 +495,7 @@ describe("arguments", () => {
 });
 
 describe("@net2ban/protocol/testing: sealPlaintext", () => {
-  test("seals what the schemas refuse, and the receiver still rejects it after the MAC", async () => {
+  it("seals what the schemas refuse, and the receiver still rejects it after the MAC", async () => {
     const { sealPlaintext } = await import("@net2ban/protocol/testing");
     for (const name of ["v2 client1", "v1 client1"]) {
       const c = codec(name);
@@ -508,7 +508,7 @@ describe("@net2ban/protocol/testing: sealPlaintext", () => {
     expect(fixed.subarray(10, 26)).toEqual(iv);
   });
 
-  test("only codecs from createCodec", async () => {
+  it("only codecs from createCodec", async () => {
     const { sealPlaintext } = await import("@net2ban/protocol/testing");
     const fake = {
       protocol: 2,
@@ -523,7 +523,7 @@ describe("@net2ban/protocol/testing: sealPlaintext", () => {
 describe("stable sealing (stableFor)", () => {
   const other: ExecMessage = { ...ban, params: { ...ban.params, ip: "203.0.113.10" } };
 
-  test("the same message and request seal to the same bytes, which open as usual; v1 and v2", () => {
+  it("the same message and request seal to the same bytes, which open as usual; v1 and v2", () => {
     for (const name of ["v1 client1", "v2 client1"]) {
       const c = codec(name);
       const wire = c.seal(ban, { stableFor: "request-a" });
@@ -533,7 +533,7 @@ describe("stable sealing (stableFor)", () => {
     }
   });
 
-  test("another request, message, recipient or direction gives another IV", () => {
+  it("another request, message, recipient or direction gives another IV", () => {
     const ivOf = (wire: Buffer, name: string) =>
       name.startsWith("v1")
         ? wire.subarray(0, 16).toString("hex")
@@ -565,7 +565,7 @@ describe("stable sealing (stableFor)", () => {
     expect(codec("v2 client1 results").seal(result, { stableFor: "request-a" }).equals(up)).toBe(true);
   });
 
-  test("IVs are not predictable without the recipient's key: a keyed hash, not one of public data", () => {
+  it("IVs are not predictable without the recipient's key: a keyed hash, not one of public data", () => {
     // Anyone holding the shared authkey (every v1 peer) computes this; it must not be the IV.
     const wire = codec("v1 client1").seal(ban, { stableFor: "request-a" });
     const guessed = createHmac("sha256", "shared authkey").update("request-a").digest().subarray(0, 16);
@@ -585,7 +585,7 @@ describe("stable sealing (stableFor)", () => {
     );
   });
 
-  test("checks its argument", () => {
+  it("checks its argument", () => {
     const c = codec("v1 client1");
     expect(() => c.seal(ban, { stableFor: "" })).toThrow(
       /"opts.stableFor" expected 1 to 1024 characters, got 0/,

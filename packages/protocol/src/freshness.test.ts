@@ -1,5 +1,5 @@
 // Freshness and replay rules with an injected clock.
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { OpenedMessage } from "./codec.js";
 import { MessageRejectedError, type RejectCode } from "./errors.js";
 import { FreshnessGuard, type FreshnessGuardOptions } from "./freshness.js";
@@ -54,7 +54,7 @@ const guardWith = (options: Partial<FreshnessGuardOptions> & { now: () => number
   new FreshnessGuard({ validWindowSeconds: 3600, ...options });
 
 describe("window and skew", () => {
-  test("accepts up to valid_wtime old, rejects anything older as expired", () => {
+  it("accepts up to valid_wtime old, rejects anything older as expired", () => {
     const { now } = clock();
     const guard = guardWith({ now });
     expect(code(guard, opened(T0))).toBe("accepted");
@@ -62,21 +62,21 @@ describe("window and skew", () => {
     expect(code(guard, opened(T0 - 3600.001))).toBe("expired");
   });
 
-  test("accepts up to maxFutureSkewSeconds ahead, rejects beyond as future", () => {
+  it("accepts up to maxFutureSkewSeconds ahead, rejects beyond as future", () => {
     const { now } = clock();
     const guard = guardWith({ now, maxFutureSkewSeconds: 30 });
     expect(code(guard, opened(T0 + 30))).toBe("accepted");
     expect(code(guard, opened(T0 + 30.5))).toBe("future");
   });
 
-  test("the default skew is 60 s", () => {
+  it("the default skew is 60 s", () => {
     const { now } = clock();
     const guard = guardWith({ now });
     expect(code(guard, opened(T0 + 60))).toBe("accepted");
     expect(code(guard, opened(T0 + 61))).toBe("future");
   });
 
-  test("a message past its expires is rejected even inside the window", () => {
+  it("a message past its expires is rejected even inside the window", () => {
     const { now } = clock();
     const guard = guardWith({ now });
     expect(code(guard, opened(T0 - 10, { expires: T0 }))).toBe("expires-passed");
@@ -84,7 +84,7 @@ describe("window and skew", () => {
     expect(code(guard, opened(T0 - 10, { expires: T0 + 0.5 }))).toBe("accepted");
   });
 
-  test("the clock is read on every check", () => {
+  it("the clock is read on every check", () => {
     const c = clock();
     const guard = guardWith({ now: c.now });
     const message = opened(T0);
@@ -94,7 +94,7 @@ describe("window and skew", () => {
 });
 
 describe("replay", () => {
-  test("the same id twice: the second is a replay", () => {
+  it("the same id twice: the second is a replay", () => {
     const { now } = clock();
     const guard = guardWith({ now });
     const message = opened(T0);
@@ -103,7 +103,7 @@ describe("replay", () => {
     expect(code(guard, opened(T0, { replayKey: message.replayKey }))).toBe("replay");
   });
 
-  test("legacy messages are told apart by their MAC", () => {
+  it("legacy messages are told apart by their MAC", () => {
     const { now } = clock();
     const guard = guardWith({ now });
     expect(code(guard, legacy(T0, "aa".repeat(32)))).toBe("accepted");
@@ -111,7 +111,7 @@ describe("replay", () => {
     expect(code(guard, legacy(T0, "aa".repeat(32)))).toBe("replay");
   });
 
-  test("a rejected message is not remembered", () => {
+  it("a rejected message is not remembered", () => {
     const { now } = clock();
     const guard = guardWith({ now });
     const early = opened(T0 + 120);
@@ -119,7 +119,7 @@ describe("replay", () => {
     expect(guard.size).toBe(0);
   });
 
-  test("forget() lets a redelivery through once", () => {
+  it("forget() lets a redelivery through once", () => {
     const { now } = clock();
     const guard = guardWith({ now });
     const message = opened(T0);
@@ -129,7 +129,7 @@ describe("replay", () => {
     expect(code(guard, message)).toBe("replay");
   });
 
-  test("ids are dropped once their timestamp leaves the window, and a replay then is expired", () => {
+  it("ids are dropped once their timestamp leaves the window, and a replay then is expired", () => {
     const c = clock();
     const guard = guardWith({ now: c.now });
     const message = opened(T0);
@@ -142,7 +142,7 @@ describe("replay", () => {
     expect(guard.size).toBe(1);
   });
 
-  test("a clock stepping back cannot revive a forgotten id", () => {
+  it("a clock stepping back cannot revive a forgotten id", () => {
     const c = clock();
     const guard = guardWith({ now: c.now });
     const message = opened(T0);
@@ -156,7 +156,7 @@ describe("replay", () => {
 });
 
 describe("bounded memory", () => {
-  test("when full, the oldest id is forgotten and nothing at or below it is accepted again", () => {
+  it("when full, the oldest id is forgotten and nothing at or below it is accepted again", () => {
     const c = clock();
     const guard = guardWith({ now: c.now, maxEntries: 3 });
     const first = opened(T0 - 30);
@@ -171,7 +171,7 @@ describe("bounded memory", () => {
     expect(code(guard, opened(T0 - 25))).toBe("expired");
   });
 
-  test("when full, a newcomer older than everything remembered is refused rather than evicting", () => {
+  it("when full, a newcomer older than everything remembered is refused rather than evicting", () => {
     const c = clock();
     const guard = guardWith({ now: c.now, maxEntries: 2 });
     guard.check(opened(T0 - 10));
@@ -180,7 +180,7 @@ describe("bounded memory", () => {
     expect(guard.size).toBe(2);
   });
 
-  test("out-of-order arrivals: eviction follows timestamps, not arrival order", () => {
+  it("out-of-order arrivals: eviction follows timestamps, not arrival order", () => {
     const c = clock();
     const guard = guardWith({ now: c.now, maxEntries: 3 });
     const newest = opened(T0);
@@ -193,7 +193,7 @@ describe("bounded memory", () => {
     expect(code(guard, newest)).toBe("replay");
   });
 
-  test("a flood never holds more than maxEntries ids, and every replay in it is caught", () => {
+  it("a flood never holds more than maxEntries ids, and every replay in it is caught", () => {
     const c = clock();
     const guard = guardWith({ now: c.now, maxEntries: 100 });
     const seen: OpenedMessage[] = [];
@@ -206,7 +206,7 @@ describe("bounded memory", () => {
     for (const message of seen) expect(["replay", "expired"]).toContain(code(guard, message));
   });
 
-  test("forget() followed by redeliveries does not grow memory without bound", () => {
+  it("forget() followed by redeliveries does not grow memory without bound", () => {
     const { now } = clock();
     const guard = guardWith({ now, maxEntries: 10 });
     const message = opened(T0);
@@ -221,7 +221,7 @@ describe("bounded memory", () => {
 });
 
 describe("arguments", () => {
-  test.each([
+  it.each([
     [{ validWindowSeconds: 0 }, RangeError, /"validWindowSeconds" expected a number/],
     [{ validWindowSeconds: "3600" }, TypeError, /"validWindowSeconds" expected a number, got string/],
     [{ validWindowSeconds: 60, maxFutureSkewSeconds: -1 }, RangeError, /"maxFutureSkewSeconds"/],

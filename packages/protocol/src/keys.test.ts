@@ -1,6 +1,6 @@
 // Key derivation: the legacy session key, v2 keys against an independent implementation, and the cache.
 import { readFileSync } from "node:fs";
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   type Direction,
   deriveLegacyKeys,
@@ -41,12 +41,12 @@ const exported = (keys: EnvelopeKeys) => ({
 });
 
 describe("v1 session key", () => {
-  test.each(legacy.vectors)("$name: derived_key", async (vector) => {
+  it.each(legacy.vectors)("$name: derived_key", async (vector) => {
     const key = await deriveLegacySessionKey(vector);
     expect(key.toString("latin1")).toBe(vector.derived_key);
     expect(key).toHaveLength(32);
   });
-  test("v1 MAC key is the authkey's UTF-8 bytes, not hex-decoded", async () => {
+  it("v1 MAC key is the authkey's UTF-8 bytes, not hex-decoded", async () => {
     const keys = await deriveLegacyKeys({ ...material, authkey: "0123456789abcdef" });
     expect(keys.macKey.export().toString("utf8")).toBe("0123456789abcdef");
   });
@@ -54,12 +54,12 @@ describe("v1 session key", () => {
 
 describe("v2 keys", () => {
   const positives = v2.vectors.filter((vector) => vector.enc_key_hex !== undefined);
-  test.each(positives)("$name: same keys as the Python reference (test/generate/v2.py)", async (vector) => {
+  it.each(positives)("$name: same keys as the Python reference (test/generate/v2.py)", async (vector) => {
     const keys = exported(await deriveV2Keys(vector.keys, vector.keyId, vector.direction));
     expect(keys).toEqual({ enc: vector.enc_key_hex, mac: vector.mac_key_hex });
   });
 
-  test("every input changes both keys, and the two keys differ", async () => {
+  it("every input changes both keys, and the two keys differ", async () => {
     const base = exported(await deriveV2Keys(material, "client1", "to-agent"));
     expect(base.enc).not.toBe(base.mac);
     const variants = await Promise.all([
@@ -76,7 +76,7 @@ describe("v2 keys", () => {
     }
   });
 
-  test("v2 keys are not the v1 session key", async () => {
+  it("v2 keys are not the v1 session key", async () => {
     const v1 = await deriveLegacySessionKey(material);
     const keys = exported(await deriveV2Keys(material, "server", "to-server"));
     expect(keys.enc).not.toBe(v1.toString("hex"));
@@ -84,7 +84,7 @@ describe("v2 keys", () => {
 });
 
 describe("argument checks name the argument and never echo a secret", () => {
-  test.each([
+  it.each([
     [
       { ...material, rounds: 0 },
       RangeError,
@@ -106,13 +106,13 @@ describe("argument checks name the argument and never echo a secret", () => {
     await expect(attempt).rejects.toThrow(message);
   });
 
-  test("the error does not contain the secret", async () => {
+  it("the error does not contain the secret", async () => {
     const attempt = deriveV2Keys({ ...material, secret: "TOPSECRET", rounds: -1 }, "client1", "to-agent");
     await expect(attempt).rejects.toThrow(RangeError);
     await attempt.catch((error: Error) => expect(error.message).not.toContain("TOPSECRET"));
   });
 
-  test.each([
+  it.each([
     ["", "keyId"],
     [".hidden", "keyId"],
     ["a b", "keyId"],
@@ -121,7 +121,7 @@ describe("argument checks name the argument and never echo a secret", () => {
     await expect(deriveV2Keys(material, keyId, "to-agent")).rejects.toThrow(/"keyId" expected a client name/);
   });
 
-  test("direction must be one of the three", async () => {
+  it("direction must be one of the three", async () => {
     await expect(deriveV2Keys(material, "client1", "sideways" as Direction)).rejects.toThrow(
       /"direction" expected one of "to-server", "to-agent", "from-agent"/,
     );
@@ -131,7 +131,7 @@ describe("argument checks name the argument and never echo a secret", () => {
 describe("KeyCache", () => {
   const spec = { protocol: 2 as const, material, keyId: "client1", direction: "to-agent" as const };
 
-  test("concurrent requests for one entry share one derivation", async () => {
+  it("concurrent requests for one entry share one derivation", async () => {
     const cache = new KeyCache();
     const first = cache[lookupKeys](spec);
     const second = cache[lookupKeys]({ ...spec, material: { ...material } });
@@ -140,7 +140,7 @@ describe("KeyCache", () => {
     expect(await first).toBe(await second);
   });
 
-  test("each part of the tuple makes its own entry", async () => {
+  it("each part of the tuple makes its own entry", async () => {
     const cache = new KeyCache();
     await Promise.all([
       cache[lookupKeys](spec),
@@ -155,7 +155,7 @@ describe("KeyCache", () => {
     expect(cache.size).toBe(8);
   });
 
-  test("v1 keys do not depend on key id or direction, so one entry serves all", async () => {
+  it("v1 keys do not depend on key id or direction, so one entry serves all", async () => {
     const cache = new KeyCache();
     const a = await cache[lookupKeys]({ ...spec, protocol: 1 });
     const b = await cache[lookupKeys]({ ...spec, protocol: 1, keyId: "server", direction: "to-server" });
@@ -163,14 +163,14 @@ describe("KeyCache", () => {
     expect(cache.size).toBe(1);
   });
 
-  test("fields are length-prefixed: shifting characters between fields is another entry", async () => {
+  it("fields are length-prefixed: shifting characters between fields is another entry", async () => {
     const cache = new KeyCache();
     const a = await cache[lookupKeys]({ ...spec, material: { ...material, key: "ab", secret: "c" } });
     const b = await cache[lookupKeys]({ ...spec, material: { ...material, key: "a", secret: "bc" } });
     expect(b).not.toBe(a);
   });
 
-  test("a failed derivation is not cached", async () => {
+  it("a failed derivation is not cached", async () => {
     const cache = new KeyCache();
     await expect(cache[lookupKeys]({ ...spec, material: { ...material, rounds: 0 } })).rejects.toThrow(
       RangeError,
@@ -179,7 +179,7 @@ describe("KeyCache", () => {
     expect(cache.size).toBe(0);
   });
 
-  test("clear() forgets every entry", async () => {
+  it("clear() forgets every entry", async () => {
     const cache = new KeyCache();
     const before = await cache[lookupKeys](spec);
     cache.clear();

@@ -1,6 +1,6 @@
 // Schemas (every bound, at and past its limit) and the request builders.
 import { hostname } from "node:os";
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   createBanRequest,
   createExecBanRequest,
@@ -71,7 +71,7 @@ const params = (count: number, value = "x") =>
   Object.fromEntries(Array.from({ length: count }, (_, i) => [`p${i}`, value]));
 
 describe("bounds: at the limit accepted, one past it rejected", () => {
-  test.each([
+  it.each([
     ["file", { ...exec, file: "f".repeat(64) }, { ...exec, file: "f".repeat(65) }],
     ["action", { ...exec, action: "a".repeat(64) }, { ...exec, action: "a".repeat(65) }],
     ["params count", { ...exec, params: params(64) }, { ...exec, params: params(65) }],
@@ -107,7 +107,7 @@ describe("bounds: at the limit accepted, one past it rejected", () => {
 });
 
 describe("field rules", () => {
-  test.each([
+  it.each([
     ["file", "../etc/passwd"],
     ["file", "a/b"],
     ["file", ".hidden"],
@@ -131,7 +131,7 @@ describe("field rules", () => {
     expect(verdict({ ...exec, [field]: value })).toMatch(new RegExp(`^schema: ${field}`));
   });
 
-  test.each([
+  it.each([
     [{ "1ip": "x" }, /^schema: params\.1ip: expected a parameter name/],
     [{ ip: 5 }, /^schema: params\.ip: expected a string, got number/],
     [{ ip: null }, /^schema: params\.ip: expected a string, got null/],
@@ -141,14 +141,14 @@ describe("field rules", () => {
     expect(verdict({ ...exec, params: value })).toMatch(reason);
   });
 
-  test.each(["QUJD", "QUI=", "QQ==", ""])("content %j accepted", (content) => {
+  it.each(["QUJD", "QUI=", "QQ==", ""])("content %j accepted", (content) => {
     expect(verdict({ ...update, content })).toBe("accepted");
   });
-  test.each(["QUJ", "QQ=", "QQ===", "Q!==", "QU I="])("content %j rejected", (content) => {
+  it.each(["QUJ", "QQ=", "QQ===", "Q!==", "QU I="])("content %j rejected", (content) => {
     expect(verdict({ ...update, content })).toMatch(/^schema: content/);
   });
 
-  test.each([
+  it.each([
     ["iptables.local", "file"],
     ["client-1.example.org", "client"],
     ["web_01@dc2", "client"],
@@ -157,34 +157,34 @@ describe("field rules", () => {
     expect(verdict(message)).toBe("accepted");
   });
 
-  test("exitCode is an integer or null; durationMs is not negative", () => {
+  it("exitCode is an integer or null; durationMs is not negative", () => {
     expect(verdict({ ...result, exitCode: null })).toBe("accepted");
     expect(verdict({ ...result, exitCode: 137 })).toBe("accepted");
     expect(verdict({ ...result, exitCode: 1.5 })).toMatch(/^schema: exitCode/);
     expect(verdict({ ...result, durationMs: -1 })).toMatch(/^schema: durationMs/);
   });
 
-  test("unknown keys are removed, not rejected, so newer senders can add optional fields", () => {
+  it("unknown keys are removed, not rejected, so newer senders can add optional fields", () => {
     const parsed = parseMessage({ ...exec, priority: "high", params: { ...exec.params } }, 2);
     expect(parsed).toStrictEqual(exec);
   });
 
-  test("a legacy message is not a v2 message (no id, no sender); a v2 message is a legacy one once stripped", () => {
+  it("a legacy message is not a v2 message (no id, no sender); a v2 message is a legacy one once stripped", () => {
     const { id: _id, sender: _sender, ...legacy } = exec;
     expect(verdict(legacy, 2)).toMatch(/^schema: (id|sender)/);
     expect(verdict(legacy, 1)).toBe("accepted");
     expect(legacyMessageSchema.parse(exec)).toStrictEqual(legacy);
   });
 
-  test("results are v2 only", () => {
+  it("results are v2 only", () => {
     expect(verdict(result, 1)).toMatch(/^schema: cmd/);
   });
 
-  test("a version other than 1 or 2 is an argument error", () => {
+  it("a version other than 1 or 2 is an argument error", () => {
     expect(() => parseMessage(exec, 3 as 2)).toThrow(RangeError);
   });
 
-  test("the reason is bounded even for huge attacker-chosen keys", () => {
+  it("the reason is bounded even for huge attacker-chosen keys", () => {
     const reason = verdict({ ...exec, params: { ["a".repeat(10_000)]: "x" } });
     expect(reason.length).toBeLessThan(400);
   });
@@ -211,7 +211,7 @@ describe("every schema-valid message fits the envelope (MAX_PLAINTEXT_BYTES) in 
     client: "c".repeat(128),
   };
 
-  test.each([
+  it.each([
     ["exec", worstExec],
     ["update", worstUpdate],
   ])("%s: the largest message seals and opens in v1 and v2", async (_name, message: Net2banMessage) => {
@@ -228,7 +228,7 @@ describe("every schema-valid message fits the envelope (MAX_PLAINTEXT_BYTES) in 
     }
   });
 
-  test("one block more than the bound is rejected before the MAC is computed", async () => {
+  it("one block more than the bound is rejected before the MAC is computed", async () => {
     const keys = { key: "k", secret: "s", rounds: 1, authkey: "a" };
     const codec = await createCodec({ protocol: 2, keyId: "client1", direction: "to-agent", keys });
     const header = codec.seal(exec).subarray(0, 10);
@@ -245,12 +245,12 @@ describe("every schema-valid message fits the envelope (MAX_PLAINTEXT_BYTES) in 
 describe("builders", () => {
   const now = () => 1_700_000_000_250;
 
-  test("createBanRequest and createUnbanRequest stay as deprecated names of the exec builders", () => {
+  it("createBanRequest and createUnbanRequest stay as deprecated names of the exec builders", () => {
     expect(createBanRequest).toBe(createExecBanRequest);
     expect(createUnbanRequest).toBe(createExecUnbanRequest);
   });
 
-  test("createExecBanRequest: actionban of iptables-multiport with ip and name, a UUID id, this host as sender", () => {
+  it("createExecBanRequest: actionban of iptables-multiport with ip and name, a UUID id, this host as sender", () => {
     const ban = createExecBanRequest({ ip: "203.0.113.9", name: "sshd", now });
     expect(ban).toMatchObject({
       cmd: "exec",
@@ -266,7 +266,7 @@ describe("builders", () => {
     expect(ban).not.toHaveProperty("expires");
   });
 
-  test("createExecUnbanRequest: actionunban, other action file, extra params, to, expires, id", () => {
+  it("createExecUnbanRequest: actionunban, other action file, extra params, to, expires, id", () => {
     const unban = createExecUnbanRequest({
       ip: "2001:db8::/32",
       action: "nftables",
@@ -290,7 +290,7 @@ describe("builders", () => {
     });
   });
 
-  test.each([
+  it.each([
     "203.0.113.9",
     "2001:db8::1",
     "198.51.100.0/24",
@@ -300,7 +300,7 @@ describe("builders", () => {
   ])("ip %j accepted", (ip) => {
     expect(createExecBanRequest({ ip }).params["ip"]).toBe(ip);
   });
-  test.each([
+  it.each([
     "$(id>pwned.txt)",
     "300.1.1.1",
     "1.2.3.4/33",
@@ -315,7 +315,7 @@ describe("builders", () => {
     );
   });
 
-  test("ip and name go in their own arguments, not in params", () => {
+  it("ip and name go in their own arguments, not in params", () => {
     expect(() => createExecBanRequest({ ip: "192.0.2.1", params: { ip: "192.0.2.2" } })).toThrow(
       '"params" must not contain "ip"',
     );
@@ -324,7 +324,7 @@ describe("builders", () => {
     );
   });
 
-  test("argument errors name the argument as the caller wrote it", () => {
+  it("argument errors name the argument as the caller wrote it", () => {
     expect(() => createExecBanRequest({ ip: "192.0.2.1", action: "../x" })).toThrow(
       /^"action" expected a file base name/,
     );
@@ -342,7 +342,7 @@ describe("builders", () => {
     expect(() => createExecBanRequest({ ip: "192.0.2.1", expires: -1 })).toThrow(/^"expires" /);
   });
 
-  test("createExecRequest: any action, params copied (later changes to the input do not leak in)", () => {
+  it("createExecRequest: any action, params copied (later changes to the input do not leak in)", () => {
     const input = {
       cmd: "ignored",
       file: "iptables-multiport",
@@ -356,7 +356,7 @@ describe("builders", () => {
     expect(request.action).toBe("actionstart");
   });
 
-  test("createUpdateRequest: bytes are base64-encoded, a string is taken as the base64 itself", () => {
+  it("createUpdateRequest: bytes are base64-encoded, a string is taken as the base64 itself", () => {
     const text = "[Definition]\nactionban = true\n";
     const base64 = Buffer.from(text, "utf8").toString("base64");
     const fromBytes = createUpdateRequest({
@@ -379,7 +379,7 @@ describe("builders", () => {
     ).toThrow(/^"content" Too big/);
   });
 
-  test("createResultMessage keeps the end of stderr", () => {
+  it("createResultMessage keeps the end of stderr", () => {
     const stderr = `${"x".repeat(3000)}the end`;
     const made = createResultMessage({
       requestId: exec.id,
@@ -394,7 +394,7 @@ describe("builders", () => {
     expect(made.requestId).toBe(exec.id);
   });
 
-  test("every builder's output passes the wire schema", () => {
+  it("every builder's output passes the wire schema", () => {
     for (const message of [
       createExecBanRequest({ ip: "192.0.2.1" }),
       createExecUnbanRequest({ ip: "192.0.2.1" }),

@@ -1,7 +1,7 @@
 // The primitives under both envelopes, checked against their standards' vectors the way our code calls them.
 import { createCipheriv, createHmac, createSecretKey } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 import { decryptCbc, sealV1 } from "./envelope-v1.js";
 import { MessageRejectedError } from "./errors.js";
 import { type EnvelopeKeys, pbkdf2Sha256 } from "./keys.js";
@@ -26,7 +26,7 @@ describe("AES-256-CBC: NIST SP 800-38A F.2.5 / F.2.6", () => {
       ciphertext: string;
     }[];
   }>("aes-256-cbc.json");
-  test.each(cases)("$name", (vector) => {
+  it.each(cases)("$name", (vector) => {
     const key = createSecretKey(hex(vector.key));
     if (vector.operation === "encrypt") {
       const cipher = createCipheriv("aes-256-cbc", key, hex(vector.iv)).setAutoPadding(false);
@@ -51,7 +51,7 @@ describe("HMAC-SHA256: RFC 4231", () => {
   const { vectors: cases } = vectors<{ vectors: { name: string; key: string; data: string; mac: string }[] }>(
     "hmac-sha256.json",
   );
-  test.each(cases)("$name", (vector) => {
+  it.each(cases)("$name", (vector) => {
     const mac = createHmac("sha256", createSecretKey(hex(vector.key)))
       .update(hex(vector.data))
       .digest("hex");
@@ -65,7 +65,7 @@ describe("PBKDF2-HMAC-SHA256: RFC 7914 section 11", () => {
   const { vectors: cases } = vectors<{
     vectors: { name: string; password: string; salt: string; rounds: number; dkLen: number; dk: string }[];
   }>("pbkdf2-hmac-sha256.json");
-  test.each(cases)("$name", async (vector) => {
+  it.each(cases)("$name", async (vector) => {
     const dk = await pbkdf2Sha256(
       Buffer.from(vector.password),
       Buffer.from(vector.salt),
@@ -88,12 +88,12 @@ describe("PKCS#7 padding: Wycheproof aes_cbc_pkcs5_test.json, 256-bit keys", () 
       result: string;
     }[];
   }>("wycheproof-aes-256-cbc-pkcs5.json");
-  test("the set is the 256-bit group, with valid and invalid cases", () => {
+  it("the set is the 256-bit group, with valid and invalid cases", () => {
     expect(tests).toHaveLength(72);
     expect(tests.filter((t) => t.result === "valid").length).toBeGreaterThan(10);
     expect(tests.filter((t) => t.result === "invalid").length).toBeGreaterThan(10);
   });
-  test.each(tests)("tcId $tcId: $comment ($result)", (t) => {
+  it.each(tests)("tcId $tcId: $comment ($result)", (t) => {
     const keys = keysFor(hex(t.key));
     const wire = Buffer.concat([hex(t.iv), hex(t.ct)]);
     if (t.result === "valid") {
@@ -116,7 +116,7 @@ describe("PKCS#7 padding: hand-written edges", () => {
     return Buffer.concat([iv, cipher.update(blocks), cipher.final()]);
   };
 
-  test.each([0, 1, 15, 16, 17, 31, 32])("%i bytes: padded to the next full block and back", (length) => {
+  it.each([0, 1, 15, 16, 17, 31, 32])("%i bytes: padded to the next full block and back", (length) => {
     const plaintext = Buffer.alloc(length, 0x61);
     const wire = sealV1(keys, plaintext, iv);
     const ciphertextLength = wire.length - 16 - 64;
@@ -124,7 +124,7 @@ describe("PKCS#7 padding: hand-written edges", () => {
     expect(decryptCbc(keys, wire.subarray(0, wire.length - 64), 0, wire.length - 64)).toEqual(plaintext);
   });
 
-  test.each([
+  it.each([
     ["last byte 0", Buffer.concat([Buffer.alloc(15, 0x61), Buffer.from([0])])],
     ["last byte 17", Buffer.concat([Buffer.alloc(15, 0x61), Buffer.from([17])])],
     ["last byte 0xff", Buffer.concat([Buffer.alloc(15, 0x61), Buffer.from([0xff])])],

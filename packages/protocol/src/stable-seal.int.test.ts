@@ -4,7 +4,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createExecRequest, createUpdateRequest } from "./builders.js";
 import { createCodec } from "./codec.js";
 import type { KeyMaterial } from "./keys.js";
@@ -35,7 +35,7 @@ const legacy = (
 ).vectors;
 
 describe("a Python v1 receiver", () => {
-  test("reads every legacy vector as the original wrote it, and rejects the bad ones", () => {
+  it("reads every legacy vector as the original wrote it, and rejects the bad ones", () => {
     const received = receive(legacy);
     legacy.forEach((vector, i) => {
       if (vector.expect === "reject") expect(received[i]?.ok, vector.name).toBe(false);
@@ -43,7 +43,7 @@ describe("a Python v1 receiver", () => {
     });
   });
 
-  test("opens stably sealed v1 messages: the same plaintext as the TypeScript codec's, the same bytes twice", async () => {
+  it("opens stably sealed v1 messages: the same plaintext as the TypeScript codec's, the same bytes twice", async () => {
     const keys: KeyMaterial = { key: "client1 key", secret: "shared secret", rounds: 1000, authkey: "hola" };
     const codec = await createCodec({ protocol: 1, keyId: "client1", direction: "to-agent", keys });
     const now = () => 1_700_000_000_123;

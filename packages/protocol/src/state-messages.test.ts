@@ -1,6 +1,6 @@
 // Ban state messages: ban/unban/status requests, apply/sync commands, digests, and the replies net2banctl
 // gets (accepted, forwarded results, state), each in its own direction only and within its bounds.
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   createDigestMessage,
   createResultMessage,
@@ -54,7 +54,7 @@ const sync: SyncMessage = {
 };
 
 describe("builders", () => {
-  test("a tracked ban: ban of iptables-multiport for jail default, duration optional, null for no end", () => {
+  it("a tracked ban: ban of iptables-multiport for jail default, duration optional, null for no end", () => {
     const ban = createTrackedBanRequest({ ip: "203.0.113.9", now, sender: "ctl" });
     expect(ban).toMatchObject({
       cmd: "ban",
@@ -79,7 +79,7 @@ describe("builders", () => {
     expect(createTrackedBanRequest({ ip: "192.0.2.1", duration: null }).duration).toBeNull();
   });
 
-  test("a tracked ban refuses what no agent could run", () => {
+  it("a tracked ban refuses what no agent could run", () => {
     expect(() => createTrackedBanRequest({ ip: "203.0.113.300" })).toThrow(/"ip" expected an IPv4/);
     expect(() => createTrackedBanRequest({ ip: "192.0.2.1", params: { ip: "x" } })).toThrow(
       /must not contain "ip"/,
@@ -92,7 +92,7 @@ describe("builders", () => {
     expect(() => createTrackedBanRequest({ ip: "192.0.2.1", replyTo: "amq.gen-1" })).toThrow(/"replyTo"/);
   });
 
-  test("unban without action or name means every ban of the address; status and digest", () => {
+  it("unban without action or name means every ban of the address; status and digest", () => {
     const all = createTrackedUnbanRequest({ ip: "192.0.2.1", now });
     expect(all).not.toHaveProperty("file");
     expect(all).not.toHaveProperty("name");
@@ -111,7 +111,7 @@ describe("builders", () => {
     ).toThrow(/"count"/);
   });
 
-  test("a result can name the ban it is about and what the agent did", () => {
+  it("a result can name the ban it is about and what the agent did", () => {
     const result = createResultMessage({
       requestId: "request-1",
       client: "web1",
@@ -183,21 +183,18 @@ describe("each direction carries its own commands", () => {
     "from-server": ["accepted", "result", "state"],
   };
 
-  test.each(Object.entries(carried))(
-    "%s: seals and opens exactly its commands",
-    async (direction, allowed) => {
-      const codec = await codecOf(direction as Direction);
-      for (const [cmd, message] of Object.entries(samples)) {
-        if (allowed.includes(cmd)) {
-          expect(codec.open(codec.seal(message)).message).toEqual(message);
-        } else {
-          expect(() => codec.seal(message), `${cmd} ${direction}`).toThrow(/is not sent/);
-        }
+  it.each(Object.entries(carried))("%s: seals and opens exactly its commands", async (direction, allowed) => {
+    const codec = await codecOf(direction as Direction);
+    for (const [cmd, message] of Object.entries(samples)) {
+      if (allowed.includes(cmd)) {
+        expect(codec.open(codec.seal(message)).message).toEqual(message);
+      } else {
+        expect(() => codec.seal(message), `${cmd} ${direction}`).toThrow(/is not sent/);
       }
-    },
-  );
+    }
+  });
 
-  test("a digest sealed by one agent's key cannot speak for another; a forwarded result can", async () => {
+  it("a digest sealed by one agent's key cannot speak for another; a forwarded result can", async () => {
     const web2 = await codecOf("from-agent", "web2");
     try {
       web2.open(web2.seal(samples["digest"]!));
@@ -209,12 +206,12 @@ describe("each direction carries its own commands", () => {
     expect(server.open(server.seal(samples["result"]!)).message).toMatchObject({ client: "web1" });
   });
 
-  test("v1 has no form for any of them", async () => {
+  it("v1 has no form for any of them", async () => {
     const v1 = await createCodec({ protocol: 1, keyId: "server", direction: "to-server", keys });
     expect(() => v1.seal(samples["ban"]!)).toThrow(/"ban" has no v1 form/);
   });
 
-  test("readV2KeyId names the header's key id for that direction only", async () => {
+  it("readV2KeyId names the header's key id for that direction only", async () => {
     const wire = (await codecOf("from-agent", "web-1.example@x")).seal({
       ...samples["digest"]!,
       client: "web-1.example@x",
@@ -228,7 +225,7 @@ describe("each direction carries its own commands", () => {
 });
 
 describe("bounds", () => {
-  test("the largest ban request seals and opens", async () => {
+  it("the largest ban request seals and opens", async () => {
     const worstValue = "\u0001".repeat(LIMITS.paramValue);
     const ban: BanMessage = {
       ...createTrackedBanRequest({ ip: "192.0.2.1", replyTo: "r".repeat(255) }),
@@ -248,7 +245,7 @@ describe("bounds", () => {
     expect(codec.open(codec.seal(ban)).message.cmd).toBe("ban");
   });
 
-  test("a sync or state past the set bound is refused (senders split sets), one under it passes", () => {
+  it("a sync or state past the set bound is refused (senders split sets), one under it passes", () => {
     const held = { file: "f", name: "n", ip: "192.0.2.1", params: { k: "v".repeat(4000) }, expiresAt: null };
     const fits = Math.floor(LIMITS.setMessageBytes / 4100) - 5;
     expect(messageSchema.safeParse({ ...sync, bans: Array(fits).fill(held) }).success).toBe(true);
@@ -257,7 +254,7 @@ describe("bounds", () => {
     expect(result.error?.issues[0]?.message).toMatch(/split the set/);
   });
 
-  test("apply and sync check addresses and names as characters (receivers parse them exactly)", () => {
+  it("apply and sync check addresses and names as characters (receivers parse them exactly)", () => {
     expect(messageSchema.safeParse({ ...apply, ip: "192.0.2.1; reboot" }).success).toBe(false);
     expect(messageSchema.safeParse({ ...apply, name: "" }).success).toBe(false);
     expect(messageSchema.safeParse({ ...apply, op: "flush" }).success).toBe(false);

@@ -1,5 +1,5 @@
 // The Prometheus registry's text format and the /metrics endpoint.
-import { afterEach, describe, expect, test } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { MetricsError, MetricsRegistry, type MetricsServer, startMetricsServer } from "./metrics.js";
 
 function memoryLogger() {
@@ -13,7 +13,7 @@ function memoryLogger() {
 }
 
 describe("MetricsRegistry", () => {
-  test("counters, gauges and histograms in the text exposition format, labels escaped", async () => {
+  it("counters, gauges and histograms in the text exposition format, labels escaped", async () => {
     const registry = new MetricsRegistry();
     const actions = registry.counter("net2ban_actions_total", "Actions run.\nBy outcome.", [
       "action",
@@ -51,7 +51,7 @@ describe("MetricsRegistry", () => {
     expect(latency.count()).toBe(3);
   });
 
-  test("refuses bad names, repeated names, wrong labels and negative increments", () => {
+  it("refuses bad names, repeated names, wrong labels and negative increments", () => {
     const registry = new MetricsRegistry();
     expect(() => registry.counter("1bad", "x")).toThrow(MetricsError);
     expect(() => registry.counter("ok_total", "x", ["le"])).toThrow(/not a label name/);
@@ -63,7 +63,7 @@ describe("MetricsRegistry", () => {
     expect(() => registry.histogram("h", "x", [])).toThrow(/buckets/);
   });
 
-  test("collectors run before each scrape; a failing or hanging one does not stop it", async () => {
+  it("collectors run before each scrape; a failing or hanging one does not stop it", async () => {
     const registry = new MetricsRegistry();
     const depth = registry.gauge("net2ban_queue_depth", "Ready messages.", ["queue"]);
     let reads = 0;
@@ -87,7 +87,7 @@ describe("startMetricsServer", () => {
     server = undefined;
   });
 
-  test("serves GET /metrics; 404 elsewhere, 405 for other methods", async () => {
+  it("serves GET /metrics; 404 elsewhere, 405 for other methods", async () => {
     const registry = new MetricsRegistry();
     registry.counter("net2ban_requests_total", "Requests.").inc();
     const logger = memoryLogger();
@@ -102,7 +102,7 @@ describe("startMetricsServer", () => {
     expect(logger.find("info", "metrics on http://127.0.0.1:")).toHaveLength(1);
   });
 
-  test("a port in use is an error at start", async () => {
+  it("a port in use is an error at start", async () => {
     const registry = new MetricsRegistry();
     server = await startMetricsServer({ host: "127.0.0.1", port: 0, registry, logger: memoryLogger() });
     await expect(

@@ -2,7 +2,7 @@
 // way reached it are not drift (applies undone newest first, up to 64; a sync on its way), answered or
 // lost commands no longer excuse a differing digest, and bans that ended since the digest was made.
 import { banKey, digestOf, type LedgerBan } from "@net2ban/ledger";
-import { beforeEach, describe, expect, test } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { DriftJudge, IN_FLIGHT_KEPT, type JudgedAgent, type JudgedDigest, MAX_UNDONE } from "./drift.js";
 
 let clock = Date.UTC(2026, 0, 15, 12, 0, 0);
@@ -53,19 +53,19 @@ function sentApply(id: string, op: "ban" | "unban", ip: string): void {
 }
 
 describe("a digest against what the agent should hold", () => {
-  test("the same set: holds-all; another set with nothing on its way: differs", () => {
+  it("the same set: holds-all; another set with nothing on its way: differs", () => {
     const expected = [ban("203.0.113.1"), ban("203.0.113.2")];
     expect(judge.judge(web1, digest(["203.0.113.2", "203.0.113.1"]), expected).verdict).toBe("holds-all");
     const judged = judge.judge(web1, digest(["203.0.113.1"]), expected);
     expect(judged).toEqual({ verdict: "differs", ledger: digestOf(expected.map((b) => b.key)) });
   });
 
-  test("a ban the agent need not hold (its `to`) is not expected of it", () => {
+  it("a ban the agent need not hold (its `to`) is not expected of it", () => {
     const expected = [ban("203.0.113.1"), ban("203.0.113.2", null, ["web2"])].filter(web1.holds);
     expect(judge.judge(web1, digest(["203.0.113.1"]), expected).verdict).toBe("holds-all");
   });
 
-  test("a ban that ended after the agent made its digest is still expected in it", () => {
+  it("a ban that ended after the agent made its digest is still expected in it", () => {
     const ending = ban("203.0.113.1", t() + 1);
     const before = t();
     clock += 2000;
@@ -81,7 +81,7 @@ describe("a digest against what the agent should hold", () => {
 });
 
 describe("commands on their way", () => {
-  test("pending applies are undone newest first: each step back in time explains an older digest", () => {
+  it("pending applies are undone newest first: each step back in time explains an older digest", () => {
     // The ledger holds .2 now: .1 was banned and unbanned, .2 banned; the agent answered nothing yet.
     const expected = [ban("203.0.113.2")];
     sentApply("b1", "ban", "203.0.113.1");
@@ -104,13 +104,13 @@ describe("commands on their way", () => {
     expect(judged(["203.0.113.3"]).verdict).toBe("differs");
   });
 
-  test("only a periodic or a sync digest can be behind: a start digest that differs is a catch-up", () => {
+  it("only a periodic or a sync digest can be behind: a start digest that differs is a catch-up", () => {
     sentApply("b1", "ban", "203.0.113.1");
     expect(judge.judge(web1, digest([], "start"), [ban("203.0.113.1")]).verdict).toBe("differs");
     expect(judge.judge(web1, digest([], "reconnect"), [ban("203.0.113.1")]).verdict).toBe("differs");
   });
 
-  test("once the agent answered an apply, a digest made after it that lacks its effect differs", () => {
+  it("once the agent answered an apply, a digest made after it that lacks its effect differs", () => {
     const expected = [ban("203.0.113.1")];
     sentApply("b1", "ban", "203.0.113.1");
     expect(judge.judge(web1, digest([]), expected).verdict).toBe("behind");
@@ -119,7 +119,7 @@ describe("commands on their way", () => {
     expect(judge.judge(web1, digest([]), expected).verdict).toBe("differs");
   });
 
-  test("a result answers the commands sent before it too: the agent takes its queue in order", () => {
+  it("a result answers the commands sent before it too: the agent takes its queue in order", () => {
     const expected = [ban("203.0.113.1"), ban("203.0.113.2")];
     sentApply("b1", "ban", "203.0.113.1");
     sentApply("b2", "ban", "203.0.113.2");
@@ -129,7 +129,7 @@ describe("commands on their way", () => {
     expect(judge.judge(web1, digest(["203.0.113.2"]), expected).verdict).toBe("differs");
   });
 
-  test("a digest made before the agent answered still sees the command on its way", () => {
+  it("a digest made before the agent answered still sees the command on its way", () => {
     const expected = [ban("203.0.113.1")];
     sentApply("b1", "ban", "203.0.113.1");
     const before = t();
@@ -139,7 +139,7 @@ describe("commands on their way", () => {
     expect(judge.judge(web1, digest([], "interval", before), expected).verdict).toBe("behind");
   });
 
-  test("a command unanswered for three drift intervals is taken as lost, sooner with a short valid_wtime", () => {
+  it("a command unanswered for three drift intervals is taken as lost, sooner with a short valid_wtime", () => {
     const expected = [ban("203.0.113.1")];
     sentApply("b1", "ban", "203.0.113.1");
     clock += 170_000;
@@ -157,7 +157,7 @@ describe("commands on their way", () => {
     expect(judge.judge(short, digest([]), expected).verdict).toBe("differs");
   });
 
-  test("a short drift interval still waits a minute for a command", () => {
+  it("a short drift interval still waits a minute for a command", () => {
     const fast = new DriftJudge({ now, driftIntervalSeconds: 5 });
     fast.sent("web1", "b1", { op: "ban", key: keyOf("203.0.113.1"), expiresAt: null });
     clock += 59_000;
@@ -166,7 +166,7 @@ describe("commands on their way", () => {
     expect(fast.judge(web1, digest([]), [ban("203.0.113.1")]).verdict).toBe("differs");
   });
 
-  test(`at most ${MAX_UNDONE} pending applies are undone to explain a digest`, () => {
+  it(`at most ${MAX_UNDONE} pending applies are undone to explain a digest`, () => {
     const ips = Array.from({ length: MAX_UNDONE + 1 }, (_, i) => `203.0.113.${i + 1}`);
     const expected = ips.map((ip) => ban(ip));
     for (const ip of ips) sentApply(`b-${ip}`, "ban", ip);
@@ -179,7 +179,7 @@ describe("commands on their way", () => {
     expect(judge.judge(web1, digest([]), expected).verdict).toBe("differs");
   });
 
-  test(`at most ${IN_FLIGHT_KEPT} commands are kept per agent; forget() drops an agent's`, () => {
+  it(`at most ${IN_FLIGHT_KEPT} commands are kept per agent; forget() drops an agent's`, () => {
     for (let i = 0; i < IN_FLIGHT_KEPT + 10; i++) judge.sent("web1", `s${i}`);
     expect(judge.pending("web1")).toBe(IN_FLIGHT_KEPT);
     judge.forget("web1");
@@ -188,7 +188,7 @@ describe("commands on their way", () => {
 });
 
 describe("a sync on its way", () => {
-  test("a periodic digest is not judged while a sync is on its way; the sync's own digest decides", () => {
+  it("a periodic digest is not judged while a sync is on its way; the sync's own digest decides", () => {
     const expected = [ban("203.0.113.1"), ban("203.0.113.2")];
     judge.sent("web1", "sync-1");
     // Part of the set applied when the periodic check fires.
@@ -204,7 +204,7 @@ describe("a sync on its way", () => {
     );
   });
 
-  test("a ban sent after the sync may be missing from the sync's digest", () => {
+  it("a ban sent after the sync may be missing from the sync's digest", () => {
     const expected = [ban("203.0.113.1"), ban("203.0.113.2")];
     judge.sent("web1", "sync-1");
     sentApply("b2", "ban", "203.0.113.2");

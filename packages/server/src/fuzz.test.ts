@@ -27,7 +27,7 @@ import {
   v1Lenient,
 } from "@net2ban/test-utils";
 import fc from "fast-check";
-import { afterAll, describe, expect, test, vi } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { Net2banServer } from "./server.js";
 
 // Tens of thousands of cases per test: a busy 2-core machine can take longer than the default 30 s.
@@ -111,7 +111,7 @@ describe.each([2, 1] as const)("server handler, protocol %i input", (protocol) =
   let target: Target;
   let good: Codec;
 
-  test("setup: keys derived, a valid request is forwarded to both agents", async () => {
+  it("setup: keys derived, a valid request is forwarded to both agents", async () => {
     target = await makeTarget(protocol);
     good = await createCodec({
       protocol,
@@ -126,7 +126,7 @@ describe.each([2, 1] as const)("server handler, protocol %i input", (protocol) =
     forwardedValid += 2;
   });
 
-  test.each(HOSTILE_ENVELOPES)("$name", async (hostile) => {
+  it.each(HOSTILE_ENVELOPES)("$name", async (hostile) => {
     const receiver: Receiver = {
       protocol,
       codec: good,
@@ -139,7 +139,7 @@ describe.each([2, 1] as const)("server handler, protocol %i input", (protocol) =
     await expectHostileRejected(target, receiver, hostile, { seed: SEED, share });
   });
 
-  test("sealed for another recipient or direction (an agent's key, agent-bound, results)", async () => {
+  it("sealed for another recipient or direction (an agent's key, agent-bound, results)", async () => {
     const agent1 = fuzzKeys(FUZZ_KEYS.agent1);
     const others = await Promise.all([
       createCodec({ protocol, keyId: "agent1", direction: "to-agent", keys: agent1 }),
@@ -169,7 +169,7 @@ describe.each([2, 1] as const)("server handler, protocol %i input", (protocol) =
     });
   });
 
-  test("replayed: each of 500 accepted requests delivered again, up to 20 times", async () => {
+  it("replayed: each of 500 accepted requests delivered again, up to 20 times", async () => {
     const originals = fc.sample(sealed(good, fresh), { seed: SEED + 9, numRuns: 500 });
     for (const wire of originals) expect(await target.handle(fuzzDelivery(wire))).toBe("ack");
     forwardedValid += 2 * originals.length;
@@ -181,7 +181,7 @@ describe.each([2, 1] as const)("server handler, protocol %i input", (protocol) =
     });
   });
 
-  test("schema-valid requests the server refuses: protected ip, ip not an address, update for nobody", async () => {
+  it("schema-valid requests the server refuses: protected ip, ip not an address, update for nobody", async () => {
     const refused = fc.oneof(
       fc
         .tuple(
@@ -242,7 +242,7 @@ describe.each([2, 1] as const)("server handler, protocol %i input", (protocol) =
 });
 
 describe("memory", () => {
-  test("stays bounded over the whole run", () => {
+  it("stays bounded over the whole run", () => {
     // The replay memory holds ~1000 ids; everything else is garbage once handled.
     expect(stats.grown()).toBeLessThan(256 * 2 ** 20);
   });

@@ -4,7 +4,7 @@ import { parseConfig } from "@net2ban/config";
 import { createCodec, createExecRequest } from "@net2ban/protocol";
 import type { Logger } from "@net2ban/runtime";
 import { MemoryBroker } from "@net2ban/test-utils";
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Net2banServer } from "./server.js";
 
 const NOW_MS = Date.UTC(2026, 0, 15, 12, 0, 0);
@@ -75,7 +75,7 @@ async function serverFor(text: string, resolveHost?: (host: string) => Promise<s
 }
 
 describe("server guard", () => {
-  test("drops a ban inside [global] ignoreip with one line naming the entry", async () => {
+  it("drops a ban inside [global] ignoreip with one line naming the entry", async () => {
     const s = await serverFor(configText({ global: "ignoreip = 10.0.0.0/8" }));
     expect(await s.send("10.1.2.3")).toBe("reject");
     expect(s.forwarded).toEqual([]);
@@ -84,7 +84,7 @@ describe("server guard", () => {
     ]);
   });
 
-  test("drops bans of [server] ignoreip, its own addresses, the broker's and loopback, and CIDRs holding them", async () => {
+  it("drops bans of [server] ignoreip, its own addresses, the broker's and loopback, and CIDRs holding them", async () => {
     const s = await serverFor(configText({ server: "ignoreip = 203.0.113.5" }));
     const cases: [string, string][] = [
       ["203.0.113.5", "203.0.113.5 is in ignoreip ([server])"],
@@ -103,7 +103,7 @@ describe("server guard", () => {
     expect(s.lines).toHaveLength(cases.length);
   });
 
-  test("a client's own ignoreip keeps the ban from that client only", async () => {
+  it("a client's own ignoreip keeps the ban from that client only", async () => {
     const s = await serverFor(configText({ agent1: "ignoreip = 203.0.113.0/28" }));
     expect(await s.send("203.0.113.9")).toBe("ack");
     expect(s.queues()).toEqual(["guard_agent2"]);
@@ -115,7 +115,7 @@ describe("server guard", () => {
     expect(s.queues()).toEqual(["guard_agent1", "guard_agent2", "guard_agent2"]);
   });
 
-  test("an unban of a protected address goes to everyone; an ip that is not an address never does", async () => {
+  it("an unban of a protected address goes to everyone; an ip that is not an address never does", async () => {
     const s = await serverFor(configText({ global: "ignoreip = 10.0.0.0/8" }));
     expect(await s.send("10.1.2.3", "actionunban")).toBe("ack");
     expect(s.queues()).toEqual(["guard_agent1", "guard_agent2"]);
@@ -126,7 +126,7 @@ describe("server guard", () => {
     expect(s.forwarded).toHaveLength(2);
   });
 
-  test("a broker host name is resolved at start, and again on reload", async () => {
+  it("a broker host name is resolved at start, and again on reload", async () => {
     let answer = ["192.0.2.60"];
     const s = await serverFor(configText({ url: "amqp://mq.example.net/" }), async (host) => {
       expect(host).toBe("mq.example.net");

@@ -5,7 +5,7 @@ import { parseConfig } from "@net2ban/config";
 import { KeyCache } from "@net2ban/protocol";
 import type { Logger } from "@net2ban/runtime";
 import { MemoryBroker, tempDir } from "@net2ban/test-utils";
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Net2banServer } from "./server.js";
 import { ServerState } from "./state.js";
 
@@ -42,7 +42,7 @@ async function startedServer(text: string) {
 }
 
 describe("least-privilege exchanges", () => {
-  test("binds the input queue to input_exchange and every .dead queue to dead_letter_exchange", async () => {
+  it("binds the input queue to input_exchange and every .dead queue to dead_letter_exchange", async () => {
     const { calls } = await startedServer(
       configText("input_exchange = net2ban.input\ndead_letter_exchange = net2ban.dead"),
     );
@@ -72,12 +72,12 @@ describe("least-privilege exchanges", () => {
     expect(calls.at(-1)).toEqual(["consume", input]);
   });
 
-  test("declares queues only, as the original did, without the exchange keys", async () => {
+  it("declares queues only, as the original did, without the exchange keys", async () => {
     const { calls } = await startedServer(configText(""));
     expect(calls.map(([call]) => call)).toEqual(["assertQueue", "assertQueue", "assertQueue", "consume"]);
   });
 
-  test("a reload binds the .dead queue of a new client", async () => {
+  it("a reload binds the .dead queue of a new client", async () => {
     const global = "dead_letter_exchange = net2ban.dead";
     const { server, calls } = await startedServer(configText(global));
     calls.length = 0;
@@ -116,7 +116,7 @@ describe("the agents' results queue", () => {
     };
   }
 
-  test("is bound to dead_letter_exchange (agents publish their results there), with its .dead, before it is consumed", async () => {
+  it("is bound to dead_letter_exchange (agents publish their results there), with its .dead, before it is consumed", async () => {
     const { calls, close } = await startedState("dead_letter_exchange = net2ban.dead");
     try {
       // The results queue has the input queue's type (quorum here).
@@ -137,7 +137,7 @@ describe("the agents' results queue", () => {
     }
   });
 
-  test("is only declared and consumed without dead_letter_exchange", async () => {
+  it("is only declared and consumed without dead_letter_exchange", async () => {
     const { calls, close } = await startedState("");
     try {
       expect(calls.filter(([call]) => call === "bindQueue")).toEqual([]);

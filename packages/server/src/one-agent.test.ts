@@ -4,7 +4,7 @@ import { parseConfig } from "@net2ban/config";
 import { createTrackedBanRequest, type Message } from "@net2ban/protocol";
 import { createDigestMessage, createResultMessage } from "@net2ban/protocol/fleet";
 import { sleep, waitFor } from "@net2ban/test-utils";
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CLOCK_START, codecFor, serverConfigHead, serverHarness } from "./test-support/server-harness.js";
 
 let clock = CLOCK_START;
@@ -55,7 +55,7 @@ function result(client: "web1" | "web2", requestId: string, at: () => number) {
 }
 
 describe("reports: one replay memory per agent", () => {
-  test("agent web1 floods 100,000 reports dated ahead; web2's reports are still accepted", async () => {
+  it("agent web1 floods 100,000 reports dated ahead; web2's reports are still accepted", async () => {
     const s = await fleet();
     // Dated 4 s ahead (inside the skew): what a flood that would fill a shared memory looks like.
     const ahead = () => clock + 4000;
@@ -66,7 +66,7 @@ describe("reports: one replay memory per agent", () => {
     expect(s.logger.find("warn", "report rejected").filter((e) => e.fields["client"] === "web2")).toEqual([]);
   }, 120_000);
 
-  test("a report dated more than a few seconds ahead is refused as from the future", async () => {
+  it("a report dated more than a few seconds ahead is refused as from the future", async () => {
     const s = await fleet();
     expect(
       await s.report(
@@ -91,7 +91,7 @@ describe("syncs: at most one whole set per agent per interval", () => {
   const differing = (reason: "start" | "sync" | "interval") =>
     createDigestMessage({ client: "web1", reason, count: 0, hash: "0".repeat(64), now });
 
-  test("agent web1 sends 300 differing digests: one sync now, one line; web2's ban still flows", async () => {
+  it("agent web1 sends 300 differing digests: one sync now, one line; web2's ban still flows", async () => {
     const s = await fleet();
     for (let i = 0; i < 20; i++) {
       const ip = `203.0.113.${i + 1}`;
@@ -107,7 +107,7 @@ describe("syncs: at most one whole set per agent per interval", () => {
     expect(s.sentTo("oa_web2")).toHaveLength(1);
   });
 
-  test("the digests that waited get one sync at the end of the interval, with the set as it is then", async () => {
+  it("the digests that waited get one sync at the end of the interval, with the set as it is then", async () => {
     const s = await fleet({ minSyncIntervalMs: 20 });
     await s.send(createTrackedBanRequest({ ip: "203.0.113.1", action: "demo", name: "sshd", now }));
     s.broker.published.splice(0);

@@ -10,7 +10,7 @@ import {
 } from "@net2ban/protocol";
 import type { Logger } from "@net2ban/runtime";
 import { MemoryBroker } from "@net2ban/test-utils";
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Net2banServer } from "./server.js";
 
 const NOW_MS = Date.UTC(2026, 0, 15, 12, 0, 0);
@@ -68,7 +68,7 @@ const exec = (file: string, params: Record<string, string>) =>
   createExecRequest({ file, action: "actionban", params, sender: "test", now: () => NOW_MS });
 
 describe.each([1, 2] as const)("protocol %i input", (protocol) => {
-  test.each([
+  it.each([
     ["iptables-multiport", { ip: "192.0.2.1", iptables: "eval", blocktype: "x; id" }, "iptables"],
     ["hostsdeny", { ip: "192.0.2.2", file: "/etc/net2ban/action.d/evil.conf", daemon_list: "x" }, "file"],
     ["iptables-multiport", { ip: "192.0.2.3", returntype: "DROP" }, "returntype"],
@@ -82,7 +82,7 @@ describe.each([1, 2] as const)("protocol %i input", (protocol) => {
     ]);
   });
 
-  test("allowed options go through: [server]'s, [global]'s and the defaults", async () => {
+  it("allowed options go through: [server]'s, [global]'s and the defaults", async () => {
     const { lines, forwarded, send } = await serverFor(protocol);
     expect(
       await send(
@@ -95,7 +95,7 @@ describe.each([1, 2] as const)("protocol %i input", (protocol) => {
   });
 });
 
-test("a v2 ban request's params and jail name are held to the same policy", async () => {
+it("a v2 ban request's params and jail name are held to the same policy", async () => {
   const { lines, forwarded, send } = await serverFor(2);
   const ban = (name: string, params: Record<string, string>) =>
     createTrackedBanRequest({

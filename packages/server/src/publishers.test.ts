@@ -14,7 +14,7 @@ import {
 } from "@net2ban/protocol";
 import type { AcceptedMessage, StateMessage } from "@net2ban/protocol/fleet";
 import type { MemoryBroker } from "@net2ban/test-utils";
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CLOCK_START, codecFor, serverConfigHead, serverHarness } from "./test-support/server-harness.js";
 
 let clock = CLOCK_START;
@@ -75,7 +75,7 @@ function repliesTo(broker: MemoryBroker, replyTo: string, codec: Codec): Message
 }
 
 describe("publishers: key by key id", () => {
-  test("a fail2ban detection host's exec actionban with bantime is taken under its own key and named", async () => {
+  it("a fail2ban detection host's exec actionban with bantime is taken under its own key and named", async () => {
     const s = await serverWith(configText(DETECT));
     const detect = await s.codecs("detect1", "detect1-key");
     const ban = createExecBanRequest({ ip: "203.0.113.9", name: "sshd", now });
@@ -87,7 +87,7 @@ describe("publishers: key by key id", () => {
     expect(forwarded.map((e) => e.fields["publisher"])).toEqual(["detect1"]);
   });
 
-  test("status rows name the publisher", async () => {
+  it("status rows name the publisher", async () => {
     const s = await serverWith(configText(`${DETECT}commands = ban, unban, status\n`));
     const detect = await s.codecs("detect1", "detect1-key");
     await s.send(detect.to, createTrackedBanRequest({ ip: "203.0.113.9", now }));
@@ -97,7 +97,7 @@ describe("publishers: key by key id", () => {
     expect(state?.bans.map((b) => [b.ip, b.publisher])).toEqual([["203.0.113.9", "detect1"]]);
   });
 
-  test("a key id no publisher has is rejected, and so is a known name sealed with another key", async () => {
+  it("a key id no publisher has is rejected, and so is a known name sealed with another key", async () => {
     const s = await serverWith(configText(DETECT));
     const stranger = await s.codecs("intruder", "detect1-key");
     const forged = await s.codecs("detect1", "server-key");
@@ -110,7 +110,7 @@ describe("publishers: key by key id", () => {
     ]);
   });
 
-  test("accept_server_key = no: the [server] key's requests are rejected, publishers' taken", async () => {
+  it("accept_server_key = no: the [server] key's requests are rejected, publishers' taken", async () => {
     const s = await serverWith(configText(DETECT, "accept_server_key = no\n"));
     const server = await s.codecs("server", "server-key");
     const detect = await s.codecs("detect1", "detect1-key");
@@ -119,14 +119,14 @@ describe("publishers: key by key id", () => {
     expect(await s.send(detect.to, createTrackedBanRequest({ ip: "203.0.113.9", now }))).toBe("ack");
   });
 
-  test("the [server] key keeps working by default (the operator's net2banctl, old senders)", async () => {
+  it("the [server] key keeps working by default (the operator's net2banctl, old senders)", async () => {
     const s = await serverWith(configText(DETECT));
     const server = await s.codecs("server", "server-key");
     expect(await s.send(server.to, createTrackedBanRequest({ ip: "203.0.113.9", now }))).toBe("ack");
     expect(s.state.ledger.active()[0]?.publisher).toBe("server");
   });
 
-  test("SIGHUP without its section revokes a publisher at once", async () => {
+  it("SIGHUP without its section revokes a publisher at once", async () => {
     const s = await serverWith(configText(DETECT));
     const detect = await s.codecs("detect1", "detect1-key");
     expect(await s.send(detect.to, createTrackedBanRequest({ ip: "203.0.113.9", now }))).toBe("ack");
@@ -232,7 +232,7 @@ describe("publishers: rights, each refused at the server", () => {
     },
   ];
 
-  test.each(cases)("$right: $says", async ({ right, extra, name, key, build, before, says }) => {
+  it.each(cases)("$right: $says", async ({ right, extra, name, key, build, before, says }) => {
     const { verdict, warnings, accepted, s } = await refused(extra, name, key, build, before);
     expect(verdict).toBe("reject");
     expect(warnings).toHaveLength(1);
@@ -244,7 +244,7 @@ describe("publishers: rights, each refused at the server", () => {
     );
   });
 
-  test("within its rights: a limited publisher's ban without `to` reaches only its clients", async () => {
+  it("within its rights: a limited publisher's ban without `to` reaches only its clients", async () => {
     const s = await serverWith(configText(LIMITED));
     const ops = await s.codecs("ops", "ops-key");
     expect(await s.send(ops.to, createTrackedBanRequest({ ip: "203.0.113.9", duration: 600, now }))).toBe(
@@ -255,7 +255,7 @@ describe("publishers: rights, each refused at the server", () => {
     expect(await s.send(ops.to, createTrackedUnbanRequest({ ip: "203.0.113.9", now }))).toBe("ack");
   });
 
-  test("the rate refills over the minute", async () => {
+  it("the rate refills over the minute", async () => {
     const s = await serverWith(configText(LIMITED));
     const ops = await s.codecs("ops", "ops-key");
     for (const ip of ["203.0.113.1", "203.0.113.2"])
@@ -269,7 +269,7 @@ describe("publishers: rights, each refused at the server", () => {
 describe("ban ownership: each publisher holds its own ban", () => {
   const TWO = `${DETECT}\n[publisher:detect2]\nkey = detect2-key\n`;
 
-  test("two publishers hold one ban: the first unban releases its hold only, the second lifts it", async () => {
+  it("two publishers hold one ban: the first unban releases its hold only, the second lifts it", async () => {
     const s = await serverWith(configText(TWO));
     const d1 = await s.codecs("detect1", "detect1-key");
     const d2 = await s.codecs("detect2", "detect2-key");
@@ -298,7 +298,7 @@ describe("ban ownership: each publisher holds its own ban", () => {
     ).toEqual(["pb_web1", "pb_web2"]);
   });
 
-  test("the operator's unban ([server] key) lifts every hold; holds survive a restart of the ledger", async () => {
+  it("the operator's unban ([server] key) lifts every hold; holds survive a restart of the ledger", async () => {
     const s = await serverWith(configText(TWO));
     const d1 = await s.codecs("detect1", "detect1-key");
     const d2 = await s.codecs("detect2", "detect2-key");
@@ -312,7 +312,7 @@ describe("ban ownership: each publisher holds its own ban", () => {
     expect(again.state.ledger.active()).toEqual([]);
   });
 
-  test("the operator's unban --publisher releases that hold only; a publisher cannot release another's", async () => {
+  it("the operator's unban --publisher releases that hold only; a publisher cannot release another's", async () => {
     const s = await serverWith(configText(TWO));
     const d1 = await s.codecs("detect1", "detect1-key");
     const d2 = await s.codecs("detect2", "detect2-key");

@@ -13,7 +13,7 @@ import {
   type QueueInfo,
   type Verdict,
 } from "@net2ban/transport";
-import { beforeAll, describe, expect, test } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { Net2banServer } from "./server.js";
 
 const NOW_MS = Date.UTC(2026, 0, 15, 12, 0, 0);
@@ -129,7 +129,7 @@ const bodyFor = (items: readonly PublishItem[], queue: string): Buffer[] =>
   items.filter((item) => item.queue === queue).map((item) => item.body);
 
 describe("a request forwarded again", () => {
-  test("after an unconfirmed publish, the redelivered v1 input reaches each agent as identical bytes", async () => {
+  it("after an unconfirmed publish, the redelivered v1 input reaches each agent as identical bytes", async () => {
     const broker = new FlakyBroker();
     const s = await server(broker);
     const input = toServer.seal(ban("203.0.113.7"));
@@ -150,7 +150,7 @@ describe("a request forwarded again", () => {
     expect(v2Agent.open(v2[0]!).message).toMatchObject({ cmd: "exec", params: { ip: "203.0.113.7" } });
   });
 
-  test("by a restarted server (its replay memory empty), the same input gives the same bytes again", async () => {
+  it("by a restarted server (its replay memory empty), the same input gives the same bytes again", async () => {
     const input = toServer.seal(ban("203.0.113.8"));
     const before = new FlakyBroker();
     expect(await (await server(before)).handleRequest(delivery(input, false))).toBe("ack");
@@ -161,7 +161,7 @@ describe("a request forwarded again", () => {
     }
   });
 
-  test("two requests with the same content stay two messages; each agent's copy differs", async () => {
+  it("two requests with the same content stay two messages; each agent's copy differs", async () => {
     const broker = new FlakyBroker();
     const s = await server(broker);
     // Sealed twice (random IVs at the sender): two inputs, two MACs, though the plaintexts are equal.

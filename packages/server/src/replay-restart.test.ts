@@ -9,7 +9,7 @@ import {
   createUpdateRequest,
   type Message,
 } from "@net2ban/protocol";
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CLOCK_START, codecFor, serverConfigHead, serverHarness } from "./test-support/server-harness.js";
 
 let clock = CLOCK_START;
@@ -36,7 +36,7 @@ async function sealer(protocol: 1 | 2 = 2) {
 }
 
 describe("a captured request replayed after a server restart", () => {
-  test("ban, unban, ban; restart; the captured unban bytes are refused and the ban stays", async () => {
+  it("ban, unban, ban; restart; the captured unban bytes are refused and the ban stays", async () => {
     const seal = await sealer();
     const first = await startServer();
     const ip = "203.0.113.9";
@@ -58,7 +58,7 @@ describe("a captured request replayed after a server restart", () => {
     expect(second.broker.published).toEqual([]);
   });
 
-  test("every kind of request is taken once across a restart: exec, exec with bantime, update, status", async () => {
+  it("every kind of request is taken once across a restart: exec, exec with bantime, update, status", async () => {
     const seal = await sealer();
     const requests = [
       createExecRequest({ file: "demo", action: "actionban", params: { ip: "192.0.2.7" }, now }),
@@ -84,7 +84,7 @@ describe("a captured request replayed after a server restart", () => {
     expect(second.broker.published).toEqual([]);
   });
 
-  test("v1: a sealed request (keyed by its MAC) is taken once across a restart", async () => {
+  it("v1: a sealed request (keyed by its MAC) is taken once across a restart", async () => {
     const seal = await sealer(1);
     const body = seal(
       createExecRequest({ file: "demo", action: "actionban", params: { ip: "192.0.2.7" }, now }),
@@ -97,7 +97,7 @@ describe("a captured request replayed after a server restart", () => {
     expect(second.broker.published).toEqual([]);
   });
 
-  test("a redelivery of a request carried out before the restart is acknowledged, not dead-lettered", async () => {
+  it("a redelivery of a request carried out before the restart is acknowledged, not dead-lettered", async () => {
     const seal = await sealer();
     const body = seal(createTrackedBanRequest({ ip: "203.0.113.9", now }));
     const first = await startServer();
@@ -109,7 +109,7 @@ describe("a captured request replayed after a server restart", () => {
     expect(second.logger.find("info", "request redelivered after it was carried out")).toHaveLength(1);
   });
 
-  test("once its window is over, the request is forgotten on disk too (refused as expired)", async () => {
+  it("once its window is over, the request is forgotten on disk too (refused as expired)", async () => {
     const seal = await sealer();
     const first = await startServer();
     for (let i = 0; i < 50; i++) {

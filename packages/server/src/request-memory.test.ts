@@ -4,7 +4,7 @@ import { appendFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createCodec, createExecRequest, MessageRejectedError, type OpenedMessage } from "@net2ban/protocol";
 import { memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
-import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { RequestMemory } from "./request-memory.js";
 
 let clock = Date.UTC(2026, 0, 15, 12, 0, 0);
@@ -55,7 +55,7 @@ function reason(run: () => void): string | undefined {
 }
 
 describe("RequestMemory", () => {
-  test("a taken request is refused by the next process; one only checked (not carried out) is not", async () => {
+  it("a taken request is refused by the next process; one only checked (not carried out) is not", async () => {
     const memory = await open();
     const taken = request(1);
     const dropped = request(2);
@@ -70,7 +70,7 @@ describe("RequestMemory", () => {
     await next.close();
   });
 
-  test("a torn last line (a crash mid-write) is skipped; the records before it hold", async () => {
+  it("a torn last line (a crash mid-write) is skipped; the records before it hold", async () => {
     const memory = await open();
     const first = request(1);
     memory.check(first);
@@ -84,7 +84,7 @@ describe("RequestMemory", () => {
     await next.close();
   });
 
-  test("ids leave the file with their window: it stays bounded under a steady stream", async () => {
+  it("ids leave the file with their window: it stays bounded under a steady stream", async () => {
     const memory = await open({ window: 10 });
     for (let i = 0; i < 6000; i++) {
       const opened = request(i);
@@ -100,7 +100,7 @@ describe("RequestMemory", () => {
     await memory.close();
   });
 
-  test("full: the oldest id goes and the floor rises to it, on disk too", async () => {
+  it("full: the oldest id goes and the floor rises to it, on disk too", async () => {
     const memory = await open({ maxEntries: 3 });
     const all = [0, 1, 2, 3].map((n) => {
       clock += 1000;
@@ -119,7 +119,7 @@ describe("RequestMemory", () => {
     await next.close();
   });
 
-  test("a record that cannot be written fails the request and lets its redelivery through", async () => {
+  it("a record that cannot be written fails the request and lets its redelivery through", async () => {
     const memory = await open();
     const opened = request(1);
     memory.check(opened);
@@ -129,7 +129,7 @@ describe("RequestMemory", () => {
     expect(reason(() => memory.check(opened))).toBeUndefined();
   });
 
-  test("a clock stepped back cannot revive ids that left the window", async () => {
+  it("a clock stepped back cannot revive ids that left the window", async () => {
     const memory = await open({ window: 10 });
     const old = request(1);
     memory.check(old);

@@ -19,7 +19,7 @@ import {
   type StateMessage,
   type SyncMessage,
 } from "@net2ban/protocol/fleet";
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CLOCK_START, codecFor, serverConfigHead, serverHarness } from "./test-support/server-harness.js";
 
 let clock = CLOCK_START;
@@ -83,7 +83,7 @@ async function serverWithState() {
 const t = () => clock / 1000;
 
 describe("ban and unban through the ledger", () => {
-  test("a ban: apply to each v2 agent (not where its ignoreip protects), plain exec to a v1 agent", async () => {
+  it("a ban: apply to each v2 agent (not where its ignoreip protects), plain exec to a v1 agent", async () => {
     const s = await serverWithState();
     expect(
       await s.send(
@@ -129,7 +129,7 @@ describe("ban and unban through the ledger", () => {
     ).toEqual(["st_old", "st_web1"]);
   });
 
-  test("a repeat extends the ledger's end and re-sends apply (agents only move the end); v1 gets nothing", async () => {
+  it("a repeat extends the ledger's end and re-sends apply (agents only move the end); v1 gets nothing", async () => {
     const s = await serverWithState();
     await s.send(createTrackedBanRequest({ ip: "203.0.113.9", duration: 60, now }));
     s.take();
@@ -141,7 +141,7 @@ describe("ban and unban through the ledger", () => {
     expect(s.state.ledger.active()[0]!.expiresAt).toBe(t() + 600);
   });
 
-  test("unban: apply unban where it was sent, exec actionunban with the ban's params to v1; nothing known, nothing sent", async () => {
+  it("unban: apply unban where it was sent, exec actionunban with the ban's params to v1; nothing known, nothing sent", async () => {
     const s = await serverWithState();
     await s.send(
       createTrackedBanRequest({
@@ -172,7 +172,7 @@ describe("ban and unban through the ledger", () => {
     expect(s.logger.find("info", "unban 203.0.113.9: not in the ledger, nothing to do")).toHaveLength(1);
   });
 
-  test("fail2ban's exec actionban with bantime goes into the ledger; its exec actionunban lifts it", async () => {
+  it("fail2ban's exec actionban with bantime goes into the ledger; its exec actionunban lifts it", async () => {
     const s = await serverWithState();
     const ban = createExecRequest({
       file: "iptables-multiport",
@@ -216,7 +216,7 @@ describe("ban and unban through the ledger", () => {
     expect(s.state.ledger.active()).toEqual([]);
   });
 
-  test("a ban of a protected address is refused, and a --wait caller is told why", async () => {
+  it("a ban of a protected address is refused, and a --wait caller is told why", async () => {
     const s = await serverWithState();
     const verdict = await s.send(createTrackedBanRequest({ ip: "127.0.0.1", replyTo: "st_reply.1", now }));
     expect(verdict).toBe("reject");
@@ -231,7 +231,7 @@ describe("ban and unban through the ledger", () => {
 });
 
 describe("replies, results and digests", () => {
-  test("--wait: accepted names the v2 hosts, then each host's result is forwarded; host states follow", async () => {
+  it("--wait: accepted names the v2 hosts, then each host's result is forwarded; host states follow", async () => {
     const s = await serverWithState();
     const ban = createTrackedBanRequest({
       ip: "203.0.113.9",
@@ -280,7 +280,7 @@ describe("replies, results and digests", () => {
     });
   });
 
-  test("status: the active bans with each host's state, in parts to the reply queue", async () => {
+  it("status: the active bans with each host's state, in parts to the reply queue", async () => {
     const s = await serverWithState();
     await s.send(createTrackedBanRequest({ ip: "203.0.113.9", now }));
     await s.send(createTrackedBanRequest({ ip: "198.51.100.7", now }));
@@ -297,7 +297,7 @@ describe("replies, results and digests", () => {
     expect((s.take()[0]!.message as StateMessage).bans.map((b) => b.ip)).toEqual(["198.51.100.7"]);
   });
 
-  test("a start digest that differs gets the whole set (catch-up); an equal one confirms what was pending", async () => {
+  it("a start digest that differs gets the whole set (catch-up); an equal one confirms what was pending", async () => {
     const s = await serverWithState();
     await s.send(createTrackedBanRequest({ ip: "203.0.113.9", action: "demo", name: "sshd", now }));
     await s.send(createTrackedBanRequest({ ip: "198.51.100.7", action: "demo", name: "sshd", now }));
@@ -321,7 +321,7 @@ describe("replies, results and digests", () => {
     expect(s.state.ledger.get(key)!.hosts.get("web2")).toEqual({ state: "applied", at: t() });
   });
 
-  test("a periodic digest that differs is drift: logged, counted, and the set sent again", async () => {
+  it("a periodic digest that differs is drift: logged, counted, and the set sent again", async () => {
     const s = await serverWithState();
     await s.send(createTrackedBanRequest({ ip: "203.0.113.9", now }));
     s.take();
@@ -340,7 +340,7 @@ describe("replies, results and digests", () => {
     expect(s.logger.find("warn", "drift on web1: it holds 0 ban(s), the ledger has 1")).toHaveLength(1);
   });
 
-  test("a report under another client's name or from an unknown client is rejected", async () => {
+  it("a report under another client's name or from an unknown client is rejected", async () => {
     const s = await serverWithState();
     const forged = createDigestMessage({
       client: "web1",
@@ -384,7 +384,7 @@ describe("digests that cross commands on their way (no false drift)", () => {
     });
   const drifts = (s: Awaited<ReturnType<typeof serverWithState>>) => s.logger.find("warn", "drift on web1");
 
-  test("a periodic digest taken before a ban on its way reached the agent is not drift; once answered, it is", async () => {
+  it("a periodic digest taken before a ban on its way reached the agent is not drift; once answered, it is", async () => {
     const s = await serverWithState();
     const first = ban("203.0.113.1");
     await s.send(first);
@@ -407,7 +407,7 @@ describe("digests that cross commands on their way (no false drift)", () => {
     expect(drifts(s)).toHaveLength(1);
   });
 
-  test("a digest taken in the middle of a sync is not drift; the sync's own digest decides", async () => {
+  it("a digest taken in the middle of a sync is not drift; the sync's own digest decides", async () => {
     const s = await serverWithState();
     for (const ip of ["203.0.113.1", "203.0.113.2", "203.0.113.3"]) await s.send(ban(ip));
     await s.report(
@@ -443,7 +443,7 @@ describe("digests that cross commands on their way (no false drift)", () => {
     expect(drifts(s)).toHaveLength(1);
   });
 
-  test("a ban that ended between the agent's digest and the server's comparison is not drift", async () => {
+  it("a ban that ended between the agent's digest and the server's comparison is not drift", async () => {
     const s = await serverWithState();
     const short = ban("203.0.113.1", 0.2);
     await s.send(short);
@@ -471,7 +471,7 @@ describe("digests that cross commands on their way (no false drift)", () => {
 });
 
 describe("expiry", () => {
-  test("the ledger drops a ban at its end and tells v1 clients (v2 agents lift it themselves)", async () => {
+  it("the ledger drops a ban at its end and tells v1 clients (v2 agents lift it themselves)", async () => {
     const s = await serverWithState();
     await s.send(createTrackedBanRequest({ ip: "203.0.113.9", duration: 0.2, now }));
     s.take();

@@ -2,7 +2,7 @@
 // has an effect; the mutators change what they say; the fake broker refuses what it does not record.
 import { createCodec } from "@net2ban/protocol";
 import fc from "fast-check";
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   bitFlipped,
   CountingLogger,
@@ -53,14 +53,14 @@ const bodies = fc.uint8Array({ minLength: 1, maxLength: 8 }).map(Buffer.from);
 const property = { runs: 20, seed: 1, reason: /^mac-mismatch/ };
 
 describe("expectAllRejected", () => {
-  test("passes a handler that rejects with one matching line, and counts the cases and reasons", async () => {
+  it("passes a handler that rejects with one matching line, and counts the cases and reasons", async () => {
     const target = handler();
     await expectAllRejected(target, bodies, property);
     expect(target.stats.cases).toBe(20);
     expect(target.stats.reasons.get("mac-mismatch")).toBe(20);
   });
 
-  test.each([
+  it.each([
     ["an ack", { verdict: "ack" }, /"reject"/],
     ["two lines", { lines: 2 }, /one log line/],
     ["no line", { lines: 0 }, /one log line/],
@@ -70,7 +70,7 @@ describe("expectAllRejected", () => {
     expect(await failure(expectAllRejected(handler(options), bodies, property))).toMatch(message);
   });
 
-  test("a handler that throws is counted as a crash", async () => {
+  it("a handler that throws is counted as a crash", async () => {
     const target = handler();
     target.handle = async () => {
       throw new Error("boom");
@@ -81,7 +81,7 @@ describe("expectAllRejected", () => {
 });
 
 describe("mutators", () => {
-  test("truncate, extend, flip one bit, or change the version byte of a sealed message", async () => {
+  it("truncate, extend, flip one bit, or change the version byte of a sealed message", async () => {
     const codec = await createCodec({
       protocol: 2,
       keyId: "server",

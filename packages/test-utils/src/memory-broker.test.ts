@@ -1,13 +1,13 @@
 // MemoryBroker: what it records, what it delivers, and the failures a test can make it show.
 import type { Delivery, Verdict } from "@net2ban/transport";
-import { describe, expect, test } from "vitest";
+import { describe, expect, it } from "vitest";
 import { MemoryBroker } from "./memory-broker.js";
 
 const body = (text: string) => Buffer.from(text);
 const texts = (deliveries: Delivery[]) => deliveries.map((d) => d.body.toString());
 
 describe("MemoryBroker", () => {
-  test("records publishes in order; a queue without a consumer keeps them until one comes", async () => {
+  it("records publishes in order; a queue without a consumer keeps them until one comes", async () => {
     const broker = new MemoryBroker();
     await broker.publish("q1", body("a"), { messageId: "m1" });
     await broker.publishAll([
@@ -35,7 +35,7 @@ describe("MemoryBroker", () => {
     expect(broker.published).toEqual([]);
   });
 
-  test("a consumer gets what is published to its queue; its verdicts are recorded", async () => {
+  it("a consumer gets what is published to its queue; its verdicts are recorded", async () => {
     const broker = new MemoryBroker();
     const verdicts: Verdict[] = ["ack", "reject"];
     await broker.consume({ prefetch: 5, queue: { name: "in", queueType: "quorum" } }, async () => {
@@ -57,7 +57,7 @@ describe("MemoryBroker", () => {
     expect(broker.queues.get("in")).toEqual({ name: "in", queueType: "quorum" });
   });
 
-  test("deliver hands a message straight to the consumer and returns its verdict", async () => {
+  it("deliver hands a message straight to the consumer and returns its verdict", async () => {
     const broker = new MemoryBroker();
     await expect(broker.deliver("in", body("x"))).rejects.toThrow('nothing consumes "in"');
     let redelivered: boolean | undefined;
@@ -70,7 +70,7 @@ describe("MemoryBroker", () => {
     expect(broker.published).toEqual([]);
   });
 
-  test("beforePublish makes a publish fail; bindings, deletes, events and close are kept", async () => {
+  it("beforePublish makes a publish fail; bindings, deletes, events and close are kept", async () => {
     const broker = new MemoryBroker();
     broker.beforePublish = (item) => {
       if (item.queue === "full") throw new Error("queue full");
