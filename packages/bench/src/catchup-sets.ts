@@ -4,11 +4,10 @@
 // the host; its nft / ipset / iptables run in a network namespace the suite makes and deletes
 // (`nftables = ip netns exec <ns> nft` in the action's .local), so the host's own tables are never
 // touched. Beside it the floor: one `nft -f -` / `ipset restore` adding the same N elements.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { cp, writeFile } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { loadConfig } from "@net2ban/config";
 import { Fleet } from "@net2ban/fleet";
 import { createCodec, createTrackedBanRequest } from "@net2ban/protocol";
@@ -17,47 +16,13 @@ import amqp from "amqplib";
 import { catchUpPhases } from "./catchup.js";
 import type { BenchContext } from "./context.js";
 import { sinkLogger } from "./logger.js";
+import { addresses, sh, shippedActionsDir, timed } from "./set-tools.js";
 import { formatNumber } from "./stats.js";
 
 /** Issue 17: an agent returning to 100,000 active bans has them all applied within this (seconds). */
 export const SET_CATCHUP_TARGET_SECONDS = 5;
 const TARGET_BANS = 100_000;
 const NAME = "bench";
-
-function shippedActionsDir(): string {
-  const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve("@net2ban/actions/package.json")), "action.d");
-}
-
-function sh(program: string, args: readonly string[], input?: string): string {
-  const result = spawnSync(program, args, { encoding: "utf8", input, maxBuffer: 256 * 1024 * 1024 });
-  if (result.status !== 0) {
-    throw new Error(`${program} ${args.join(" ")} failed (exit ${result.status}): ${result.stderr.trim()}`);
-  }
-  return result.stdout;
-}
-
-/** Wall time of one process fed `input` on stdin, spawn to exit. */
-function timed(program: string, args: readonly string[], input: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(program, args, { stdio: ["pipe", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("error", reject);
-    child.on("exit", (code) => {
-      if (code === 0) resolve(performance.now() - started);
-      else reject(new Error(`${program} exited ${code}: ${stderr.trim().slice(0, 500)}`));
-    });
-    child.stdin.end(input);
-  });
-}
-
-function addresses(count: number): string[] {
-  return Array.from({ length: count }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
-}
 
 /** The floor: one `nft -f -` adding the N elements (with timeouts) to a fresh interval set. */
 async function nftFloorMs(ns: string, ips: readonly string[]): Promise<number> {

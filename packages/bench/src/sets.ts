@@ -2,51 +2,20 @@
 // ipset set backends beside the firewall's own floor (one `nft -f -` / `ipset restore` of the same
 // elements), and one shell per ban (sampled); stock iptables-multiport with the multi-command shell
 // against one shell per ban. Everything runs in a network namespace the suite makes and deletes.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { ActionEngine, type ActionRequest } from "@net2ban/actions";
 import type { BenchContext } from "./context.js";
 import { sinkLogger } from "./logger.js";
+import { addresses, sh, shippedActionsDir, timed } from "./set-tools.js";
 import { formatNumber, median } from "./stats.js";
 
 export const SETS_TARGET_RATIO = 1.5;
 export const SETS_TARGET_SPEEDUP = 20;
 const STOCK_ACTIONS_DIR = "/etc/fail2ban/action.d";
-
-function shippedActionsDir(): string {
-  const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve("@net2ban/actions/package.json")), "action.d");
-}
-
-function sh(program: string, args: readonly string[], input?: string): string {
-  const result = spawnSync(program, args, { encoding: "utf8", input, maxBuffer: 64 * 1024 * 1024 });
-  if (result.status !== 0) {
-    throw new Error(`${program} ${args.join(" ")} failed (exit ${result.status}): ${result.stderr.trim()}`);
-  }
-  return result.stdout;
-}
-
-/** Wall time of one process fed `input` on stdin, spawn to exit (the floor's process start included). */
-function timed(program: string, args: readonly string[], input: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(program, args, { stdio: ["pipe", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("error", reject);
-    child.on("exit", (code) => {
-      if (code === 0) resolve(performance.now() - started);
-      else reject(new Error(`${program} ${args.join(" ")} exited ${code}: ${stderr.trim()}`));
-    });
-    child.stdin.end(input);
-  });
-}
 
 class BenchNamespace {
   readonly name = `n2bbench-${process.pid}-${randomBytes(3).toString("hex")}`;
@@ -78,10 +47,6 @@ class BenchNamespace {
     spawnSync("ip", ["netns", "del", this.name]);
     rmSync(this.actionsDir, { recursive: true, force: true });
   }
-}
-
-function addresses(count: number): string[] {
-  return Array.from({ length: count }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
 }
 
 function bans(file: string, list: readonly string[]): ActionRequest[] {
