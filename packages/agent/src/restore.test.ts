@@ -14,6 +14,7 @@ import { MetricsRegistry } from "@net2ban/runtime";
 import { MemoryBroker, memoryLogger, type TempDir, tempDir } from "@net2ban/test-utils";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { BanProber } from "./probe.js";
+import { banParams } from "./restore.js";
 import { BanSchedule } from "./schedule.js";
 import { AgentState } from "./state.js";
 
@@ -460,5 +461,23 @@ describe("restore after a restart", () => {
     await state.restored();
     expect(table.calls).toEqual([]);
     expect(logger.find("info", "restore after restart")).toEqual([]);
+  });
+});
+
+describe("banParams: the ticket an action gets for a ledger ban", () => {
+  const ban = { file: "demo", name: "sshd", ip: "192.0.2.1", params: {} as Record<string, string> };
+
+  it("a ban without its own bantime: time now, bantime what is left (or -1 for ever)", () => {
+    expect(banParams({ ...ban, expiresAt: 1_000_600.4 }, 1_000_000.9)).toMatchObject({
+      time: "1000000",
+      bantime: "601",
+    });
+    expect(banParams({ ...ban, expiresAt: null }, 1_000_000)).toMatchObject({ bantime: "-1" });
+  });
+
+  it("fail2ban's own bantime stays the ban's length, time its start: the same end", () => {
+    const params = banParams({ ...ban, params: { bantime: "7200" }, expiresAt: 1_007_200 }, 1_003_000);
+    expect(params).toMatchObject({ bantime: "7200", time: "1000000" });
+    expect(Number(params["time"]) + Number(params["bantime"])).toBe(1_007_200);
   });
 });

@@ -54,7 +54,8 @@ export function actionParams(ban: BanIdentity & { params: Record<string, string>
 
 /**
  * The params of `ban`'s actionban: with its end as fail2ban's ticket tells it (`time` now, `bantime` what
- * is left; -1 for ever), so that an action that times its bans itself (the set backends' element
+ * is left; -1 for ever; or, for a ban that came with its own bantime, that bantime and the start that
+ * gives the same end), so that an action that times its bans itself (the set backends' element
  * timeouts) ends it when the ledger does, also when it is applied again late (a restore, a catch-up).
  */
 export function banParams(
@@ -63,6 +64,13 @@ export function banParams(
 ): Record<string, string> {
   const params = actionParams(ban);
   if (ban.expiresAt === undefined) return params;
+  // fail2ban's own ticket (an exec with bantime kept in the ledger): its bantime stays the ban's length and
+  // `time` becomes its start, so time + bantime is still the ledger's end.
+  const given = params["bantime"];
+  if (ban.expiresAt !== null && given !== undefined && /^[1-9][0-9]{0,9}$/.test(given)) {
+    params["time"] = String(Math.max(0, Math.round(ban.expiresAt - Number(given))));
+    return params;
+  }
   const time = Math.floor(nowSeconds);
   params["time"] = String(time);
   params["bantime"] = ban.expiresAt === null ? "-1" : String(Math.max(1, Math.ceil(ban.expiresAt - time)));
