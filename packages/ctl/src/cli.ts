@@ -112,7 +112,7 @@ export async function runFull(
       },
     )
     .command(
-      "get_publisher <name>",
+      ["get-publisher <name>", "get_publisher <name>"],
       "print the config file of one publisher: its own key and login, nothing of the server's or clients'",
       (y) => y.positional("name", { type: "string", demandOption: true }),
       (a) => {

@@ -132,8 +132,12 @@ describe("installed with npm outside the workspace", () => {
   it("net2banctl --help lists its commands", { timeout: 120_000 }, async () => {
     const result = await inConsumer(bin("net2banctl"), ["--help"]);
     expect(result.code, describeRun("net2banctl --help", result)).toBe(0);
-    for (const command of ["gen_random", "get_client", "exec", "ban", "update", "check-config", "render"]) {
+    // The original's underscore names are aliases of the hyphenated ones.
+    for (const command of ["gen-random", "get-client", "exec", "ban", "update", "check-config", "render"]) {
       expect(result.stdout).toContain(`net2banctl ${command}`);
+    }
+    for (const alias of ["gen_random", "get_client", "list_clients"]) {
+      expect(result.stdout).toContain(`aliases: ${alias}`);
     }
   });
 
