@@ -68,7 +68,8 @@ interface Item {
   checked: CheckedParams;
 }
 
-function refused(error: unknown): BatchOutcome {
+/** The outcome of a request that could not run at all (refused, or the engine threw): nothing ran. */
+export function notRunOutcome(error: unknown): BatchOutcome {
   const failure = error instanceof Error ? error : new Error(String(error));
   return {
     ok: false,
@@ -111,7 +112,7 @@ export async function runBatch(host: BatchHost, requests: readonly ActionRequest
       else await runShellGroup(host, current, results);
     } catch (error) {
       // a refusal that concerns the whole group (its caller options, its action file)
-      for (const item of current) results[item.index] ??= refused(error);
+      for (const item of current) results[item.index] ??= notRunOutcome(error);
     }
   };
   // each file is read (and looked at on disk) once per batch; its positions verdict per option set
@@ -158,7 +159,7 @@ export async function runBatch(host: BatchHost, requests: readonly ActionRequest
       }
     } catch (error) {
       await flush();
-      results[index] = refused(error);
+      results[index] = notRunOutcome(error);
       continue;
     }
     const last = group[group.length - 1];
@@ -175,7 +176,7 @@ export async function runBatch(host: BatchHost, requests: readonly ActionRequest
     try {
       results[index] = await host.single(request.file, request.action, { ...request.params });
     } catch (error) {
-      results[index] = refused(error);
+      results[index] = notRunOutcome(error);
     }
   }
   await flush();
@@ -310,7 +311,7 @@ async function runSetGroup(host: BatchHost, group: Item[], results: BatchOutcome
       });
     } catch (error) {
       if (!(error instanceof ActionError)) throw error;
-      results[item.index] = refused(error);
+      results[item.index] = notRunOutcome(error);
     }
   }
   // chunks: consecutive work with the same batch command, at most maxSetBatch each
@@ -490,7 +491,7 @@ async function runShellGroup(host: BatchHost, group: Item[], results: BatchOutco
       pending.push({ item, instance, command, before });
     } catch (error) {
       if (!(error instanceof ActionError)) throw error;
-      results[item.index] = refused(error);
+      results[item.index] = notRunOutcome(error);
     }
   }
   await flush();

@@ -1,6 +1,6 @@
 // fail2ban-compatible action files for net2ban: read, render and run safely
 
-export type { BatchOutcome } from "./batch.js";
+export { type BatchOutcome, notRunOutcome } from "./batch.js";
 export { renderForCli } from "./cli.js";
 export {
   ActionEngine,

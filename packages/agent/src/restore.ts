@@ -81,22 +81,6 @@ export function describeBan(ban: BanIdentity): string {
   return `${ban.file}/${ban.name} ${ban.ip}`;
 }
 
-/** The outcome of an action that could not run at all (the engine refused or threw). */
-export function notRun(error: unknown): BatchOutcome {
-  const failure = error instanceof Error ? error : new Error(String(error));
-  return {
-    ok: false,
-    command: null,
-    exitCode: null,
-    stderr: failure.message,
-    durationMs: 0,
-    timedOut: false,
-    ran: false,
-    steps: [],
-    error: failure,
-  };
-}
-
 /**
  * Probes `bans`: those of set-backend actions with one listing per set, the others one by one with their
  * actionprobe ("unchecked" for actions without one).

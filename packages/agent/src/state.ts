@@ -5,7 +5,7 @@
 // thousands of set elements, several stock commands to a shell. The restore after a restart is
 // restore.ts, what goes to the results queue is reports.ts, the metrics are registered in metrics.ts.
 import { join } from "node:path";
-import type { ActionEngine, ActionOutcome, BatchOutcome } from "@net2ban/actions";
+import { type ActionEngine, type ActionOutcome, type BatchOutcome, notRunOutcome } from "@net2ban/actions";
 import { type Allowlist, checkBan, type PeerConfig } from "@net2ban/config";
 import { type BanIdentity, banKey, type StateLogger } from "@net2ban/ledger";
 import { type Codec, createCodec, type KeyCache } from "@net2ban/protocol";
@@ -23,7 +23,6 @@ import {
   banParams,
   describeBan,
   HeldBanRestore,
-  notRun,
   probeBans,
 } from "./restore.js";
 import { BanSchedule, type ScheduledBan } from "./schedule.js";
@@ -531,7 +530,7 @@ export class AgentState {
         })),
       );
     } catch (error) {
-      return actions.map(() => notRun(error));
+      return actions.map(() => notRunOutcome(error));
     }
     if (counted && this.#metrics !== undefined) {
       const tally = new Map<string, { action: string; outcome: string; n: number }>();
